@@ -1,0 +1,56 @@
+"""tensornet core: build networks from Structures wired into Instances, run by a System.
+
+Layers, activations, optimizers and losses registered by plugins are reachable
+as ``tn.<Name>`` (and by lower-case name strings wherever a name is accepted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tn_core.activation import Activation, resolve_activation
+from tn_core.errors import (
+    ConfigError,
+    MissingPluginError,
+    NonFiniteError,
+    PluginError,
+    ShapeError,
+    TensornetError,
+    UnknownNameError,
+    WeightsFileError,
+)
+from tn_core.hookspecs import hookimpl
+from tn_core.losses import CE, Loss, Quad, SoftmaxCE
+from tn_core.neuron import Neuron, activation_field, affine_backward, affine_forward, init_weights
+from tn_core.optimizers import SGD, Adam, AdamW, Momentum, Optimizer, RMSProp
+from tn_core.plugins import get_plugins
+from tn_core.structure import Clone, Instance, OutputRef, Structure, forward_rng, set_seed
+from tn_core.system import State, System
+from tn_core.wiring import (
+    Combine,
+    Concatenate,
+    Constant,
+    FlatConcat,
+    Flatten,
+    Input,
+    Join,
+    Reshape,
+    Split,
+)
+
+__all__ = [
+    "CE", "SGD", "Activation", "Adam", "AdamW", "Clone", "Combine", "Concatenate", "ConfigError",
+    "Constant", "FlatConcat", "Flatten", "Input", "Instance", "Join", "Loss", "MissingPluginError",
+    "Momentum", "Neuron", "NonFiniteError", "Optimizer", "OutputRef", "PluginError", "Quad",
+    "RMSProp", "Reshape", "ShapeError", "SoftmaxCE", "Split", "State", "Structure", "System",
+    "TensornetError", "UnknownNameError", "WeightsFileError", "activation_field", "affine_backward",
+    "affine_forward", "forward_rng", "get_plugins", "hookimpl", "init_weights", "resolve_activation",
+    "set_seed",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """``tn.Dense`` and friends: anything a plugin registered."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return get_plugins().find(name)

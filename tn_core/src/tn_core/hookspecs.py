@@ -1,0 +1,90 @@
+"""The hooks a tensornet plugin can implement (pluggy project ``tensornet``).
+
+A plugin is a module (or object) with functions decorated by ``tn.hookimpl``
+whose names are the hooks below. Distributions announce their plugin module
+under the ``tensornet`` entry-point group. The core registers its own
+built-ins through these same hooks.
+
+Registration hooks return lists of classes (or callables for initializers);
+each is registered under its class name and its lower-case name.
+
+Training hooks run inside ``System.learn`` and ``System.fit`` for every
+System; an implementation that cares about one System compares ``system``.
+Gradients arrive as ``{instance: {param name: array}}`` and may be changed in
+place (clipping, averaging across processes) before the optimizer sees them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("tensornet")
+hookimpl = pluggy.HookimplMarker("tensornet")
+
+
+@hookspec
+def tn_register_structures() -> list[type]:
+    """Return Structure subclasses (layers) this plugin provides."""
+
+
+@hookspec
+def tn_register_activations() -> list[type]:
+    """Return Activation subclasses this plugin provides."""
+
+
+@hookspec
+def tn_register_optimizers() -> list[type]:
+    """Return Optimizer subclasses this plugin provides."""
+
+
+@hookspec
+def tn_register_losses() -> list[type]:
+    """Return Loss subclasses this plugin provides."""
+
+
+@hookspec
+def tn_register_initializers() -> list[Any]:
+    """Return weight initializers: callables ``init(shape, fan_in, fan_out, rng) -> ndarray``."""
+
+
+@hookspec
+def tn_structure_examples() -> list[tuple[Any, list[tuple[int, ...]]]]:
+    """Return ``(structure, input_shapes)`` pairs exercising each registered Structure.
+
+    The conformance suite (``tn_core.testing``) runs its checks on every pair;
+    a registered Structure with no example fails the suite.
+    """
+
+
+@hookspec
+def tn_before_update(system: Any, grads: dict, optimizer: Any, step: int) -> None:
+    """Called after gradients are computed and before the optimizer applies them.
+
+    Change ``grads`` in place (clip, average across workers) or the optimizer
+    (``optimizer.lr`` for a schedule). ``step`` counts updates from 0.
+    """
+
+
+@hookspec
+def tn_after_update(system: Any, grads: dict, optimizer: Any, step: int, loss: float) -> None:
+    """Called after the optimizer changed the parameters (logging, statistics)."""
+
+
+@hookspec
+def tn_train_begin(system: Any, config: dict) -> None:
+    """Called when ``System.fit`` starts, with its arguments in ``config``."""
+
+
+@hookspec
+def tn_epoch_end(system: Any, epoch: int, logs: dict) -> None:
+    """Called after each epoch of ``System.fit`` with that epoch's metrics in ``logs``.
+
+    Set ``system.stop_training = True`` to end training after this epoch.
+    """
+
+
+@hookspec
+def tn_train_end(system: Any, history: dict) -> None:
+    """Called when ``System.fit`` ends, normally or by ``stop_training``."""

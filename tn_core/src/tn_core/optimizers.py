@@ -1,0 +1,164 @@
+"""Optimizers: they alone change parameters, in place, from summed gradients.
+
+``step(params, grads)`` takes parallel lists of arrays; per-parameter state
+(moments) is kept in lists aligned with them and created on the first step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from tn_core.errors import ConfigError
+
+
+def _positive(instance: Any, attribute: Any, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{type(instance).__name__}: {attribute.name} must be > 0, got {value!r}")
+
+
+def _fraction(instance: Any, attribute: Any, value: float) -> None:
+    if not 0 <= value < 1:
+        raise ConfigError(f"{type(instance).__name__}: {attribute.name} must be in [0, 1), got {value!r}")
+
+
+@attrs.define
+class Optimizer:
+    """Base class. Subclasses implement ``update(i, p, g)`` for parameter i."""
+
+    lr: float = attrs.field(default=1e-3, converter=float, validator=_positive)
+    steps: int = attrs.field(default=0, init=False)
+    slots: dict[str, list[np.ndarray]] = attrs.field(factory=dict, init=False, repr=False)
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
+        """Apply one update to every parameter whose gradient is not None."""
+        self.steps += 1
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if g is not None:
+                self.update(i, p, g)
+
+    def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def slot(self, name: str, i: int, like: np.ndarray) -> np.ndarray:
+        """Per-parameter state array ``name`` for parameter i (zeros at first)."""
+        arrays = self.slots.setdefault(name, [])
+        while len(arrays) <= i:
+            arrays.append(None)  # type: ignore[arg-type]
+        if arrays[i] is None or arrays[i].shape != like.shape:
+            arrays[i] = np.zeros_like(like)
+        return arrays[i]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """All state as named arrays (for saving)."""
+        out = {"steps": np.array(self.steps)}
+        for name, arrays in self.slots.items():
+            for i, array in enumerate(arrays):
+                out[f"{name}/{i}"] = array
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.steps = int(state["steps"])
+        self.slots = {}
+        for key, array in state.items():
+            if key != "steps":
+                name, index = key.split("/")
+                arrays = self.slots.setdefault(name, [])
+                while len(arrays) <= int(index):
+                    arrays.append(None)  # type: ignore[arg-type]
+                arrays[int(index)] = np.array(array)
+
+
+@attrs.define
+class SGD(Optimizer):
+    """p -= lr * g."""
+
+    lr: float = attrs.field(default=1e-2, converter=float, validator=_positive)
+
+    def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        p -= self.lr * g
+
+
+@attrs.define
+class Momentum(Optimizer):
+    """v = mu v + g; p -= lr * v (or lr * (g + mu v) with nesterov=True)."""
+
+    lr: float = attrs.field(default=1e-2, converter=float, validator=_positive)
+    momentum: float = attrs.field(default=0.9, converter=float, validator=_fraction)
+    nesterov: bool = False
+
+    def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        v = self.slot("velocity", i, p)
+        v *= self.momentum
+        v += g
+        p -= self.lr * (g + self.momentum * v if self.nesterov else v)
+
+
+@attrs.define
+class RMSProp(Optimizer):
+    """s = rho s + (1 - rho) g^2; p -= lr * g / (sqrt(s) + eps)."""
+
+    rho: float = attrs.field(default=0.9, converter=float, validator=_fraction)
+    eps: float = attrs.field(default=1e-8, converter=float, validator=_positive)
+
+    def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        s = self.slot("square", i, p)
+        s *= self.rho
+        s += (1.0 - self.rho) * g * g
+        p -= self.lr * g / (np.sqrt(s) + self.eps)
+
+
+@attrs.define
+class Adam(Optimizer):
+    """m, v: moving averages of g and g^2; p -= lr * m_hat / (sqrt(v_hat) + eps)
+    with the bias corrections m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)."""
+
+    beta1: float = attrs.field(default=0.9, converter=float, validator=_fraction)
+    beta2: float = attrs.field(default=0.999, converter=float, validator=_fraction)
+    eps: float = attrs.field(default=1e-8, converter=float, validator=_positive)
+
+    def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        m = self.slot("m", i, p)
+        v = self.slot("v", i, p)
+        m *= self.beta1
+        m += (1.0 - self.beta1) * g
+        v *= self.beta2
+        v += (1.0 - self.beta2) * (g * g)
+        m_hat_scale = 1.0 / (1.0 - self.beta1**self.steps)
+        root_v_hat = np.sqrt(v * (1.0 / (1.0 - self.beta2**self.steps)))
+        root_v_hat += self.eps
+        p -= (self.lr * m_hat_scale) * m / root_v_hat
+
+
+@attrs.define
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p -= lr * weight_decay * p before the Adam step."""
+
+    weight_decay: float = attrs.field(default=1e-2, converter=float)
+
+    def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        p -= (self.lr * self.weight_decay) * p
+        super().update(i, p, g)
+
+
+BUILTIN_OPTIMIZERS = [SGD, Momentum, RMSProp, Adam, AdamW]
+
+
+def resolve_optimizer(spec: Any, lr: float | None = None) -> Optimizer:
+    """An Optimizer from an instance, a subclass or a registered name (with ``lr`` if given)."""
+    if isinstance(spec, Optimizer):
+        optimizer = spec
+    elif isinstance(spec, type) and issubclass(spec, Optimizer):
+        optimizer = spec()
+    elif isinstance(spec, str):
+        from tn_core.plugins import lookup
+
+        optimizer = lookup("optimizer", spec)()
+    else:
+        raise ConfigError(f"optimizer must be an Optimizer or a registered name, got {spec!r}")
+    if lr is not None:
+        _positive(optimizer, attrs.fields(Optimizer).lr, lr)
+        optimizer.lr = float(lr)
+    return optimizer

@@ -1,0 +1,217 @@
+"""The layer protocol: a Structure (layer type + hyperparameters) called on its
+parents makes an Instance (one node of a network, holding its parameters).
+
+A Structure subclass is an attrs class and implements three methods::
+
+    build(input_shapes, rng)          -> (output_shapes, {name: param array})
+    forward(params, inputs, training) -> (outputs, cache)
+    backward(params, cache, grads)    -> (input grads (None where not needed), {name: grad})
+
+Shapes are per sample; arrays carry a leading batch axis. ``backward`` gets
+dE/d(output) for every output slot (zeros where unused) and returns
+dE/d(input) and dE/d(param); it never changes parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, NamedTuple
+
+import attrs
+import numpy as np
+
+from tn_core.errors import ConfigError, ShapeError
+
+Shape = tuple[int, ...]
+
+_param_rng = np.random.default_rng()
+_forward_rng: contextvars.ContextVar[np.random.Generator] = contextvars.ContextVar("tn_forward_rng")
+
+
+def set_seed(seed: int | None) -> None:
+    """Seed the generator that initializes parameters when a Structure is called."""
+    global _param_rng
+    _param_rng = np.random.default_rng(seed)
+
+
+@contextlib.contextmanager
+def using_forward_rng(rng: np.random.Generator) -> Iterator[None]:
+    """Make ``rng`` the generator ``forward_rng()`` returns inside the block."""
+    token = _forward_rng.set(rng)
+    try:
+        yield
+    finally:
+        _forward_rng.reset(token)
+
+
+def forward_rng() -> np.random.Generator:
+    """The random generator of the System running the current forward pass.
+
+    Stochastic layers (Dropout) draw from it so that a System's seed makes
+    training reproducible; outside a System a fresh generator is used.
+    """
+    rng = _forward_rng.get(None)
+    return rng if rng is not None else np.random.default_rng()
+
+
+def as_shape(value: Any, what: str = "shape") -> Shape:
+    """Normalize an int or a sequence of ints to a tuple of positive ints."""
+    items = (value,) if isinstance(value, (int, np.integer)) else value
+    try:
+        shape = tuple(int(v) for v in items)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be an int or a sequence of ints, got {value!r}") from None
+    if any(isinstance(v, bool) for v in items) or any(v <= 0 for v in shape):
+        raise ConfigError(f"{what} must hold positive ints, got {value!r}")
+    return shape
+
+
+class OutputRef(NamedTuple):
+    """Output slot ``slot`` of ``instance``; what layers are wired to.
+
+    Compares and hashes by the instance's identity and the slot.
+    """
+
+    instance: Instance
+    slot: int = 0
+
+    @property
+    def shape(self) -> Shape:
+        return self.instance.output_shapes[self.slot]
+
+
+def as_refs(parents: Sequence[Any], layer: str) -> list[OutputRef]:
+    """Accept Instances (slot 0), OutputRefs, or a single list of them."""
+    if len(parents) == 1 and isinstance(parents[0], (list, tuple)):
+        parents = parents[0]
+    refs = []
+    for parent in parents:
+        if isinstance(parent, Instance):
+            refs.append(parent[0])
+        elif isinstance(parent, OutputRef):
+            refs.append(parent)
+        else:
+            raise ShapeError(
+                f"{layer}: inputs must be Instances or instance[slot] references, "
+                f"got {type(parent).__name__}"
+            )
+    return refs
+
+
+class Structure:
+    """Base class of every layer. Subclasses are attrs classes (see module doc)."""
+
+    #: (fewest, most) inputs the layer accepts; ``None`` means no upper limit.
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)
+
+    @classmethod
+    def type_name(cls) -> str:
+        return cls.__name__
+
+    def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict[str, np.ndarray]]:
+        raise NotImplementedError(f"{self.type_name()} does not implement build")
+
+    def forward(self, params: dict[str, np.ndarray], inputs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], Any]:
+        raise NotImplementedError(f"{self.type_name()} does not implement forward")
+
+    def backward(self, params: dict[str, np.ndarray], cache: Any, grads: list[np.ndarray]) -> tuple[list[np.ndarray | None], dict[str, np.ndarray]]:
+        raise NotImplementedError(f"{self.type_name()} does not implement backward")
+
+    def __call__(self, *parents: Any, name: str | None = None, rng: np.random.Generator | None = None) -> Instance:
+        refs = as_refs(parents, self.type_name())
+        input_shapes = [ref.shape for ref in refs]
+        output_shapes, params = self.build_checked(input_shapes, rng if rng is not None else _param_rng)
+        return Instance(self, refs, input_shapes, output_shapes, params, name)
+
+    def build_checked(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict[str, np.ndarray]]:
+        """``build`` with the arity checked and errors naming this layer and its inputs."""
+        label = f"{self.type_name()} :: {input_shapes}"
+        low, high = self.arity
+        if len(input_shapes) < low or (high is not None and len(input_shapes) > high):
+            expected = f"{low}" if low == high else f"{low} to {high if high is not None else 'any number of'}"
+            raise ShapeError(f"{label}: expected {expected} inputs, got {len(input_shapes)}")
+        try:
+            output_shapes, params = self.build(list(input_shapes), rng)
+        except ShapeError as exc:
+            raise ShapeError(f"{label}: {exc}") from None
+        except (ValueError, ConfigError) as exc:
+            raise ShapeError(f"{label}: {exc}") from None
+        output_shapes = [tuple(int(d) for d in shape) for shape in output_shapes]
+        params = {key: np.asarray(value, dtype=np.float64) for key, value in params.items()}
+        return output_shapes, params
+
+    def config(self) -> dict[str, Any]:
+        """The hyperparameters (attrs fields) by name."""
+        return {field.name: getattr(self, field.name) for field in attrs.fields(type(self))}
+
+
+class Instance:
+    """One node of a network: a Structure, its parents, its shapes and its parameters.
+
+    Instances hash by identity. ``inst[k]`` refers to output slot ``k``.
+    Instances made by one ``Clone`` share the same ``params`` dict.
+    """
+
+    def __init__(
+        self,
+        structure: Structure,
+        parents: list[OutputRef],
+        input_shapes: list[Shape],
+        output_shapes: list[Shape],
+        params: dict[str, np.ndarray],
+        name: str | None = None,
+    ) -> None:
+        self.structure = structure
+        self.parents = list(parents)
+        self.input_shapes = list(input_shapes)
+        self.output_shapes = list(output_shapes)
+        self.params = params
+        self.name = name
+
+    def __getitem__(self, slot: int) -> OutputRef:
+        if not isinstance(slot, (int, np.integer)) or not 0 <= slot < len(self.output_shapes):
+            raise IndexError(
+                f"{self.structure.type_name()} has output slots 0..{len(self.output_shapes) - 1}, "
+                f"asked for {slot!r}"
+            )
+        return OutputRef(self, int(slot))
+
+    @property
+    def shape(self) -> Shape:
+        """Shape of output slot 0."""
+        return self.output_shapes[0]
+
+    def __repr__(self) -> str:
+        return f"{self.structure.type_name()} :: {self.input_shapes} -> {self.output_shapes}"
+
+
+class Clone:
+    """Makes instances that share one set of parameters (the seed's weight sharing).
+
+    ``shared = tn.Clone(tn.Dense(8))``; ``a = shared(x1)``; ``b = shared(x2)``:
+    ``a.params is b.params``. ``tn.Clone(instance)`` shares that instance's
+    parameters. Gradients of all uses are summed into one update.
+    """
+
+    def __init__(self, source: Structure | Instance) -> None:
+        if isinstance(source, Instance):
+            self.structure, self.first = source.structure, source
+        elif isinstance(source, Structure):
+            self.structure, self.first = source, None
+        else:
+            raise ConfigError(f"Clone needs a Structure or an Instance, got {type(source).__name__}")
+
+    def __call__(self, *parents: Any, name: str | None = None, rng: np.random.Generator | None = None) -> Instance:
+        if self.first is None:
+            self.first = self.structure(*parents, name=name, rng=rng)
+            return self.first
+        refs = as_refs(parents, self.structure.type_name())
+        shapes = [ref.shape for ref in refs]
+        if shapes != self.first.input_shapes:
+            raise ShapeError(
+                f"Clone of {self.structure.type_name()}: shared parameters were built for inputs "
+                f"{self.first.input_shapes}, got {shapes}"
+            )
+        return Instance(self.structure, refs, shapes, self.first.output_shapes, self.first.params, name)

@@ -1,0 +1,372 @@
+"""The System: a compiled network DAG, run forward and backward over batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError
+from tn_core.losses import Loss, resolve_loss
+from tn_core.optimizers import Optimizer, resolve_optimizer
+from tn_core.plugins import get_plugins
+from tn_core.structure import Instance, OutputRef, as_refs, using_forward_rng
+from tn_core.wiring import Constant, Input
+
+#: {owner instance: {param name: gradient}}; shared parameters appear once, under their first instance
+ParamGrads = dict[Instance, dict[str, np.ndarray]]
+
+
+@attrs.define
+class State:
+    """What a forward pass keeps for backward (``guess(..., return_state=True)``)."""
+
+    values: dict[OutputRef, np.ndarray]
+    caches: dict[Instance, Any]
+    outputs: list[np.ndarray]
+    batched: bool
+    batch_size: int
+
+
+def _describe(inst: Instance, name: str) -> str:
+    return f"{inst.structure.type_name()} {name!r}"
+
+
+class System:
+    """A network from ``inputs`` (Input instances) to ``outputs`` (instances or slots).
+
+    ``dtype`` (float32 or float64) is the precision of parameters and of every
+    array the System computes; ``seed`` seeds stochastic layers and ``fit``.
+    """
+
+    def __init__(
+        self,
+        inputs: Sequence[Instance],
+        outputs: Sequence[Instance | OutputRef],
+        dtype: Any = np.float32,
+        seed: int | None = None,
+    ) -> None:
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ConfigError(f"System dtype must be float32 or float64, got {self.dtype}")
+        self.inputs = self._check_inputs(inputs)
+        self.outputs = as_refs(list(outputs), "System outputs")
+        if not self.outputs:
+            raise ShapeError("System needs at least one output")
+        self.order = self._topological_order()
+        self.names = self._name_instances()
+        self.groups = self._parameter_groups()
+        self.consumers = self._count_consumers()
+        self.rng = np.random.default_rng(seed)
+        self.optimizer: Optimizer | None = None
+        self.step = 0
+        self.stop_training = False
+        for _, params in self.groups:
+            for key in params:
+                params[key] = params[key].astype(self.dtype, copy=False)
+
+    # -- compilation ------------------------------------------------------------
+
+    def _check_inputs(self, inputs: Sequence[Instance]) -> list[Instance]:
+        checked = []
+        for k, inst in enumerate(inputs):
+            if not isinstance(inst, Instance) or not isinstance(inst.structure, Input):
+                raise ShapeError(f"System inputs[{k}] must be an Input instance, got {inst!r}")
+            if any(inst is other for other in checked):
+                raise ShapeError(f"System inputs[{k}] ({inst!r}) is listed twice")
+            checked.append(inst)
+        return checked
+
+    def _topological_order(self) -> list[Instance]:
+        """Instances the outputs depend on, parents before children (iterative DFS)."""
+        order: list[Instance] = []
+        done: set[int] = set()
+        for root in self.outputs:
+            stack: list[tuple[Instance, bool]] = [(root.instance, False)]
+            while stack:
+                inst, expanded = stack.pop()
+                if id(inst) in done:
+                    continue
+                if expanded:
+                    done.add(id(inst))
+                    order.append(inst)
+                    continue
+                stack.append((inst, True))
+                stack.extend((ref.instance, False) for ref in reversed(inst.parents))
+        for inst in order:
+            if isinstance(inst.structure, Input) and not any(inst is i for i in self.inputs):
+                raise ShapeError(
+                    f"the outputs depend on {inst!r}{f' (named {inst.name!r})' if inst.name else ''}, "
+                    "which is not in the System's inputs"
+                )
+        return order
+
+    def _name_instances(self) -> dict[Instance, str]:
+        names: dict[Instance, str] = {}
+        counts: dict[str, int] = {}
+        for inst in self.order:
+            if inst.name is not None:
+                name = inst.name
+            else:
+                base = inst.structure.type_name().lower()
+                counts[base] = counts.get(base, 0) + 1
+                name = f"{base}_{counts[base]}"
+            if name in names.values():
+                raise ConfigError(f"two layers of the System are named {name!r}")
+            names[inst] = name
+        return names
+
+    def _parameter_groups(self) -> list[tuple[Instance, dict[str, np.ndarray]]]:
+        """(first instance, params dict) for each distinct parameter set, in order."""
+        groups: list[tuple[Instance, dict[str, np.ndarray]]] = []
+        seen: dict[int, Instance] = {}
+        for inst in self.order:
+            if inst.params and id(inst.params) not in seen:
+                seen[id(inst.params)] = inst
+                groups.append((inst, inst.params))
+        self._owner = {inst: seen[id(inst.params)] for inst in self.order if inst.params}
+        return groups
+
+    def _count_consumers(self) -> dict[OutputRef, int]:
+        counts: dict[OutputRef, int] = {}
+        for inst in self.order:
+            for ref in inst.parents:
+                counts[ref] = counts.get(ref, 0) + 1
+        return counts
+
+    def parameters(self) -> list[tuple[str, str, np.ndarray]]:
+        """(layer name, parameter name, array) for every parameter, in a fixed order."""
+        return [
+            (self.names[owner], key, params[key])
+            for owner, params in self.groups
+            for key in sorted(params)
+        ]
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{self.names[inst]}: {inst!r}" for inst in self.order)
+
+    # -- feeding --------------------------------------------------------------------
+
+    def _as_arrays(self, arrays: Any, shapes: list[tuple[int, ...]], what: str) -> tuple[list[np.ndarray], bool, int]:
+        """Check and cast arrays fed for ``shapes``; returns (batched arrays, batched, N)."""
+        if isinstance(arrays, np.ndarray) and len(shapes) == 1:
+            arrays = [arrays]
+        if not isinstance(arrays, (list, tuple)):
+            raise ShapeError(f"{what}: expected a list of {len(shapes)} arrays, got {type(arrays).__name__}")
+        if len(arrays) != len(shapes):
+            raise ShapeError(f"{what}: expected {len(shapes)} arrays, got {len(arrays)}")
+        out, modes = [], set()
+        for k, (array, shape) in enumerate(zip(arrays, shapes)):
+            try:
+                x = np.asarray(array, dtype=self.dtype)
+            except (TypeError, ValueError) as exc:
+                raise ShapeError(f"{what}[{k}]: cannot be read as a {self.dtype} array: {exc}") from None
+            if x.shape == shape:
+                x, batched = x[np.newaxis], False
+            elif x.shape[1:] == shape and x.shape[0] > 0:
+                batched = True
+            else:
+                raise ShapeError(
+                    f"{what}[{k}]: expected shape (N, {', '.join(map(str, shape))}) or {shape}, got {x.shape}"
+                )
+            if not np.isfinite(x).all():
+                bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+                raise NonFiniteError(f"{what}[{k}]: {bad} NaN or infinite values")
+            modes.add((batched, x.shape[0]))
+            out.append(x)
+        if len(modes) > 1:
+            raise ShapeError(f"{what}: arrays disagree on the batch size: {[x.shape for x in out]}")
+        batched, n = modes.pop()
+        return out, batched, n
+
+    # -- forward --------------------------------------------------------------------
+
+    def forward(self, inputs: Any, training: bool = False) -> State:
+        """Run the network; the State holds every value and cache."""
+        xs, batched, n = self._as_arrays(inputs, [i.shape for i in self.inputs], "System inputs")
+        values: dict[OutputRef, np.ndarray] = {}
+        caches: dict[Instance, Any] = {}
+        position = {id(inst): k for k, inst in enumerate(self.inputs)}
+        with using_forward_rng(self.rng):
+            for inst in self.order:
+                structure = inst.structure
+                if isinstance(structure, Input):
+                    values[inst[0]] = xs[position[id(inst)]]
+                    continue
+                if isinstance(structure, Constant):
+                    values[inst[0]] = structure.emit(n, self.dtype)
+                    continue
+                outs, caches[inst] = structure.forward(inst.params, [values[r] for r in inst.parents], training)
+                self._check_outputs(inst, outs, n)
+                for slot, out in enumerate(outs):
+                    values[OutputRef(inst, slot)] = out
+        outputs = [values[ref] for ref in self.outputs]
+        return State(values, caches, outputs, batched, n)
+
+    def _check_outputs(self, inst: Instance, outs: list[np.ndarray], n: int) -> None:
+        expected = [(n, *shape) for shape in inst.output_shapes]
+        if [getattr(o, "shape", None) for o in outs] != expected:
+            raise PluginError(
+                f"{_describe(inst, self.names[inst])} returned outputs of shapes "
+                f"{[getattr(o, 'shape', None) for o in outs]}, expected {expected}"
+            )
+
+    def guess(self, inputs: Any, return_state: bool = False, training: bool | None = None) -> Any:
+        """Outputs for ``inputs`` (a batch, or one sample as in the seed).
+
+        With ``return_state`` the forward pass runs in training mode (unless
+        ``training=False``) and its State is returned for ``learn``.
+        """
+        state = self.forward(inputs, training=return_state if training is None else training)
+        outputs = state.outputs if state.batched else [o[0] for o in state.outputs]
+        return (outputs, state) if return_state else outputs
+
+    # -- loss and backward ------------------------------------------------------------
+
+    def _losses(self, loss: Any) -> list[Loss]:
+        specs = loss if isinstance(loss, (list, tuple)) else [loss] * len(self.outputs)
+        if len(specs) != len(self.outputs):
+            raise ConfigError(f"{len(specs)} losses given for {len(self.outputs)} outputs")
+        return [resolve_loss(spec) for spec in specs]
+
+    def loss_gradients(self, state: State, targets: Any, loss: Any) -> tuple[float, dict[OutputRef, np.ndarray], set[Instance]]:
+        """(total loss, dE/d(each output), instances whose gradient is w.r.t. the pre-activation)."""
+        losses = self._losses(loss)
+        shapes = [ref.shape for ref in self.outputs]
+        ts, batched, n = self._as_arrays(targets, shapes, "true outputs")
+        if n != state.batch_size:
+            raise ShapeError(f"true outputs: {n} samples for a forward pass of {state.batch_size}")
+        total, seeds, fused_at = 0.0, {}, set()
+        for ref, y, t, fn in zip(self.outputs, state.outputs, ts, losses):
+            fused = (
+                ref.slot == 0
+                and fn.can_fuse(ref.instance.structure)
+                and self.consumers.get(ref, 0) == 0
+                and self.outputs.count(ref) == 1
+            )
+            value, grad = fn.evaluate(y, t, fused)
+            total += value
+            seeds[ref] = seeds[ref] + grad if ref in seeds else grad
+            if fused:
+                fused_at.add(ref.instance)
+        return total, seeds, fused_at
+
+    def backward(self, state: State, seeds: dict[OutputRef, np.ndarray], fused_at: set[Instance] = frozenset()) -> tuple[ParamGrads, list[np.ndarray]]:
+        """Backpropagate dE/d(outputs); returns (parameter grads, dE/d(each input)).
+
+        Gradients reaching one tensor from several layers are summed, and so
+        are the gradients of parameters shared by several instances.
+        """
+        grads: dict[OutputRef, np.ndarray] = dict(seeds)
+        pgrads: ParamGrads = {}
+        n = state.batch_size
+        for inst in reversed(self.order):
+            structure = inst.structure
+            if isinstance(structure, (Input, Constant)):
+                continue
+            slot_grads = [grads.pop(OutputRef(inst, k), None) for k in range(len(inst.output_shapes))]
+            if all(g is None for g in slot_grads):
+                continue
+            if inst in fused_at:
+                in_grads, p_grads = structure.backward_from_preactivation(inst.params, state.caches[inst], slot_grads[0])
+            else:
+                filled = [
+                    g if g is not None else np.zeros((n, *shape), self.dtype)
+                    for g, shape in zip(slot_grads, inst.output_shapes)
+                ]
+                in_grads, p_grads = structure.backward(inst.params, state.caches[inst], filled)
+            if len(in_grads) != len(inst.parents):
+                raise PluginError(
+                    f"{_describe(inst, self.names[inst])}.backward returned {len(in_grads)} input "
+                    f"gradients for {len(inst.parents)} inputs"
+                )
+            if p_grads:
+                total = pgrads.setdefault(self._owner[inst], {})
+                for key, g in p_grads.items():
+                    total[key] = total[key] + g if key in total else g
+            for ref, g in zip(inst.parents, in_grads):
+                if g is not None:
+                    grads[ref] = grads[ref] + g if ref in grads else g
+        xgrads = [grads.get(inst[0], np.zeros((n, *inst.shape), self.dtype)) for inst in self.inputs]
+        return pgrads, xgrads
+
+    def gradients(self, inputs: Any, true_outputs: Any, loss: Any = "quad", training: bool = True) -> tuple[ParamGrads, list[np.ndarray]]:
+        """(parameter gradients, input gradients) of the loss, without any update."""
+        state = self.forward(inputs, training=training)
+        _, seeds, fused_at = self.loss_gradients(state, true_outputs, loss)
+        pgrads, xgrads = self.backward(state, seeds, fused_at)
+        return pgrads, (xgrads if state.batched else [g[0] for g in xgrads])
+
+    # -- updates -----------------------------------------------------------------------
+
+    def use_optimizer(self, method: Any, lr: float | None = None) -> Optimizer:
+        """The System's optimizer for ``method``, kept (with its state) while the method stays the same."""
+        current = self.optimizer
+        if isinstance(method, str) and current is not None and type(current) is get_plugins().lookup("optimizer", method):
+            if lr is not None:
+                current.lr = resolve_optimizer(current, lr).lr
+            return current
+        self.optimizer = resolve_optimizer(method, lr)
+        return self.optimizer
+
+    def apply_gradients(self, pgrads: ParamGrads, optimizer: Optimizer, loss: float) -> None:
+        """One optimizer update from ``pgrads``, with the training hooks around it."""
+        hook = get_plugins().hook
+        hook.tn_before_update(system=self, grads=pgrads, optimizer=optimizer, step=self.step)
+        params, grads = [], []
+        for owner, group in self.groups:
+            for key in sorted(group):
+                params.append(group[key])
+                grads.append(pgrads.get(owner, {}).get(key))
+        optimizer.step(params, grads)
+        hook.tn_after_update(system=self, grads=pgrads, optimizer=optimizer, step=self.step, loss=loss)
+        self.step += 1
+
+    def learn(self, state: State, true_outputs: Any, method: Any = "sgd", scale: float | None = None, loss: Any = "quad") -> float:
+        """One update from a forward ``state`` (the seed's learn); returns the loss.
+
+        ``scale`` is the learning rate. A non-finite loss raises
+        NonFiniteError and leaves the parameters unchanged.
+        """
+        if not isinstance(state, State):
+            raise ConfigError(f"learn needs the state from guess(..., return_state=True), got {type(state).__name__}")
+        total, seeds, fused_at = self.loss_gradients(state, true_outputs, loss)
+        if not np.isfinite(total):
+            raise NonFiniteError(f"loss is {total} at step {self.step}; the parameters were left unchanged")
+        pgrads, _ = self.backward(state, seeds, fused_at)
+        self.apply_gradients(pgrads, self.use_optimizer(method, scale), total)
+        return total
+
+    # -- training loop and files (see training.py and weights.py) ---------------------------
+
+    def fit(self, x: Any, y: Any, **kwargs: Any) -> Any:
+        """Train on arrays for some epochs; see :func:`tn_core.training.fit`."""
+        from tn_core.training import fit
+
+        return fit(self, x, y, **kwargs)
+
+    def evaluate(self, x: Any, y: Any, **kwargs: Any) -> dict[str, float]:
+        """Loss and metrics over a data set; see :func:`tn_core.training.evaluate`."""
+        from tn_core.training import evaluate
+
+        return evaluate(self, x, y, **kwargs)
+
+    def predict(self, x: Any, batch_size: int = 256) -> list[np.ndarray]:
+        """Outputs for a large data set, computed in batches."""
+        from tn_core.training import predict
+
+        return predict(self, x, batch_size=batch_size)
+
+    def save_weights(self, path: Any, checkpoint: str = "default") -> None:
+        """Write the parameters to an .npz file as a named checkpoint (atomically)."""
+        from tn_core.weights import save_weights
+
+        save_weights(self, path, checkpoint)
+
+    def load_weights(self, path: Any, checkpoint: str = "default") -> None:
+        """Read a checkpoint, checked against this network before anything changes."""
+        from tn_core.weights import load_weights
+
+        load_weights(self, path, checkpoint)

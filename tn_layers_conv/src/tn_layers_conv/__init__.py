@@ -1,0 +1,1 @@
+"""tensornet conv layers plugin."""

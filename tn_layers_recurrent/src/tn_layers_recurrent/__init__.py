@@ -1,0 +1,1 @@
+"""tensornet recurrent layers plugin."""
