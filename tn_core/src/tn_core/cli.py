@@ -7,7 +7,6 @@ import sys
 
 from tn_core.plugins import get_plugins
 
-
 PLURALS = {"structure": "structures", "activation": "activations", "optimizer": "optimizers",
            "loss": "losses", "initializer": "initializers"}
 

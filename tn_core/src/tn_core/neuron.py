@@ -13,7 +13,7 @@ import numpy as np
 
 from tn_core.activation import Activation, resolve_activation
 from tn_core.errors import ConfigError
-from tn_core.structure import Structure
+from tn_core.structure import BackwardResult, ForwardResult, Params, Structure
 
 Initializer = Callable[[tuple[int, ...], int, int, np.random.Generator], np.ndarray]
 
@@ -123,20 +123,20 @@ class Neuron(Structure):
 
     activation: Activation
 
-    def pre_activation(self, params: dict[str, np.ndarray], inputs: list[np.ndarray], training: bool) -> tuple[np.ndarray, Any]:
+    def pre_activation(self, params: Params, inputs: list[np.ndarray], training: bool) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
 
-    def pre_activation_backward(self, params: dict[str, np.ndarray], cache: Any, grad_z: np.ndarray) -> tuple[list[np.ndarray | None], dict[str, np.ndarray]]:
+    def pre_activation_backward(self, params: Params, cache: Any, grad_z: np.ndarray) -> BackwardResult:
         raise NotImplementedError
 
-    def forward(self, params: dict[str, np.ndarray], inputs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], Any]:
+    def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         z, cache = self.pre_activation(params, inputs, training)
         a = self.activation.forward(z)
         return [a], (z, a, cache)
 
-    def backward(self, params: dict[str, np.ndarray], cache: Any, grads: list[np.ndarray]) -> tuple[list[np.ndarray | None], dict[str, np.ndarray]]:
+    def backward(self, params: Params, cache: Any, grads: list[np.ndarray]) -> BackwardResult:
         z, a, inner = cache
         return self.pre_activation_backward(params, inner, self.activation.backward(z, a, grads[0]))
 
-    def backward_from_preactivation(self, params: dict[str, np.ndarray], cache: Any, grad_z: np.ndarray) -> tuple[list[np.ndarray | None], dict[str, np.ndarray]]:
+    def backward_from_preactivation(self, params: Params, cache: Any, grad_z: np.ndarray) -> BackwardResult:
         return self.pre_activation_backward(params, cache[2], grad_z)

@@ -25,6 +25,10 @@ import numpy as np
 from tn_core.errors import ConfigError, ShapeError
 
 Shape = tuple[int, ...]
+Params = dict[str, np.ndarray]
+BuildResult = tuple[list[Shape], Params]  # (output shapes, parameters)
+ForwardResult = tuple[list[np.ndarray], Any]  # (outputs, cache for backward)
+BackwardResult = tuple[list[np.ndarray | None], Params]  # (dE/d inputs, dE/d params)
 
 _param_rng = np.random.default_rng()
 _forward_rng: contextvars.ContextVar[np.random.Generator] = contextvars.ContextVar("tn_forward_rng")
@@ -110,13 +114,13 @@ class Structure:
     def type_name(cls) -> str:
         return cls.__name__
 
-    def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict[str, np.ndarray]]:
+    def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         raise NotImplementedError(f"{self.type_name()} does not implement build")
 
-    def forward(self, params: dict[str, np.ndarray], inputs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], Any]:
+    def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         raise NotImplementedError(f"{self.type_name()} does not implement forward")
 
-    def backward(self, params: dict[str, np.ndarray], cache: Any, grads: list[np.ndarray]) -> tuple[list[np.ndarray | None], dict[str, np.ndarray]]:
+    def backward(self, params: Params, cache: Any, grads: list[np.ndarray]) -> BackwardResult:
         raise NotImplementedError(f"{self.type_name()} does not implement backward")
 
     def __call__(self, *parents: Any, name: str | None = None, rng: np.random.Generator | None = None) -> Instance:
@@ -125,7 +129,7 @@ class Structure:
         output_shapes, params = self.build_checked(input_shapes, rng if rng is not None else _param_rng)
         return Instance(self, refs, input_shapes, output_shapes, params, name)
 
-    def build_checked(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict[str, np.ndarray]]:
+    def build_checked(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         """``build`` with the arity checked and errors naming this layer and its inputs."""
         label = f"{self.type_name()} :: {input_shapes}"
         low, high = self.arity
@@ -160,7 +164,7 @@ class Instance:
         parents: list[OutputRef],
         input_shapes: list[Shape],
         output_shapes: list[Shape],
-        params: dict[str, np.ndarray],
+        params: Params,
         name: str | None = None,
     ) -> None:
         self.structure = structure

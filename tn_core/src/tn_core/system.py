@@ -12,11 +12,13 @@ from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError
 from tn_core.losses import Loss, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
 from tn_core.plugins import get_plugins
-from tn_core.structure import Instance, OutputRef, as_refs, using_forward_rng
+from tn_core.structure import Instance, OutputRef, Shape, as_refs, using_forward_rng
 from tn_core.wiring import Constant, Input
 
 #: {owner instance: {param name: gradient}}; shared parameters appear once, under their first instance
 ParamGrads = dict[Instance, dict[str, np.ndarray]]
+#: dE/d(output) for the outputs a loss reaches
+Seeds = dict[OutputRef, np.ndarray]
 
 
 @attrs.define
@@ -149,7 +151,7 @@ class System:
 
     # -- feeding --------------------------------------------------------------------
 
-    def _as_arrays(self, arrays: Any, shapes: list[tuple[int, ...]], what: str) -> tuple[list[np.ndarray], bool, int]:
+    def _as_arrays(self, arrays: Any, shapes: list[Shape], what: str) -> tuple[list[np.ndarray], bool, int]:
         """Check and cast arrays fed for ``shapes``; returns (batched arrays, batched, N)."""
         if isinstance(arrays, np.ndarray) and len(shapes) == 1:
             arrays = [arrays]
@@ -231,11 +233,11 @@ class System:
             raise ConfigError(f"{len(specs)} losses given for {len(self.outputs)} outputs")
         return [resolve_loss(spec) for spec in specs]
 
-    def loss_gradients(self, state: State, targets: Any, loss: Any) -> tuple[float, dict[OutputRef, np.ndarray], set[Instance]]:
+    def loss_gradients(self, state: State, targets: Any, loss: Any) -> tuple[float, Seeds, set[Instance]]:
         """(total loss, dE/d(each output), instances whose gradient is w.r.t. the pre-activation)."""
         losses = self._losses(loss)
         shapes = [ref.shape for ref in self.outputs]
-        ts, batched, n = self._as_arrays(targets, shapes, "true outputs")
+        ts, _, n = self._as_arrays(targets, shapes, "true outputs")
         if n != state.batch_size:
             raise ShapeError(f"true outputs: {n} samples for a forward pass of {state.batch_size}")
         total, seeds, fused_at = 0.0, {}, set()
@@ -253,7 +255,9 @@ class System:
                 fused_at.add(ref.instance)
         return total, seeds, fused_at
 
-    def backward(self, state: State, seeds: dict[OutputRef, np.ndarray], fused_at: set[Instance] = frozenset()) -> tuple[ParamGrads, list[np.ndarray]]:
+    def backward(
+        self, state: State, seeds: Seeds, fused_at: frozenset[Instance] | set[Instance] = frozenset()
+    ) -> tuple[ParamGrads, list[np.ndarray]]:
         """Backpropagate dE/d(outputs); returns (parameter grads, dE/d(each input)).
 
         Gradients reaching one tensor from several layers are summed, and so
@@ -270,7 +274,8 @@ class System:
             if all(g is None for g in slot_grads):
                 continue
             if inst in fused_at:
-                in_grads, p_grads = structure.backward_from_preactivation(inst.params, state.caches[inst], slot_grads[0])
+                cache = state.caches[inst]
+                in_grads, p_grads = structure.backward_from_preactivation(inst.params, cache, slot_grads[0])
             else:
                 filled = [
                     g if g is not None else np.zeros((n, *shape), self.dtype)
@@ -292,7 +297,9 @@ class System:
         xgrads = [grads.get(inst[0], np.zeros((n, *inst.shape), self.dtype)) for inst in self.inputs]
         return pgrads, xgrads
 
-    def gradients(self, inputs: Any, true_outputs: Any, loss: Any = "quad", training: bool = True) -> tuple[ParamGrads, list[np.ndarray]]:
+    def gradients(
+        self, inputs: Any, true_outputs: Any, loss: Any = "quad", training: bool = True
+    ) -> tuple[ParamGrads, list[np.ndarray]]:
         """(parameter gradients, input gradients) of the loss, without any update."""
         state = self.forward(inputs, training=training)
         _, seeds, fused_at = self.loss_gradients(state, true_outputs, loss)
@@ -304,7 +311,8 @@ class System:
     def use_optimizer(self, method: Any, lr: float | None = None) -> Optimizer:
         """The System's optimizer for ``method``, kept (with its state) while the method stays the same."""
         current = self.optimizer
-        if isinstance(method, str) and current is not None and type(current) is get_plugins().lookup("optimizer", method):
+        same = isinstance(method, str) and type(current) is get_plugins().lookup("optimizer", method)
+        if current is not None and same:
             if lr is not None:
                 current.lr = resolve_optimizer(current, lr).lr
             return current
@@ -324,7 +332,9 @@ class System:
         hook.tn_after_update(system=self, grads=pgrads, optimizer=optimizer, step=self.step, loss=loss)
         self.step += 1
 
-    def learn(self, state: State, true_outputs: Any, method: Any = "sgd", scale: float | None = None, loss: Any = "quad") -> float:
+    def learn(
+        self, state: State, true_outputs: Any, method: Any = "sgd", scale: float | None = None, loss: Any = "quad"
+    ) -> float:
         """One update from a forward ``state`` (the seed's learn); returns the loss.
 
         ``scale`` is the learning rate. A non-finite loss raises

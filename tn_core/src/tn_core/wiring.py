@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 
 from tn_core.errors import ConfigError
-from tn_core.structure import Shape, Structure, as_shape
+from tn_core.structure import ForwardResult, Shape, Structure, as_shape
 
 
 def _per_sample_axis(axis: int, ndim: int) -> int:
@@ -63,7 +63,7 @@ class Flatten(Structure):
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict]:
         return [(math.prod(input_shapes[0]),)], {}
 
-    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], Any]:
+    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         x = inputs[0]
         return [x.reshape(x.shape[0], -1)], x.shape
 
@@ -97,7 +97,7 @@ class Reshape(Structure):
             raise ValueError(f"cannot reshape {size} elements into {self.shape}")
         return [shape], {}
 
-    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], Any]:
+    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         x = inputs[0]
         return [x.reshape(x.shape[0], *self.shape)], x.shape
 
@@ -123,7 +123,7 @@ class Concatenate(Structure):
         first = input_shapes[0]
         return [first[:axis] + (sum(s[axis] for s in input_shapes),) + first[axis + 1:]], {}
 
-    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], Any]:
+    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         axis = self.axis % (inputs[0].ndim - 1) + 1
         sizes = [x.shape[axis] for x in inputs]
         return [np.concatenate(inputs, axis=axis)], (axis, np.cumsum(sizes)[:-1])
@@ -142,7 +142,7 @@ class FlatConcat(Structure):
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict]:
         return [(sum(math.prod(s) for s in input_shapes),)], {}
 
-    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], Any]:
+    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         flat = [x.reshape(x.shape[0], -1) for x in inputs]
         shapes = [x.shape for x in inputs]
         return [np.concatenate(flat, axis=1)], (shapes, np.cumsum([f.shape[1] for f in flat])[:-1])
@@ -165,7 +165,7 @@ class Split(Structure):
         axis = _per_sample_axis(self.axis, len(shape))
         return [shape[:axis] + shape[axis + 1:]] * shape[axis], {}
 
-    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], Any]:
+    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         x = inputs[0]
         axis = self.axis % (x.ndim - 1) + 1
         return list(np.moveaxis(x, axis, 0)), axis
@@ -185,7 +185,7 @@ class Join(Structure):
             raise ValueError("all inputs must have the same shape")
         return [(len(input_shapes), *input_shapes[0])], {}
 
-    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], Any]:
+    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         return [np.stack(inputs, axis=1)], None
 
     def backward(self, params: dict, cache: Any, grads: list[np.ndarray]) -> tuple[list, dict]:
@@ -201,7 +201,7 @@ class Combine(Structure):
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict]:
         return list(input_shapes), {}
 
-    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], Any]:
+    def forward(self, params: dict, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         return list(inputs), None
 
     def backward(self, params: dict, cache: Any, grads: list[np.ndarray]) -> tuple[list, dict]:

@@ -1,0 +1,1 @@
+"""Speed and learning benchmarks. Run ``python -m benchmarks.run --help``."""

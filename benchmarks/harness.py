@@ -1,0 +1,101 @@
+"""Training-throughput harness: tensornet and (optionally) PyTorch, same model, same run.
+
+A benchmark model is a ``Spec``: how to build it in tensornet and in
+PyTorch, its per-sample input shape and its number of classes. Models live
+in ``benchmarks/models_*.py`` modules, each with a ``SPECS`` list.
+
+Timing: for each batch size the two systems are run in alternating rounds
+(so both see the same machine load); each round times ``steps`` training
+steps; the figure quoted is the median over rounds, in samples per second.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import numpy as np
+
+
+@attrs.define
+class Spec:
+    """One benchmark model.
+
+    ``build_tn()`` returns ``(system, loss name, optimizer name)``;
+    ``build_torch()`` (optional) returns ``(module, loss_fn, optimizer)``
+    where ``loss_fn(output, target)`` matches tensornet's loss (summed over a
+    sample's elements, averaged over the batch).
+    """
+
+    name: str
+    input_shape: tuple[int, ...]
+    classes: int
+    build_tn: Callable[[], tuple[Any, str, str]]
+    build_torch: Callable[[], tuple[Any, Callable, Any]] | None = None
+    lr: float = 1e-3
+
+
+def random_batch(spec: Spec, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.random((batch, *spec.input_shape), dtype=np.float32)
+    y = np.eye(spec.classes, dtype=np.float32)[rng.integers(0, spec.classes, batch)]
+    return x, y
+
+
+def tn_stepper(spec: Spec, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    system, loss, optimizer = spec.build_tn()
+
+    def step() -> None:
+        _, state = system.guess([x], return_state=True)
+        system.learn(state, [y], method=optimizer, scale=spec.lr, loss=loss)
+
+    return step
+
+
+def torch_stepper(spec: Spec, x: np.ndarray, y: np.ndarray) -> Callable[[], None] | None:
+    if spec.build_torch is None:
+        return None
+    try:
+        import torch
+    except ImportError:
+        return None
+    module, loss_fn, optimizer = spec.build_torch()
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        loss_fn(module(tx), ty).backward()
+        optimizer.step()
+
+    return step
+
+
+def _rate(step: Callable[[], None], steps: int, batch: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch / (time.perf_counter() - start)
+
+
+def throughput(spec: Spec, batch: int, seconds: float = 2.0, rounds: int = 5) -> dict[str, float]:
+    """Median samples/s of tensornet and PyTorch (if available) at ``batch``."""
+    rng = np.random.default_rng(0)
+    x, y = random_batch(spec, batch, rng)
+    steppers = {"tn": tn_stepper(spec, x, y), "torch": torch_stepper(spec, x, y)}
+    steppers = {k: v for k, v in steppers.items() if v is not None}
+    steps = {}
+    for name, step in steppers.items():  # warm up, then size a round to ~seconds/rounds
+        step()
+        t0 = time.perf_counter()
+        step()
+        steps[name] = max(1, int(seconds / rounds / max(time.perf_counter() - t0, 1e-6)))
+    rates: dict[str, list[float]] = {name: [] for name in steppers}
+    for _ in range(rounds):
+        for name, step in steppers.items():
+            rates[name].append(_rate(step, steps[name], batch))
+    result = {name: statistics.median(r) for name, r in rates.items()}
+    if "torch" in result:
+        result["ratio"] = result["tn"] / result["torch"]
+    return result
