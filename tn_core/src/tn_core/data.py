@@ -1,0 +1,134 @@
+"""Embedded data: the seed's OCR benchmark, upper-case block letters A-Z.
+
+Each letter is drawn from a built-in 5x7 bitmap font (no fonts from the
+system, no downloads), scaled with nearest-neighbour sampling, placed at a
+random position in a 32x32 image, sometimes drawn with a thicker stroke, given
+a random ink and background level, and covered in Gaussian noise. Everything
+is deterministic by ``seed`` and generated in a few vectorized NumPy
+operations (10,000 images in a fraction of a second).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tn_core.errors import ConfigError
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+_FONT = """
+.###. ####. .###. ####. ##### ##### .###. #...# .###. ..### #...# #.... #...#
+#...# #...# #...# #...# #.... #.... #...# #...# ..#.. ...#. #..#. #.... ##.##
+#...# #...# #.... #...# #.... #.... #.... #...# ..#.. ...#. #.#.. #.... #.#.#
+##### ####. #.... #...# ####. ####. #.### ##### ..#.. ...#. ##... #.... #.#.#
+#...# #...# #.... #...# #.... #.... #...# #...# ..#.. ...#. #.#.. #.... #...#
+#...# #...# #...# #...# #.... #.... #...# #...# ..#.. #..#. #..#. #.... #...#
+#...# ####. .###. ####. ##### #.... .###. #...# .###. .##.. #...# ##### #...#
+
+#...# .###. ####. .###. ####. .#### ##### #...# #...# #...# #...# #...# #####
+#...# #...# #...# #...# #...# #.... ..#.. #...# #...# #...# #...# #...# ....#
+##..# #...# #...# #...# #...# #.... ..#.. #...# #...# #...# .#.#. .#.#. ...#.
+#.#.# #...# ####. #...# ####. .###. ..#.. #...# #...# #.#.# ..#.. ..#.. ..#..
+#..## #...# #.... #.#.# #.#.. ....# ..#.. #...# #...# #.#.# .#.#. ..#.. .#...
+#...# #...# #.... #..#. #..#. ....# ..#.. #...# .#.#. #.#.# #...# ..#.. #....
+#...# .###. #.... .##.# #...# ####. ..#.. .###. ..#.. .#.#. #...# ..#.. #####
+"""
+
+
+def _glyphs() -> np.ndarray:
+    """The font as a boolean array (26, 7, 5)."""
+    blocks = [block.splitlines() for block in _FONT.strip().split("\n\n")]
+    rows = [[line.split() for line in block] for block in blocks]  # [block][row][letter]
+    glyphs = [
+        [[ch == "#" for ch in block[r][k]] for r in range(7)]
+        for block in rows
+        for k in range(len(block[0]))
+    ]
+    return np.array(glyphs, dtype=bool)
+
+
+GLYPHS = _glyphs()
+SIZE = 32
+
+
+def _check(n: int, size: int, noise: float) -> None:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ConfigError(f"block_letters: n must be an int >= 0, got {n!r}")
+    if not isinstance(size, (int, np.integer)) or size < 16:
+        raise ConfigError(f"block_letters: size must be an int >= 16 (the smallest letter is 10x14), got {size!r}")
+    if not 0 <= noise <= 1:
+        raise ConfigError(f"block_letters: noise must be in [0, 1], got {noise!r}")
+
+
+def render(labels: np.ndarray, rng: np.random.Generator, size: int = SIZE, noise: float = 0.1) -> np.ndarray:
+    """Images (n, size, size) in [0, 1] of the letters ``labels`` (ints 0..25).
+
+    Pixel (r, c) shows glyph cell (floor((r - top) / sy), floor((c - left) / sx))
+    for a per-image height scale sy in [2, 0.11 size) and width scale sx, a
+    random aspect of it; half the letters get a stroke one pixel thicker.
+    """
+    n = len(labels)
+    sy = rng.uniform(2.0, max(2.0, 0.11 * size), n)
+    sx = np.clip(sy * rng.uniform(0.8, 1.25, n), 2.0, 0.17 * size)
+    height, width = np.ceil(7 * sy).astype(int), np.ceil(5 * sx).astype(int) + 1
+    top = np.floor(rng.uniform(0, 1, n) * (size - height + 1)).astype(int)
+    left = np.floor(rng.uniform(0, 1, n) * (size - width + 1)).astype(int)
+    pixels = np.arange(size)
+    rows = np.floor((pixels - top[:, None]) / sy[:, None]).astype(int)  # (n, size) glyph row per pixel row
+    cols = np.floor((pixels - left[:, None]) / sx[:, None]).astype(int)
+    inside = ((rows >= 0) & (rows < 7))[:, :, None] & ((cols >= 0) & (cols < 5))[:, None, :]
+    ink = GLYPHS[
+        np.asarray(labels)[:, None, None], np.clip(rows, 0, 6)[:, :, None], np.clip(cols, 0, 4)[:, None, :]
+    ] & inside
+    bold = rng.uniform(size=n) < 0.5
+    ink[bold, :, 1:] |= ink[bold, :, :-1]
+    background = rng.uniform(0.0, 0.2, (n, 1, 1)).astype(np.float32)
+    foreground = rng.uniform(0.7, 1.0, (n, 1, 1)).astype(np.float32)
+    images = rng.standard_normal((n, size, size), dtype=np.float32)
+    images *= noise
+    images += np.where(ink, foreground, background)
+    return np.clip(images, 0.0, 1.0, out=images)
+
+
+def block_letters(n: int, seed: int = 0, size: int = SIZE, noise: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` images of upper-case block letters and their one-hot labels.
+
+    Returns ``x`` float32 (n, size, size) in [0, 1] and ``y`` float32 one-hot
+    (n, 26) in the order of :data:`LETTERS`. Classes are balanced: each letter
+    appears floor(n / 26) or ceil(n / 26) times, in random order.
+    """
+    _check(n, size, noise)
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % len(LETTERS))
+    return render(labels, rng, size, noise), np.eye(len(LETTERS), dtype=np.float32)[labels]
+
+
+def block_line(
+    n: int, length: int = 8, seed: int = 0, size: int = SIZE, noise: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` lines of ``length`` random letters side by side, for end-to-end OCR.
+
+    Returns ``x`` float32 (n, size, size * length) and ``y`` float32 one-hot
+    (n, length, 26); letter k of a line fills columns [k size, (k + 1) size).
+    """
+    _check(n, size, noise)
+    if not isinstance(length, (int, np.integer)) or length < 1:
+        raise ConfigError(f"block_line: length must be an int >= 1, got {length!r}")
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, len(LETTERS), (n, length))
+    cells = render(labels.reshape(-1), rng, size, noise).reshape(n, length, size, size)
+    lines = cells.transpose(0, 2, 1, 3).reshape(n, size, length * size)
+    return lines, np.eye(len(LETTERS), dtype=np.float32)[labels]
+
+
+def split(x: np.ndarray, y: np.ndarray, fraction: float = 0.2) -> tuple[tuple, tuple]:
+    """((x_train, y_train), (x_held_out, y_held_out)) with the last ``fraction`` held out."""
+    if not 0 < fraction < 1:
+        raise ConfigError(f"split: fraction must be in (0, 1), got {fraction!r}")
+    cut = len(x) - max(1, round(fraction * len(x)))
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+def text(y: np.ndarray) -> str:
+    """The letters of one-hot (or score) rows ``y`` (..., 26), read by argmax."""
+    return "".join(LETTERS[k] for k in np.asarray(y).reshape(-1, len(LETTERS)).argmax(axis=1))
