@@ -25,6 +25,10 @@ class UnknownNameError(TensornetError, KeyError):
         return str(self.args[0])
 
 
+class UnknownAttributeError(UnknownNameError, AttributeError):
+    """``tn.<Name>`` for a name no plugin registered (an AttributeError, so hasattr works)."""
+
+
 class MissingPluginError(UnknownNameError, AttributeError):
     """A first-party name whose plugin distribution is not installed."""
 

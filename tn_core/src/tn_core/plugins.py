@@ -22,7 +22,7 @@ import attrs
 import pluggy
 
 from tn_core import hookspecs
-from tn_core.errors import MissingPluginError, PluginError, UnknownNameError, suggest
+from tn_core.errors import MissingPluginError, PluginError, UnknownAttributeError, UnknownNameError, suggest
 
 ENTRY_POINT_GROUP = "tensornet"
 KINDS = ("structure", "activation", "optimizer", "loss", "initializer")
@@ -135,7 +135,7 @@ class Plugins:
         table: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         for kind in KINDS:
             caller = getattr(self.pm.hook, _HOOK_OF_KIND[kind])
-            for impl in reversed(caller.get_hookimpls()):  # registration order
+            for impl in caller.get_hookimpls():  # registration order
                 plugin = self.pm.get_name(impl.plugin) or repr(impl.plugin)
                 for obj in impl.function() or ():
                     base = getattr(obj, "__name__", None)
@@ -144,7 +144,7 @@ class Plugins:
                             f"plugin {plugin!r} returned {obj!r} from {_HOOK_OF_KIND[kind]}; "
                             "expected classes or named functions"
                         )
-                    for name in {base, base.lower()}:
+                    for name in dict.fromkeys((base, base.lower())):
                         if name in table[kind] and table[kind][name].obj is not obj:
                             other = table[kind][name].plugin
                             raise PluginError(
@@ -195,8 +195,9 @@ def missing_name_error(
             return MissingPluginError(
                 f"tn.{name} needs {dist}, which is not installed: pip install {dist}"
             )
-    what = "tn has no attribute" if attribute else f"unknown {kind}"
-    return UnknownNameError(f"{what} {name!r}{suggest(name, known)}")
+    if attribute:
+        return UnknownAttributeError(f"tn has no attribute {name!r}{suggest(name, known)}")
+    return UnknownNameError(f"unknown {kind} {name!r}{suggest(name, known)}")
 
 
 _plugins: Plugins | None = None

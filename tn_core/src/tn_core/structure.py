@@ -88,7 +88,7 @@ class OutputRef(NamedTuple):
 
 def as_refs(parents: Sequence[Any], layer: str) -> list[OutputRef]:
     """Accept Instances (slot 0), OutputRefs, or a single list of them."""
-    if len(parents) == 1 and isinstance(parents[0], (list, tuple)):
+    if len(parents) == 1 and isinstance(parents[0], (list, tuple)) and not isinstance(parents[0], OutputRef):
         parents = parents[0]
     refs = []
     for parent in parents:

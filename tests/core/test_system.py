@@ -1,0 +1,253 @@
+"""The System: DAGs, batching, gradients through shared tensors and parameters, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tn_core as tn
+from tn_core.testing import check_system_gradients
+
+RNG = np.random.default_rng(0)
+
+
+def data(*shape: int) -> np.ndarray:
+    return RNG.normal(size=shape)
+
+
+def test_diamond_sums_both_paths() -> None:
+    x = tn.Input((4,))()
+    h = tn.Dense(3, activation="tanh")(x)
+    left = tn.Dense(2, activation="sigmoid")(h)
+    right = tn.Dense(2)(h)
+    out = tn.Concatenate()(left, right)
+    s = tn.System([x], [out], dtype=np.float64)
+    check_system_gradients(s, [data(3, 4)], [data(3, 4)])
+
+
+def test_two_inputs_two_outputs_with_different_losses() -> None:
+    a, b = tn.Input((3,))(), tn.Input((2, 2))()
+    joined = tn.FlatConcat()(a, b)
+    h = tn.Dense(5, activation="tanh")(joined)
+    y1 = tn.Dense(2, activation="sigmoid")(h)
+    y2 = tn.Dense((3,))(tn.Concatenate()(h, a))
+    s = tn.System([a, b], [y1, y2], dtype=np.float64)
+    targets = [RNG.random((4, 2)), data(4, 3)]
+    check_system_gradients(s, [data(4, 3), data(4, 2, 2)], targets, loss=["ce", "quad"])
+
+
+def test_constant_feeds_a_layer() -> None:
+    x = tn.Input((2,))()
+    c = tn.Constant(np.array([0.5, -1.0, 2.0]))()
+    y = tn.Dense(2, activation="tanh")(tn.Concatenate()(x, c))
+    s = tn.System([x], [y], dtype=np.float64)
+    check_system_gradients(s, [data(3, 2)], [data(3, 2)])
+
+
+def test_shared_parameters_get_the_summed_gradient() -> None:
+    x = tn.Input((3,))()
+    shared = tn.Clone(tn.Dense(3, activation="tanh"))
+    first = shared(x)
+    second = shared(first)
+    assert first.params is second.params
+    s = tn.System([x], [second], dtype=np.float64)
+    check_system_gradients(s, [data(2, 3)], [data(2, 3)])
+    pgrads, _ = s.gradients([data(2, 3)], [data(2, 3)])
+    assert list(pgrads) == [first]  # one entry for the shared set, under its first instance
+
+
+def test_shared_parameters_take_one_optimizer_step_per_update() -> None:
+    x = tn.Input((3,))()
+    shared = tn.Clone(tn.Dense(3, activation="tanh"))
+    y = shared(shared(x))
+    s = tn.System([x], [y], dtype=np.float64)
+    before = y.params["weights"].copy()
+    _, state = s.guess([data(2, 3)], return_state=True)
+    s.learn(state, [data(2, 3)], method="adam", scale=0.01)
+    assert np.max(np.abs(y.params["weights"] - before)) == pytest.approx(0.01, rel=1e-6)  # one Adam step
+    assert s.optimizer is not None and s.optimizer.steps == 1
+
+
+def test_clone_of_an_instance_and_shape_mismatch() -> None:
+    x = tn.Input((3,))()
+    d = tn.Dense(2)(x)
+    twin = tn.Clone(d)(tn.Input((3,))())
+    assert twin.params is d.params
+    with pytest.raises(tn.ShapeError, match=r"built for inputs \[\(3,\)\], got \[\(4,\)\]"):
+        tn.Clone(d)(tn.Input((4,))())
+
+
+def test_multi_slot_outputs_and_unused_slots() -> None:
+    x = tn.Input((3, 2))()
+    h = tn.Dense((3, 2), activation="tanh")(x)
+    rows = tn.Split(axis=0)(h)
+    y = tn.Dense(2)(rows[1])  # slots 0 and 2 unused: their gradient is zero
+    s = tn.System([x], [y, rows[2]], dtype=np.float64)
+    check_system_gradients(s, [data(2, 3, 2)], [data(2, 2), data(2, 2)])
+
+
+def test_single_sample_like_the_seed() -> None:
+    x = tn.Input((4,))()
+    y = tn.Dense(2, activation="sigmoid")(x)
+    s = tn.System([x], [y])
+    batch = data(5, 4)
+    one = s.guess([batch[1]])
+    assert one[0].shape == (2,)
+    np.testing.assert_allclose(one[0], s.guess([batch])[0][1], rtol=1e-6)
+    _, state = s.guess([batch[1]], return_state=True)
+    loss = s.learn(state, [np.array([1.0, 0.0])], method="sgd", scale=0.1, loss="ce")
+    assert np.isfinite(loss)
+    _, xgrads = s.gradients([batch[1]], [np.array([1.0, 0.0])])
+    assert xgrads[0].shape == (4,)
+
+
+def test_learning_reduces_the_loss() -> None:
+    rng = np.random.default_rng(1)
+    x = tn.Input((6,))()
+    y = tn.Dense(3, activation="sigmoid")(tn.Dense(8, activation="tanh")(x))
+    s = tn.System([x], [y], seed=0)
+    xs = rng.normal(size=(64, 6))
+    ts = np.eye(3)[np.argmax(xs[:, :3], axis=1)]
+    losses = []
+    for _ in range(200):
+        _, state = s.guess([xs], return_state=True)
+        losses.append(s.learn(state, [ts], method="adam", scale=0.03, loss="ce"))
+    assert losses[-1] < 0.3 * losses[0]
+
+
+def test_float64_and_float32_systems() -> None:
+    x = tn.Input((3,))()
+    y = tn.Dense(2)(x)
+    assert tn.System([x], [y]).guess([data(2, 3)])[0].dtype == np.float32
+    s64 = tn.System([x], [y], dtype="float64")
+    assert y.params["weights"].dtype == np.float64
+    assert s64.guess([data(2, 3)])[0].dtype == np.float64
+    with pytest.raises(tn.ConfigError, match="float32 or float64"):
+        tn.System([x], [y], dtype=np.int32)
+
+
+def test_an_input_missing_from_inputs_is_named() -> None:
+    a, b = tn.Input((2,))(name="pixels"), tn.Input((2,))()
+    y = tn.Concatenate()(a, b)
+    with pytest.raises(tn.ShapeError, match="Input :: \\[\\] -> \\[\\(2,\\)\\] \\(named 'pixels'\\), which is not"):
+        tn.System([b], [y])
+    with pytest.raises(tn.ShapeError, match="must be an Input instance"):
+        tn.System([y], [y])
+    with pytest.raises(tn.ShapeError, match="listed twice"):
+        tn.System([a, a, b], [y])
+
+
+def test_learn_order_and_names_are_stable() -> None:
+    x = tn.Input((2,))()
+    h = tn.Dense(2)(x)
+    y = tn.Dense(2, activation="tanh")(h, name="head")
+    s = tn.System([x], [y])
+    assert [s.names[i] for i in s.order] == ["input_1", "dense_1", "head"]
+    assert [(layer, p) for layer, p, _ in s.parameters()] == [
+        ("dense_1", "biases"), ("dense_1", "weights"), ("head", "biases"), ("head", "weights")
+    ]
+    with pytest.raises(tn.ConfigError, match="named 'head'"):
+        tn.System([x], [tn.Dense(2)(y, name="head")])
+
+
+def snapshot(system: tn.System) -> list[np.ndarray]:
+    return [array.copy() for _, _, array in system.parameters()]
+
+
+def assert_unchanged(system: tn.System, before: list[np.ndarray]) -> None:
+    for old, (_, _, new) in zip(before, system.parameters(), strict=True):
+        np.testing.assert_array_equal(old, new)
+
+
+@pytest.fixture
+def mlp() -> tn.System:
+    x = tn.Input((4, 2))()
+    return tn.System([x], [tn.Dense(3, activation="sigmoid")(x)])
+
+
+@pytest.mark.parametrize(
+    "inputs, error, match",
+    [
+        ([np.zeros((5, 4, 3))], tn.ShapeError, r"expected shape \(N, 4, 2\) or \(4, 2\), got \(5, 4, 3\)"),
+        ([np.zeros((5, 4, 2)), np.zeros((5, 4, 2))], tn.ShapeError, "expected 1 arrays, got 2"),
+        ([], tn.ShapeError, "expected 1 arrays, got 0"),
+        ([np.full((2, 4, 2), np.nan)], tn.NonFiniteError, "16 NaN or infinite values"),
+        ([[["a", "b"]] * 4], tn.ShapeError, "cannot be read as a float32 array"),
+        ("not a list", tn.ShapeError, "expected a list of 1 arrays, got str"),
+    ],
+)
+def test_bad_inputs_to_guess(mlp: tn.System, inputs, error, match) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=match):
+        mlp.guess(inputs)
+
+
+@pytest.mark.parametrize(
+    "targets, loss, error, match",
+    [
+        ([np.zeros((3, 4))], "quad", tn.ShapeError, r"true outputs\[0\]: expected shape \(N, 3\)"),
+        ([np.zeros((2, 3))], "quad", tn.ShapeError, "2 samples for a forward pass of 5"),
+        ([np.zeros((5, 3)), np.zeros((5, 3))], "quad", tn.ShapeError, "expected 1 arrays, got 2"),
+        ([np.full((5, 3), np.inf)], "quad", tn.NonFiniteError, "NaN or infinite"),
+        ([np.zeros((5, 3))], "quadd", tn.UnknownNameError, "did you mean 'quad'"),
+    ],
+)
+def test_bad_targets_to_learn_leave_weights_unchanged(mlp: tn.System, targets, loss, error, match) -> None:  # type: ignore[no-untyped-def]
+    before = snapshot(mlp)
+    _, state = mlp.guess([np.zeros((5, 4, 2))], return_state=True)
+    with pytest.raises(error, match=match):
+        mlp.learn(state, targets, method="adam", scale=0.1, loss=loss)
+    assert_unchanged(mlp, before)
+
+
+def test_unknown_optimizer_leaves_weights_unchanged(mlp: tn.System) -> None:
+    before = snapshot(mlp)
+    _, state = mlp.guess([np.zeros((5, 4, 2))], return_state=True)
+    with pytest.raises(tn.UnknownNameError, match="unknown optimizer 'adamm'.*did you mean 'adam'"):
+        mlp.learn(state, [np.zeros((5, 3))], method="adamm")
+    with pytest.raises(tn.ConfigError, match="lr must be > 0"):
+        mlp.learn(state, [np.zeros((5, 3))], method="sgd", scale=-1)
+    assert_unchanged(mlp, before)
+
+
+def test_non_finite_loss_refuses_the_update() -> None:
+    x = tn.Input((2,))()
+    y = tn.Dense(3)(x)
+    s = tn.System([x], [y])
+    y.params["biases"][:] = 1e30  # float32: the quad loss overflows to inf
+    before = snapshot(s)
+    _, state = s.guess([np.zeros((2, 2))], return_state=True)
+    with pytest.raises(tn.NonFiniteError, match="loss is inf at step 0"):
+        s.learn(state, [np.zeros((2, 3))], loss="quad")
+    assert_unchanged(s, before)
+
+
+def test_learn_needs_a_state(mlp: tn.System) -> None:
+    with pytest.raises(tn.ConfigError, match="state from guess"):
+        mlp.learn([np.zeros(3)], [np.zeros(3)])
+
+
+def test_broken_plugin_layer_is_reported_with_its_name() -> None:
+    import attrs
+
+    @attrs.define
+    class Liar(tn.Structure):
+        def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+            return [(3,)], {}
+
+        def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+            return [inputs[0]], None
+
+    x = tn.Input((2,))()
+    s = tn.System([x], [Liar()(x)])
+    with pytest.raises(tn.PluginError, match=r"Liar 'liar_1' returned outputs of shapes \[\(4, 2\)\], expected"):
+        s.guess([np.zeros((4, 2))])
+
+
+def test_optimizer_state_is_kept_between_learn_calls(mlp: tn.System) -> None:
+    for _ in range(3):
+        _, state = mlp.guess([np.zeros((2, 4, 2))], return_state=True)
+        mlp.learn(state, [np.ones((2, 3))], method="adam", scale=1e-3)
+    assert mlp.optimizer is not None and mlp.optimizer.steps == 3 and mlp.step == 3
+    _, state = mlp.guess([np.zeros((2, 4, 2))], return_state=True)
+    mlp.learn(state, [np.ones((2, 3))], method="sgd", scale=1e-3)
+    assert isinstance(mlp.optimizer, tn.SGD)

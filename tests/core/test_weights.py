@@ -1,0 +1,134 @@
+"""Weight files: round trip, checkpoints, atomic writes, and refusal of bad files."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tn_core as tn
+from tn_core.weights import checkpoints
+
+
+def mlp(hidden: int = 5, seed: int = 0) -> tn.System:
+    rng = np.random.default_rng(seed)
+    x = tn.Input((3, 2))()
+    h = tn.Dense(hidden, activation="tanh")(x, rng=rng)
+    return tn.System([x], [tn.Dense(2, activation="sigmoid")(h, rng=rng)])
+
+
+def params(system: tn.System) -> list[np.ndarray]:
+    return [a.copy() for _, _, a in system.parameters()]
+
+
+def assert_same(a: list[np.ndarray], b: list[np.ndarray]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    source, target = mlp(seed=1), mlp(seed=2)
+    source.save_weights(tmp_path / "w.npz")
+    target.load_weights(tmp_path / "w.npz")
+    assert_same(params(source), params(target))
+    data = np.random.default_rng(0).normal(size=(4, 3, 2))
+    np.testing.assert_array_equal(source.guess([data])[0], target.guess([data])[0])
+
+
+def test_named_checkpoints_live_side_by_side(tmp_path: Path) -> None:
+    path = tmp_path / "w.npz"
+    first, second = mlp(seed=1), mlp(seed=2)
+    first.save_weights(path, checkpoint="early")
+    second.save_weights(path, checkpoint="late")
+    assert checkpoints(path) == ["early", "late"]
+    probe = mlp(seed=3)
+    probe.load_weights(path, checkpoint="early")
+    assert_same(params(probe), params(first))
+    probe.load_weights(path, checkpoint="late")
+    assert_same(params(probe), params(second))
+    first.save_weights(path, checkpoint="late")  # overwrite one, keep the other
+    probe.load_weights(path, checkpoint="late")
+    assert_same(params(probe), params(first))
+    with pytest.raises(tn.WeightsFileError, match=r"no checkpoint 'missing' \(it has \['early', 'late'\]\)"):
+        probe.load_weights(path, checkpoint="missing")
+
+
+def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "w.npz"
+    system = mlp()
+    system.save_weights(path)
+    original = path.read_bytes()
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        mlp(seed=5).save_weights(path)
+    assert path.read_bytes() == original
+    assert os.listdir(tmp_path) == ["w.npz"]  # no temporary file left behind
+
+
+def test_another_architecture_is_refused_and_nothing_changes(tmp_path: Path) -> None:
+    mlp(hidden=7).save_weights(tmp_path / "w.npz")
+    system = mlp(hidden=5)
+    before = params(system)
+    expected = r"dense_1/weights: the network has shape \(5, 6\), the file \(7, 6\)"
+    with pytest.raises(tn.WeightsFileError, match=expected):
+        system.load_weights(tmp_path / "w.npz")
+    assert_same(before, params(system))
+
+
+def test_missing_and_extra_layers_are_listed(tmp_path: Path) -> None:
+    x = tn.Input((3, 2))()
+    tn.System([x], [tn.Dense(2)(x)]).save_weights(tmp_path / "w.npz")
+    system = mlp()
+    with pytest.raises(tn.WeightsFileError, match="missing dense_2/biases"):
+        system.load_weights(tmp_path / "w.npz")
+
+
+def test_truncated_file(tmp_path: Path) -> None:
+    path = tmp_path / "w.npz"
+    mlp().save_weights(path)
+    path.write_bytes(path.read_bytes()[:100])
+    system = mlp()
+    before = params(system)
+    with pytest.raises(tn.WeightsFileError, match="not a readable .npz archive"):
+        system.load_weights(path)
+    assert_same(before, params(system))
+
+
+def test_object_array_is_never_unpickled(tmp_path: Path) -> None:
+    path = tmp_path / "evil.npz"
+    system = mlp()
+    arrays = {f"default/{layer}/{name}": a for layer, name, a in system.parameters()}
+    arrays["default/dense_1/weights"] = np.array([{"payload": 1}], dtype=object)
+    np.savez(path, **arrays)
+    with pytest.raises(tn.WeightsFileError, match="not a readable .npz archive"):
+        system.load_weights(path)
+
+
+def test_non_finite_weights_are_refused(tmp_path: Path) -> None:
+    system = mlp()
+    system.order[1].params["weights"][0, 0] = np.nan
+    system.save_weights(tmp_path / "w.npz")
+    with pytest.raises(tn.WeightsFileError, match="NaN or infinite"):
+        mlp().load_weights(tmp_path / "w.npz")
+
+
+def test_not_a_file_and_bad_checkpoint_names(tmp_path: Path) -> None:
+    with pytest.raises(tn.WeightsFileError, match="no such file"):
+        mlp().load_weights(tmp_path / "nothing.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(tn.WeightsFileError):
+        mlp().load_weights(tmp_path / "text.npz")
+    with zipfile.ZipFile(tmp_path / "empty.npz", "w"):
+        pass
+    with pytest.raises(tn.WeightsFileError, match="no checkpoint 'default'"):
+        mlp().load_weights(tmp_path / "empty.npz")
+    with pytest.raises(tn.ConfigError, match="without '/'"):
+        mlp().save_weights(tmp_path / "w.npz", checkpoint="a/b")
