@@ -24,6 +24,7 @@ from tn_core.losses import CE, Loss, Quad, SoftmaxCE
 from tn_core.neuron import Neuron, activation_field, affine_backward, affine_forward, init_weights
 from tn_core.optimizers import SGD, Adam, AdamW, Momentum, Optimizer, RMSProp
 from tn_core.plugins import get_plugins
+from tn_core.serialize import from_config, load, save, to_config
 from tn_core.structure import (
     BackwardResult,
     BuildResult,
@@ -95,11 +96,15 @@ __all__ = [
     "affine_backward",
     "affine_forward",
     "forward_rng",
+    "from_config",
     "get_plugins",
     "hookimpl",
     "init_weights",
+    "load",
     "resolve_activation",
+    "save",
     "set_seed",
+    "to_config",
 ]
 
 
