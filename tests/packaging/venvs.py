@@ -1,0 +1,57 @@
+"""Fresh virtual environments for packaging tests.
+
+The third-party dependencies (numpy, scipy, pluggy, attrs, setuptools) are
+installed once per test session into a shared "deps" environment that each
+fresh environment sees through a .pth file; the tensornet distributions are
+then installed into the fresh environment from their local folders, offline
+and non-editable. So every test sees exactly the tensornet distributions it
+installed, and nothing else of ours.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+from importlib.metadata import version
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DISTS = {name: REPO / name for name in ("tn_core", "tn_layers_dense", "tn_layers_conv", "tn_layers_recurrent")}
+DEPENDENCIES = ["numpy", "scipy", "pluggy", "attrs"]
+
+
+def run(*args: object, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def site_packages(venv: Path) -> Path:
+    relative = Path(sysconfig.get_path("purelib")).relative_to(sysconfig.get_path("data"))
+    return venv / relative
+
+
+def make_deps_env(path: Path) -> Path:
+    """A venv holding the pinned third-party dependencies (and pytest); returns its site-packages."""
+    run(sys.executable, "-m", "venv", "--without-pip", path)
+    pins = [f"{name}=={version(name)}" for name in DEPENDENCIES]
+    run(sys.executable, "-m", "pip", "--python", path / "bin" / "python", "install", "-q",
+        *pins, "setuptools>=68", "wheel", f"pytest=={version('pytest')}")
+    return site_packages(path)
+
+
+def make_venv(path: Path, deps_site: Path, *packages: Path) -> Path:
+    """A fresh venv at ``path`` seeing ``deps_site``, with ``packages`` installed; returns its bin folder."""
+    run(sys.executable, "-m", "venv", "--without-pip", path)
+    (site_packages(path) / "tn_test_deps.pth").write_text(f"{deps_site}\n")
+    if packages:
+        install(path, *packages)
+    return path / "bin"
+
+
+def install(venv: Path, *packages: Path) -> None:
+    """pip install local folders into ``venv``, offline, without build isolation."""
+    run(sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q",
+        "--no-index", "--no-build-isolation", *packages)
