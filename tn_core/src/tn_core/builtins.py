@@ -5,11 +5,24 @@ Registered through the same hooks as any third-party plugin.
 
 from __future__ import annotations
 
+import numpy as np
+
 from tn_core.hookspecs import hookimpl
 from tn_core.losses import BUILTIN_LOSSES
 from tn_core.neuron import BUILTIN_INITIALIZERS
 from tn_core.optimizers import BUILTIN_OPTIMIZERS
-from tn_core.wiring import BUILTIN_STRUCTURES
+from tn_core.wiring import (
+    BUILTIN_STRUCTURES,
+    Combine,
+    Concatenate,
+    Constant,
+    FlatConcat,
+    Flatten,
+    Input,
+    Join,
+    Reshape,
+    Split,
+)
 
 
 @hookimpl
@@ -30,3 +43,21 @@ def tn_register_optimizers() -> list[type]:
 @hookimpl
 def tn_register_initializers() -> list:
     return list(BUILTIN_INITIALIZERS)
+
+
+@hookimpl
+def tn_structure_examples() -> list:
+    """Each wiring structure on small inputs, for the conformance suite (tn_core.testing.check_structure)."""
+    return [
+        (Input((3, 2)), []),
+        (Constant(np.arange(6.0).reshape(2, 3)), []),
+        (Flatten(), [(2, 3, 2)]),
+        (Reshape((3, -1)), [(2, 3, 2)]),
+        (Reshape((4, 3)), [(12,)]),
+        (Concatenate(axis=1), [(2, 3), (2, 1)]),
+        (Concatenate(axis=-1), [(2,), (3,), (1,)]),
+        (FlatConcat(), [(2, 2), (3,)]),
+        (Split(axis=1), [(2, 3)]),
+        (Join(), [(2,), (2,), (2,)]),
+        (Combine(), [(2,), (3, 1)]),
+    ]

@@ -1,19 +1,31 @@
-"""Numerical gradient checks (float64 central differences) for Structures and Systems.
+"""The plugin author's kit: gradient checks and the conformance check of a Structure.
 
 ``check_gradients(structure, input_shapes)`` compares a Structure's backward
 with finite differences of L = sum_k <R_k, y_k> for random R_k, w.r.t. every
 input and parameter; ``check_system_gradients`` does the same for a whole
-System and a loss. Both raise AssertionError with a readable report.
+System and a loss. ``check_structure(structure, input_shapes)`` runs every
+check a registered layer must pass (gradients, batch independence, shapes,
+dtypes, model-file round trip, wrong-shape errors). All raise AssertionError
+with a readable report. The pytest plugin :mod:`tn_core.pytest_plugin` offers
+them as fixtures.
 """
 
 from __future__ import annotations
 
+import json
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 
-from tn_core.structure import Structure, using_forward_rng
+from tn_core import serialize
+from tn_core.errors import ShapeError
+from tn_core.plugins import get_plugins
+from tn_core.structure import Instance, Shape, Structure, using_forward_rng
+from tn_core.system import System
+from tn_core.wiring import Input
 
 EPS = 1e-6
 
@@ -40,23 +52,26 @@ def _compare(
     label: str, array: np.ndarray, analytic: np.ndarray | None, loss: Callable[[], float],
     rng: np.random.Generator, rtol: float, atol: float, max_coords: int,
 ) -> list[str]:
-    failures = []
+    """[] if the analytic gradient of ``array`` matches finite differences, else one summary (up to 3 examples)."""
     grad = np.zeros_like(array) if analytic is None else np.asarray(analytic, dtype=np.float64)
     if grad.shape != array.shape:
         return [f"{label}: gradient has shape {grad.shape}, expected {array.shape}"]
-    for index in _coordinates(array, max_coords, rng):
+    coords = _coordinates(array, max_coords, rng)
+    wrong = []
+    for index in coords:
         numeric = _numeric(loss, array, index, EPS)
         got = float(grad[index])
         if abs(got - numeric) > atol + rtol * max(abs(got), abs(numeric)):
-            failures.append(f"{label}{list(index)}: backward {got:.8g}, finite difference {numeric:.8g}")
-    return failures
+            wrong.append(f"{list(index)}: backward {got:.8g}, finite difference {numeric:.8g}")
+    if not wrong:
+        return []
+    examples = "".join(f"\n    {w}" for w in wrong[:3])
+    return [f"{label}: {len(wrong)} of {len(coords)} checked entries differ, e.g.{examples}"]
 
 
 def _report(what: str, failures: list[str]) -> None:
     if failures:
-        shown = "\n  ".join(failures[:12])
-        more = f"\n  ... and {len(failures) - 12} more" if len(failures) > 12 else ""
-        raise AssertionError(f"gradient check failed for {what}:\n  {shown}{more}")
+        raise AssertionError(f"gradient check failed for {what}:\n  " + "\n  ".join(failures))
 
 
 def check_gradients(
@@ -129,3 +144,279 @@ def check_system_gradients(
             label = f"{system.names[owner]}.{key}"
             failures += _compare(label, p, pgrads.get(owner, {}).get(key), value, rng, rtol, atol, max_coords)
     _report("the System", failures)
+
+
+# -- conformance ----------------------------------------------------------------------
+
+CHECKS = (
+    "gradients", "gradients (training)", "shapes", "batch independence",
+    "float32", "float64", "round trip", "wrong shapes",
+)
+
+
+class _Skip(Exception):
+    """Raised by a check that does not apply; the message says why."""
+
+
+@attrs.define
+class ConformanceReport:
+    """What ``check_structure`` did: the checks that passed and the skipped ones with the reason."""
+
+    subject: str
+    passed: list[str] = attrs.Factory(list)
+    skipped: dict[str, str] = attrs.Factory(dict)
+
+
+def _is_source(structure: Structure) -> bool:
+    return structure.arity == (0, 0)
+
+
+def _wire(structure: Structure, shapes: Sequence[Shape], seed: int) -> tuple[list[Instance], Instance]:
+    """Fresh Inputs of ``shapes`` and the structure's instance on them (parameters drawn from ``seed``)."""
+    inputs = [Input(s)() for s in shapes]
+    return inputs, structure(*inputs, rng=np.random.default_rng(seed))
+
+
+def _one_layer_system(structure: Structure, shapes: Sequence[Shape], seed: int, dtype: Any) -> System:
+    """A System whose outputs are every slot of one instance of ``structure``.
+
+    A source other than Input gets a (1,)-shaped Input beside it, which
+    only tells the System the batch size.
+    """
+    inputs, inst = _wire(structure, shapes, seed)
+    if not inputs:
+        inputs = [inst] if isinstance(structure, Input) else [Input((1,))()]
+    return System(inputs, [inst[k] for k in range(len(inst.output_shapes))], dtype=dtype)
+
+
+def _feed(system: System, batch_size: int, seed: int) -> list[np.ndarray]:
+    """Random float64 arrays for the System's inputs."""
+    rng = np.random.default_rng(seed + 1)
+    return [rng.normal(size=(batch_size, *inst.shape)) for inst in system.inputs]
+
+
+def _mutations(shape: Shape) -> list[Shape]:
+    """Shapes a layer built for ``shape`` may refuse: an extra axis, one axis fewer, a longer first axis."""
+    if not shape:
+        return [(2,)]
+    return [(*shape, 2), shape[:-1], (shape[0] + 1, *shape[1:])]
+
+
+def _expect_shape_error(structure: Structure, shapes: Sequence[Shape], seed: int) -> str | None:
+    """None if wiring ``shapes`` raises a ShapeError naming the layer, else what went wrong."""
+    name = structure.type_name()
+    try:
+        _wire(structure, shapes, seed)
+    except ShapeError as exc:
+        return None if name in str(exc) else f"the ShapeError for inputs {list(shapes)} does not name {name}: {exc}"
+    except Exception as exc:
+        return f"wiring inputs {list(shapes)} raised {type(exc).__name__}: {exc} (expected tn.ShapeError)"
+    return f"wiring inputs {list(shapes)} was accepted (expected tn.ShapeError)"
+
+
+class _Conformance:
+    """The checks of ``check_structure``, one method each, sharing the float64 one-layer System."""
+
+    def __init__(
+        self, structure: Structure, shapes: list[Shape], batch_size: int, seed: int,
+        inputs: Sequence[np.ndarray] | None, bad_input_shapes: Sequence[Sequence[Shape]], grad_options: dict,
+    ) -> None:
+        self.structure, self.shapes, self.batch_size, self.seed = structure, shapes, batch_size, seed
+        self.inputs, self.bad_input_shapes, self.grad_options = inputs, bad_input_shapes, grad_options
+        self.system = _one_layer_system(structure, shapes, seed, np.float64)
+        given = inputs is not None and not _is_source(structure)
+        self.xs = [np.array(x, dtype=np.float64) for x in inputs] if given else _feed(self.system, batch_size, seed)
+        #: whether the System's inputs are the layer's own (not the batch-size anchor of a Constant)
+        self.fed = not _is_source(structure) or isinstance(structure, Input)
+
+    def gradients(self, training: bool = False) -> None:
+        if _is_source(self.structure):
+            raise _Skip("a source (arity 0) has no forward or backward; the System feeds it")
+        check_gradients(self.structure, self.shapes, self.batch_size, self.seed, self.inputs, training,
+                        **self.grad_options)
+
+    def gradients_training(self) -> None:
+        self.gradients(training=True)
+
+    def shapes_agree(self) -> None:
+        outs = self.system.forward(self.xs).outputs
+        n = self.xs[0].shape[0]
+        promised = [(n, *ref.shape) for ref in self.system.outputs]
+        assert [o.shape for o in outs] == promised, (
+            f"outputs have shapes {[o.shape for o in outs]}, wiring promised {promised}"
+        )
+
+    def batch_independence(self) -> None:
+        batch = self.system.guess(self.xs)
+        failures = []
+        for i in range(self.xs[0].shape[0]):
+            alone = self.system.guess([x[i] for x in self.xs])
+            for k, (b, a) in enumerate(zip(batch, alone)):
+                gap = float(np.max(np.abs(b[i] - a), initial=0.0))
+                if gap > 1e-9 * (1.0 + float(np.max(np.abs(a), initial=0.0))):
+                    failures.append(f"output {k} of sample {i} run alone differs from its output in the batch "
+                                    f"by up to {gap:.3g}")
+        assert not failures, "\n".join(failures)
+
+    def dtype(self, dtype: Any) -> None:
+        dtype = np.dtype(dtype)
+        system = self.system if dtype == np.float64 else _one_layer_system(
+            self.structure, self.shapes, self.seed, dtype)
+        xs = [x.astype(dtype) for x in self.xs]
+        outs = system.guess(xs)
+        failures = [f"output {k} is {o.dtype}" for k, o in enumerate(outs) if o.dtype != dtype]
+        if dtype == np.float32:
+            for k, (o, ref) in enumerate(zip(outs, self.system.guess(self.xs))):
+                gap = float(np.max(np.abs(o - ref), initial=0.0))
+                if gap > 1e-3 * (1.0 + float(np.max(np.abs(ref), initial=0.0))):
+                    failures.append(f"output {k} differs from the float64 output by up to {gap:.3g}")
+        pgrads, xgrads = system.gradients(xs, [np.zeros_like(o) for o in outs], loss="quad", training=False)
+        failures += [f"gradient w.r.t. input {k} is {g.dtype}" for k, g in enumerate(xgrads) if g.dtype != dtype]
+        failures += [
+            f"gradient of parameter {key!r} is {g.dtype}"
+            for grads in pgrads.values() for key, g in grads.items() if g.dtype != dtype
+        ]
+        assert not failures, f"in a {dtype} System (inputs {dtype}): " + "; ".join(failures)
+
+    def round_trip(self) -> None:
+        name = self.structure.type_name()
+        entry = get_plugins().registry()["structure"].get(name)
+        if entry is None or entry.obj is not type(self.structure):
+            raise _Skip(f"{name} is not registered by an installed plugin, so model files cannot name it")
+        config = serialize.to_config(self.structure)
+        text = json.dumps(config)
+        copy = serialize.from_config(json.loads(text))
+        assert type(copy) is type(self.structure), f"from_config made a {type(copy).__name__}"
+        again = json.dumps(serialize.to_config(copy))
+        assert again == text, f"configuration changed in the round trip:\n  before {text}\n  after  {again}"
+        twin = _one_layer_system(copy, self.shapes, self.seed, np.float64)
+        for k, (a, b) in enumerate(zip(self.system.guess(self.xs), twin.guess(self.xs))):
+            assert np.array_equal(a, b), f"output {k} of the restored structure differs from the original's"
+
+    def wrong_shapes(self) -> None:
+        failures = []
+        low, high = self.structure.arity
+        some = self.shapes[0] if self.shapes else (2,)
+        counts = ([high + 1] if high is not None else []) + ([low - 1] if low > 0 else [])
+        probes = [[some] * count for count in counts] + [list(s) for s in self.bad_input_shapes]
+        for probe in probes:
+            failures.append(_expect_shape_error(self.structure, probe, self.seed))
+        for k, shape in enumerate(self.shapes):
+            for bad in _mutations(shape):
+                failures.append(self._accepted_or_refused([*self.shapes[:k], bad, *self.shapes[k + 1:]]))
+        if self.fed:
+            wrong = [np.zeros((*x.shape, 2)) for x in self.xs]
+            try:
+                self.system.guess(wrong)
+                failures.append(f"a System fed inputs of shapes {[w.shape for w in wrong]} accepted them")
+            except ShapeError:
+                pass
+        failures = [f for f in failures if f]
+        assert not failures, "\n".join(failures)
+
+    def _accepted_or_refused(self, shapes: list[Shape]) -> str | None:
+        """A layer refuses ``shapes`` with a ShapeError at wiring, or works on them as promised."""
+        problem = _expect_shape_error(self.structure, shapes, self.seed)
+        if problem is None or not problem.endswith("was accepted (expected tn.ShapeError)"):
+            return problem
+        try:
+            system = _one_layer_system(self.structure, shapes, self.seed, np.float64)
+            system.forward(_feed(system, 2, self.seed))
+        except Exception as exc:
+            return f"inputs {shapes} were accepted at wiring, then forward raised {type(exc).__name__}: {exc}"
+        return None
+
+
+def check_structure(
+    structure: Structure,
+    input_shapes: Sequence[Sequence[int]],
+    batch_size: int = 3,
+    seed: int = 0,
+    inputs: Sequence[np.ndarray] | None = None,
+    bad_input_shapes: Sequence[Sequence[Sequence[int]]] = (),
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+    max_coords: int = 40,
+) -> ConformanceReport:
+    """Check that ``structure`` on inputs of ``input_shapes`` behaves as every tensornet layer must.
+
+    Checks (all run; an AssertionError lists every one that failed):
+
+    - gradients, gradients (training): backward agrees with float64 central
+      differences w.r.t. every input and parameter, in inference and in
+      training mode (stochastic layers see the same random numbers each time);
+    - shapes: the outputs have the shapes inferred at wiring;
+    - batch independence: each sample's outputs are the same alone as in a batch;
+    - float32, float64: a one-layer System of that dtype keeps it in outputs
+      and gradients (float32 outputs close to float64 ones);
+    - round trip: ``tn_core.serialize`` restores the configuration from JSON
+      and the restored layer computes the same outputs (skipped, with a
+      warning, for a Structure no installed plugin registers);
+    - wrong shapes: too many or too few inputs, each of ``bad_input_shapes``
+      and a System fed wrong-shaped arrays raise tn.ShapeError naming the
+      layer; an input with an axis more, an axis fewer or a longer first axis
+      is refused with tn.ShapeError or works as promised.
+
+    Sources (arity 0: Input, Constant) have no forward or backward of their
+    own (the System feeds them), so they get the System-level checks only.
+    ``inputs`` (arrays with a batch axis) replace the random inputs for
+    layers defined on a domain. Returns what passed and what was skipped.
+    """
+    shapes = [tuple(int(d) for d in s) for s in input_shapes]
+    report = ConformanceReport(f"{structure!r} on inputs {shapes}")
+    try:
+        conf = _Conformance(structure, shapes, batch_size, seed, inputs, bad_input_shapes,
+                            {"rtol": rtol, "atol": atol, "max_coords": max_coords})
+    except Exception as exc:
+        raise AssertionError(
+            f"check_structure: {report.subject} cannot be wired into a System: {type(exc).__name__}: {exc}"
+        ) from exc
+    checks: dict[str, Callable[[], None]] = {
+        "gradients": conf.gradients,
+        "gradients (training)": conf.gradients_training,
+        "shapes": conf.shapes_agree,
+        "batch independence": conf.batch_independence,
+        "float32": lambda: conf.dtype(np.float32),
+        "float64": lambda: conf.dtype(np.float64),
+        "round trip": conf.round_trip,
+        "wrong shapes": conf.wrong_shapes,
+    }
+    failed: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            check()
+            report.passed.append(name)
+        except _Skip as exc:
+            report.skipped[name] = str(exc)
+        except AssertionError as exc:
+            failed[name] = str(exc)
+        except Exception as exc:
+            failed[name] = f"raised {type(exc).__name__}: {exc}"
+    if "round trip" in report.skipped:
+        warnings.warn(f"check_structure: round trip skipped: {report.skipped['round trip']}", stacklevel=2)
+    if failed:
+        raise AssertionError(_conformance_text(report, failed))
+    return report
+
+
+def _conformance_text(report: ConformanceReport, failed: dict[str, str]) -> str:
+    lines = [f"check_structure: {len(failed)} of {len(CHECKS)} checks failed for {report.subject}"]
+    for name, message in failed.items():
+        body = message.replace("\n", "\n      ")
+        lines.append(f"  [{name}] {body}")
+    if report.passed:
+        lines.append(f"  passed: {', '.join(report.passed)}")
+    lines += [f"  skipped: {name} ({why})" for name, why in report.skipped.items()]
+    return "\n".join(lines)
+
+
+def structure_examples() -> list[tuple[Structure, list[Shape]]]:
+    """Every ``(structure, input_shapes)`` pair the loaded plugins give through ``tn_structure_examples``."""
+    return [tuple(pair) for result in get_plugins().hook.tn_structure_examples() for pair in result]
+
+
+def structures_without_examples() -> list[str]:
+    """Names of registered Structures that no plugin's ``tn_structure_examples`` covers."""
+    registered = {entry.obj for entry in get_plugins().registry()["structure"].values()}
+    covered = {type(structure) for structure, _ in structure_examples()}
+    return sorted(cls.__name__ for cls in registered - covered)
