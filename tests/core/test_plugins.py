@@ -31,7 +31,7 @@ def plugin_module(name: str, **hooks: object) -> types.ModuleType:
 
 
 @attrs.define
-class Scale(tn.Structure):
+class Stretch(tn.Structure):
     """y = factor * x (the DESIGN's example plugin layer)."""
 
     factor: float = 2.0
@@ -55,17 +55,17 @@ def test_names_resolve_by_class_name_and_lower_case() -> None:
 
 def test_a_registered_plugin_is_reachable_as_tn_attribute() -> None:
     plugins = get_plugins()
-    plugins.register(plugin_module("scale_plugin", tn_register_structures=[Scale]), "scale-test")
+    plugins.register(plugin_module("stretch_plugin", tn_register_structures=[Stretch]), "stretch-test")
     try:
-        assert tn.Scale is Scale
-        assert plugins.lookup("structure", "scale") is Scale
+        assert tn.Stretch is Stretch
+        assert plugins.lookup("structure", "stretch") is Stretch
         x = tn.Input((2,))()
-        s = tn.System([x], [tn.Scale(3.0)(x)])
+        s = tn.System([x], [tn.Stretch(3.0)(x)])
         np.testing.assert_allclose(s.guess([np.ones(2)])[0], [3.0, 3.0])
     finally:
-        plugins.unregister("scale-test")
+        plugins.unregister("stretch-test")
     with pytest.raises(AttributeError):
-        tn.Scale  # noqa: B018
+        tn.Stretch  # noqa: B018
 
 
 def test_the_same_name_from_two_plugins_is_an_error_naming_both() -> None:
@@ -113,16 +113,16 @@ class FakeEntryPoint:
 
 
 def test_a_plugin_that_fails_to_import_is_reported_and_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    good = plugin_module("good", tn_register_structures=[Scale])
+    good = plugin_module("good", tn_register_structures=[Stretch])
     points = [FakeEntryPoint("broken", ImportError("no module named 'missing_dep'")), FakeEntryPoint("good", good)]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
     plugins = core_only()
     with pytest.warns(RuntimeWarning, match="plugin 'broken'.*failed to load.*missing_dep"):
         plugins.load_entry_points()
-    assert plugins.lookup("structure", "Scale") is Scale
+    assert plugins.lookup("structure", "Stretch") is Stretch
     infos = {info.name: info for info in plugins.plugin_infos()}
     assert infos["broken"].error == "ImportError: no module named 'missing_dep'"
-    assert infos["good"].registered == {"structure": ["Scale"]}
+    assert infos["good"].registered == {"structure": ["Stretch"]}
 
 
 @pytest.mark.parametrize(

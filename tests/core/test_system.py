@@ -251,3 +251,35 @@ def test_optimizer_state_is_kept_between_learn_calls(mlp: tn.System) -> None:
     _, state = mlp.guess([np.zeros((2, 4, 2))], return_state=True)
     mlp.learn(state, [np.ones((2, 3))], method="sgd", scale=1e-3)
     assert isinstance(mlp.optimizer, tn.SGD)
+
+
+def test_layers_are_told_which_input_gradients_are_used() -> None:
+    import attrs
+
+    seen: list[tuple[bool, ...]] = []
+
+    @attrs.define
+    class Probe(tn.Structure):
+        arity = (1, None)
+
+        def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+            return [input_shapes[0]], {"w": np.ones(1)}
+
+        def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+            return [sum(inputs) * params["w"]], None
+
+        def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+            seen.append(tuple(tn.input_grad_wanted(k) for k in range(2)))
+            return [grads[0] * params["w"], None], {"w": np.zeros(1)}
+
+    x, c = tn.Input((2,))(), tn.Constant([1.0, 2.0])()
+    first = Probe()(x, c)
+    second = Probe()(first, x)
+    s = tn.System([x], [second], dtype=np.float64)
+    _, state = s.guess([np.ones((3, 2))], return_state=True)
+    s.learn(state, [np.zeros((3, 2))])
+    assert seen == [(True, False), (False, False)]  # training: only the path between parameters
+    seen.clear()
+    _, xgrads = s.gradients([np.ones((3, 2))], [np.zeros((3, 2))])
+    assert seen == [(True, True), (True, False)]  # input gradients asked for; a Constant never needs one
+    assert xgrads[0].shape == (3, 2)

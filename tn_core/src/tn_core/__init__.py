@@ -36,6 +36,7 @@ from tn_core.structure import (
     Shape,
     Structure,
     forward_rng,
+    input_grad_wanted,
     set_seed,
 )
 from tn_core.system import State, System
@@ -96,6 +97,7 @@ __all__ = [
     "affine_backward",
     "affine_forward",
     "forward_rng",
+    "input_grad_wanted",
     "from_config",
     "get_plugins",
     "hookimpl",

@@ -29,10 +29,13 @@ def affine_forward(x: np.ndarray, weights: np.ndarray, biases: np.ndarray) -> np
 
 
 def affine_backward(
-    x: np.ndarray, weights: np.ndarray, grad_z: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(dE/dx, dE/dW, dE/db) from dE/dz: dx = g W, dW = g^T x, db = sum_n g."""
-    return grad_z @ weights, grad_z.T @ x, grad_z.sum(axis=0)
+    x: np.ndarray, weights: np.ndarray, grad_z: np.ndarray, input_grad: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(dE/dx, dE/dW, dE/db) from dE/dz: dx = g W, dW = g^T x, db = sum_n g.
+
+    dE/dx is None when ``input_grad`` is False (pass ``tn.input_grad_wanted(k)``).
+    """
+    return (grad_z @ weights if input_grad else None), grad_z.T @ x, grad_z.sum(axis=0)
 
 
 # -- initializers -----------------------------------------------------------------

@@ -32,6 +32,7 @@ BackwardResult = tuple[list[np.ndarray | None], Params]  # (dE/d inputs, dE/d pa
 
 _param_rng = np.random.default_rng()
 _forward_rng: contextvars.ContextVar[np.random.Generator] = contextvars.ContextVar("tn_forward_rng")
+_input_grads_wanted: contextvars.ContextVar[tuple[bool, ...] | None] = contextvars.ContextVar("tn_input_grads")
 
 
 def set_seed(seed: int | None) -> None:
@@ -48,6 +49,27 @@ def using_forward_rng(rng: np.random.Generator) -> Iterator[None]:
         yield
     finally:
         _forward_rng.reset(token)
+
+
+@contextlib.contextmanager
+def wanting_input_grads(wanted: tuple[bool, ...]) -> Iterator[None]:
+    """Tell the ``backward`` called inside the block which input gradients are used."""
+    token = _input_grads_wanted.set(wanted)
+    try:
+        yield
+    finally:
+        _input_grads_wanted.reset(token)
+
+
+def input_grad_wanted(index: int = 0) -> bool:
+    """Inside ``backward``: whether the System uses dE/d(input ``index``).
+
+    A layer may return None for an input whose gradient is not wanted (the
+    first layer of a network during training) and skip computing it.
+    Outside a System every gradient is wanted.
+    """
+    wanted = _input_grads_wanted.get(None)
+    return True if wanted is None else wanted[index]
 
 
 def forward_rng() -> np.random.Generator:

@@ -12,7 +12,7 @@ from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError
 from tn_core.losses import Loss, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
 from tn_core.plugins import get_plugins
-from tn_core.structure import Instance, OutputRef, Shape, as_refs, using_forward_rng
+from tn_core.structure import Instance, OutputRef, Shape, as_refs, using_forward_rng, wanting_input_grads
 from tn_core.wiring import Constant, Input
 
 #: {owner instance: {param name: gradient}}; shared parameters appear once, under their first instance
@@ -61,6 +61,7 @@ class System:
         self.names = self._name_instances()
         self.groups = self._parameter_groups()
         self.consumers = self._count_consumers()
+        self._needs_grad = {with_inputs: self._needing_gradients(with_inputs) for with_inputs in (False, True)}
         self.rng = np.random.default_rng(seed)
         self.optimizer: Optimizer | None = None
         self.step = 0
@@ -130,6 +131,19 @@ class System:
                 groups.append((inst, inst.params))
         self._owner = {inst: seen[id(inst.params)] for inst in self.order if inst.params}
         return groups
+
+    def _needing_gradients(self, with_inputs: bool) -> set[Instance]:
+        """Instances whose output gradients are used: those with parameters, the
+        Inputs when input gradients are asked for, and everything fed by them."""
+        needed: set[Instance] = set()
+        for inst in self.order:
+            if (
+                inst.params
+                or (with_inputs and isinstance(inst.structure, Input))
+                or any(ref.instance in needed for ref in inst.parents)
+            ):
+                needed.add(inst)
+        return needed
 
     def _count_consumers(self) -> dict[OutputRef, int]:
         counts: dict[OutputRef, int] = {}
@@ -256,32 +270,42 @@ class System:
         return total, seeds, fused_at
 
     def backward(
-        self, state: State, seeds: Seeds, fused_at: frozenset[Instance] | set[Instance] = frozenset()
+        self,
+        state: State,
+        seeds: Seeds,
+        fused_at: frozenset[Instance] | set[Instance] = frozenset(),
+        input_grads: bool = True,
     ) -> tuple[ParamGrads, list[np.ndarray]]:
         """Backpropagate dE/d(outputs); returns (parameter grads, dE/d(each input)).
 
         Gradients reaching one tensor from several layers are summed, and so
-        are the gradients of parameters shared by several instances.
+        are the gradients of parameters shared by several instances. Layers
+        are told (``tn.input_grad_wanted``) which input gradients are used, so
+        with ``input_grads=False`` the first layers skip dE/dx (and the input
+        gradient list comes back empty).
         """
         grads: dict[OutputRef, np.ndarray] = dict(seeds)
         pgrads: ParamGrads = {}
         n = state.batch_size
+        needed = self._needs_grad[input_grads]
         for inst in reversed(self.order):
             structure = inst.structure
-            if isinstance(structure, (Input, Constant)):
+            if inst not in needed or isinstance(structure, (Input, Constant)):
                 continue
             slot_grads = [grads.pop(OutputRef(inst, k), None) for k in range(len(inst.output_shapes))]
             if all(g is None for g in slot_grads):
                 continue
-            if inst in fused_at:
-                cache = state.caches[inst]
-                in_grads, p_grads = structure.backward_from_preactivation(inst.params, cache, slot_grads[0])
-            else:
-                filled = [
-                    g if g is not None else np.zeros((n, *shape), self.dtype)
-                    for g, shape in zip(slot_grads, inst.output_shapes)
-                ]
-                in_grads, p_grads = structure.backward(inst.params, state.caches[inst], filled)
+            wanted = tuple(ref.instance in needed for ref in inst.parents)
+            with wanting_input_grads(wanted):
+                if inst in fused_at:
+                    cache = state.caches[inst]
+                    in_grads, p_grads = structure.backward_from_preactivation(inst.params, cache, slot_grads[0])
+                else:
+                    filled = [
+                        g if g is not None else np.zeros((n, *shape), self.dtype)
+                        for g, shape in zip(slot_grads, inst.output_shapes)
+                    ]
+                    in_grads, p_grads = structure.backward(inst.params, state.caches[inst], filled)
             if len(in_grads) != len(inst.parents):
                 raise PluginError(
                     f"{_describe(inst, self.names[inst])}.backward returned {len(in_grads)} input "
@@ -291,9 +315,11 @@ class System:
                 total = pgrads.setdefault(self._owner[inst], {})
                 for key, g in p_grads.items():
                     total[key] = total[key] + g if key in total else g
-            for ref, g in zip(inst.parents, in_grads):
-                if g is not None:
+            for ref, g, use in zip(inst.parents, in_grads, wanted):
+                if use and g is not None:
                     grads[ref] = grads[ref] + g if ref in grads else g
+        if not input_grads:
+            return pgrads, []
         xgrads = [grads.get(inst[0], np.zeros((n, *inst.shape), self.dtype)) for inst in self.inputs]
         return pgrads, xgrads
 
@@ -345,7 +371,7 @@ class System:
         total, seeds, fused_at = self.loss_gradients(state, true_outputs, loss)
         if not np.isfinite(total):
             raise NonFiniteError(f"loss is {total} at step {self.step}; the parameters were left unchanged")
-        pgrads, _ = self.backward(state, seeds, fused_at)
+        pgrads, _ = self.backward(state, seeds, fused_at, input_grads=False)
         self.apply_gradients(pgrads, self.use_optimizer(method, scale), total)
         return total
 
