@@ -9,26 +9,31 @@ import attrs
 import numpy as np
 
 import tn_core as tn
-from tn_core.neuron import init_name
-from tn_core.structure import BackwardResult, BuildResult, Params, Shape, as_shape
+from tn_core.structure import BackwardResult, BuildResult, Params, Shape
+from tn_layers_dense.fields import activation_field, init_field, shape_field
 
 
 @attrs.define
 class Dense(tn.Neuron):
     """y = activation(W x + b) with x flattened per sample and y reshaped to ``shape``.
 
-    Parameters: ``weights`` (out_size, in_size), ``biases`` (out_size,).
-    ``init`` picks the weight initializer (default: the activation's, Xavier
-    or He for the ReLU family).
+    Parameters: ``weights`` (out_size, in_size), ``biases`` (out_size,), zero.
+    ``init`` picks the weight initializer by name or as a callable
+    ``init(shape, fan_in, fan_out, rng)``; by default the activation's
+    (Xavier, He for the ReLU family). The generator passed at call time
+    (``Dense(8)(x, rng=...)``, else the one ``tn.set_seed`` seeds) makes it reproducible.
     """
 
-    shape: Shape = attrs.field(converter=lambda s: as_shape(s, "Dense shape"))
-    activation: tn.Activation = tn.activation_field()
-    init: Any = attrs.field(default=None, converter=init_name)
+    shape: Shape = shape_field()
+    activation: tn.Activation = activation_field()
+    init: Any = init_field()
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         fan_in, fan_out = math.prod(input_shapes[0]), math.prod(self.shape)
         weights = tn.init_weights(self.init, self.activation, (fan_out, fan_in), fan_in, fan_out, rng)
+        if weights.shape != (fan_out, fan_in):
+            raise tn.ConfigError(f"init {self.init!r} returned weights of shape {weights.shape}, "
+                                 f"expected {(fan_out, fan_in)}")
         return [self.shape], {"weights": weights, "biases": np.zeros(fan_out)}
 
     def pre_activation(self, params: Params, inputs: list[np.ndarray], training: bool) -> tuple[np.ndarray, Any]:
@@ -39,5 +44,6 @@ class Dense(tn.Neuron):
 
     def pre_activation_backward(self, params: Params, cache: Any, grad_z: np.ndarray) -> BackwardResult:
         flat, in_shape = cache
-        dx, dw, db = tn.affine_backward(flat, params["weights"], grad_z.reshape(flat.shape[0], -1))
-        return [dx.reshape(in_shape)], {"weights": dw, "biases": db}
+        grad_z = grad_z.reshape(flat.shape[0], -1)
+        dx, dw, db = tn.affine_backward(flat, params["weights"], grad_z, tn.input_grad_wanted(0))
+        return [None if dx is None else dx.reshape(in_shape)], {"weights": dw, "biases": db}
