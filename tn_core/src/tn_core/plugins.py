@@ -38,7 +38,7 @@ _HOOK_OF_KIND = {
 FIRST_PARTY = {
     "tn-layers-dense": (
         "Dense Pointwise Add Sub Mul Activate Scale Bias ResWrap Residual Dropout LayerNorm "
-        "Linear Sigmoid Tanh ReLU Softmax ELU GELU Softplus SiLU Swish"
+        "Linear Sigmoid Tanh ReLU LeakyReLU Softmax ELU GELU Softplus SiLU Swish Softsign HardTanh"
     ).split(),
     "tn-layers-conv": "Conv Conv1D Conv2D Conv3D MaxPool AvgPool GlobalAvgPool".split(),
     "tn-layers-recurrent": "RNN LSTM GRU Bidirectional".split(),

@@ -1,6 +1,30 @@
-"""tensornet plugin: Dense, Pointwise, Residual, Dropout, LayerNorm and the standard activations."""
+"""tensornet plugin: Dense, Pointwise, Residual, Dropout, LayerNorm and the standard activations.
 
-from tn_layers_dense.activations import Linear, ReLU, Sigmoid, Tanh
+Everything here is also reachable as ``tn.<Name>`` and by its lower-case name once installed.
+"""
+
+from tn_layers_dense.activations import (
+    ELU,
+    GELU,
+    HardTanh,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Softsign,
+    Swish,
+    Tanh,
+)
 from tn_layers_dense.dense import Dense
+from tn_layers_dense.pointwise import Activate, Add, Bias, Mul, Pointwise, Scale, Sub
+from tn_layers_dense.regularization import Dropout, LayerNorm
+from tn_layers_dense.residual import Residual, ResWrap
 
-__all__ = ["Dense", "Linear", "ReLU", "Sigmoid", "Tanh"]
+__all__ = [
+    "ELU", "GELU", "Activate", "Add", "Bias", "Dense", "Dropout", "HardTanh", "LayerNorm", "LeakyReLU", "Linear",
+    "Mul", "Pointwise", "ReLU", "ResWrap", "Residual", "Scale", "SiLU", "Sigmoid", "Softmax", "Softplus",
+    "Softsign", "Sub", "Swish", "Tanh",
+]

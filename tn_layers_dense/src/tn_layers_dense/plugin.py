@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import tn_core as tn
 from tn_layers_dense.activations import ACTIVATIONS
 from tn_layers_dense.dense import Dense
+from tn_layers_dense.pointwise import Activate, Add, Bias, Mul, Pointwise, Scale, Sub
+from tn_layers_dense.regularization import Dropout, LayerNorm
+from tn_layers_dense.residual import Residual, ResWrap
+
+STRUCTURES: list[type[tn.Structure]] = [
+    Dense, Pointwise, Add, Sub, Mul, Activate, Scale, Bias, ResWrap, Residual, Dropout, LayerNorm,
+]
 
 
 @tn.hookimpl
 def tn_register_structures() -> list[type]:
-    return [Dense]
+    return list(STRUCTURES)
 
 
 @tn.hookimpl
 def tn_register_activations() -> list[type]:
     return list(ACTIVATIONS)
+
+
+@tn.hookimpl
+def tn_structure_examples() -> list[tuple[Any, list[tuple[int, ...]]]]:
+    return [
+        (Dense((15, 15), activation="tanh"), [(32, 32)]),
+        (Dense(4, activation="sigmoid", init="lecun"), [(3, 2)]),
+        (Dense((2, 3), activation="relu"), [(5,)]),
+        (Pointwise("max"), [(2, 3), (2, 3), (2, 3)]),
+        (Pointwise("min"), [(4,), (4,)]),
+        (Add(), [(2, 3), (2, 3), (2, 3)]),
+        (Sub(), [(4,), (4,), (4,)]),
+        (Mul(), [(2, 2), (2, 2), (2, 2)]),
+        (Activate("softmax"), [(3, 4)]),
+        (Activate("gelu"), [(5,)]),
+        (Scale(), [(2, 3)]),
+        (Bias(), [(2, 3)]),
+        (ResWrap(Dense(6, activation="tanh")), [(2, 2)]),
+        (Residual(LayerNorm(), activation="relu"), [(5,)]),
+        (Dropout(0.3), [(4, 3)]),
+        (LayerNorm(), [(3, 4)]),
+    ]

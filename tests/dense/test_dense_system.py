@@ -1,0 +1,95 @@
+"""The dense plugin inside Systems: the seed's example, fused cross-entropy, dtypes, whole-network gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tn_core as tn
+from tn_core.testing import check_system_gradients
+from tn_layers_dense import plugin
+
+EXAMPLES = plugin.tn_structure_examples()
+
+
+def test_seed_example_prints_the_seed_shape_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    in_layer = tn.Input((32, 32))()
+    last_layer = in_layer
+    print(in_layer)
+    for hidden_shape in [(15, 15)] * 2:
+        last_layer = tn.Dense(hidden_shape, activation=tn.Tanh())(last_layer)
+        print(last_layer)
+    out_layer = tn.Dense((26,), activation=tn.Sigmoid())(last_layer)
+    print(out_layer)
+    s = tn.System(inputs=[in_layer], outputs=[out_layer])
+    assert capsys.readouterr().out.splitlines() == [
+        "Input :: [] -> [(32, 32)]",
+        "Dense :: [(32, 32)] -> [(15, 15)]",
+        "Dense :: [(15, 15)] -> [(15, 15)]",
+        "Dense :: [(15, 15)] -> [(26,)]",
+    ]
+    one = np.random.default_rng(0).random((32, 32))
+    (guess,) = s.guess([one])
+    assert guess.shape == (26,) and guess.dtype == np.float32 and ((guess > 0) & (guess < 1)).all()
+    (batch,) = s.guess([np.stack([one, one])])
+    np.testing.assert_allclose(batch[0], guess, rtol=1e-6)
+
+
+@pytest.mark.parametrize("output", ["dense", "activate", "reswrap"])
+def test_cross_entropy_fused_with_a_saturated_sigmoid_has_the_right_gradient(output: str) -> None:
+    x = tn.Input((2,))()
+    first = tn.Dense(3, activation="sigmoid" if output == "dense" else "linear")(x)
+    y = {
+        "dense": first,
+        "activate": tn.Activate(tn.Sigmoid())(first),
+        "reswrap": tn.ResWrap(tn.Dense(4), activation="sigmoid")(first),
+    }[output]
+    s = tn.System([x], [y], dtype=np.float64)
+    for _, params in s.groups:  # every path zero except the biases of the first layer: z = (50, -50, 50)
+        for value in params.values():
+            value[...] = 0.0
+    first.params["biases"][:] = [50.0, -50.0, 50.0]
+    xs = np.array([[1.0, 0.5], [-1.0, 2.0]])
+    targets = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0]])  # sample 0 all wrong, sample 1 all right
+    (a,) = s.guess([xs])
+    assert (np.abs(a - 0.5) == 0.5).all()  # saturated: the sigmoid's slope a (1 - a) is 0 in float64
+    pgrads, xgrads = s.gradients([xs], [targets], loss="ce")
+    got = pgrads[first]["biases"]
+    assert np.isfinite(got).all() and np.isfinite(xgrads[0]).all()
+    np.testing.assert_allclose(got, (a - targets).sum(axis=0) / 2, rtol=1e-12)  # dE/dz = (a - t) / N
+    np.testing.assert_allclose(got, [0.5, -0.5, 0.5])  # the unfused path would give 0 here
+
+
+@pytest.mark.parametrize(("structure", "shapes"), EXAMPLES, ids=[type(s).__name__ for s, _ in EXAMPLES])
+def test_float32_systems_stay_float32(structure: tn.Structure, shapes: list) -> None:
+    inputs = [tn.Input(s)() for s in shapes]
+    out = structure(*inputs)
+    s = tn.System(inputs, [out], seed=0)
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(3, *sh)).astype(np.float32) for sh in shapes]
+    state = s.forward(xs, training=True)
+    assert all(v.dtype == np.float32 for v in state.values.values())
+    pgrads, xgrads = s.gradients(xs, [np.zeros((3, *out.shape), np.float32)], loss="quad")
+    assert all(g.dtype == np.float32 for g in xgrads)
+    assert all(g.dtype == np.float32 for grads in pgrads.values() for g in grads.values())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_whole_network_gradients(seed: int) -> None:
+    """A random DAG of the plugin's layers, every input and parameter checked through a float64 System."""
+    rng = np.random.default_rng(seed)
+    n_in = int(rng.integers(2, 6))
+    x = tn.Input((n_in,))()
+    u = tn.Dense(4, activation=str(rng.choice(["tanh", "elu", "silu", "softplus"])))(x)
+    v = tn.Activate(str(rng.choice(["gelu", "sigmoid", "softsign"])))(tn.Dense(4)(x))
+    w = tn.Add()(u, v, u)  # u read twice: both gradients must arrive
+    w = tn.Mul()(tn.Scale()(w), tn.Bias()(v))
+    w = tn.Sub()(tn.LayerNorm()(w), u)
+    w = tn.Dropout(0.3)(tn.ResWrap(tn.Dense(3, activation="tanh"))(w))
+    loss = str(rng.choice(["quad", "ce", "softmax_ce"]))
+    out = {"quad": "linear", "ce": "sigmoid", "softmax_ce": "softmax"}[loss]
+    y = tn.Dense(3, activation=out)(w)
+    s = tn.System([x], [y], dtype=np.float64, seed=seed)
+    xs = rng.normal(size=(int(rng.integers(1, 5)), n_in))
+    ts = np.eye(3)[rng.integers(0, 3, len(xs))]
+    check_system_gradients(s, [xs], [ts], loss=loss)
