@@ -1,0 +1,81 @@
+"""Bad hyperparameters and bad wiring: clear errors naming the layer and the shapes or values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tn_core as tn
+from tn_core.testing import check_gradients
+from tn_layers_recurrent import plugin
+
+
+@pytest.mark.parametrize("layer", ["RNN", "LSTM", "GRU"])
+def test_an_input_without_a_time_axis_is_refused(layer: str) -> None:
+    with pytest.raises(tn.ShapeError, match=rf"{layer} :: \[\(7,\)\].*\(time, \*features\).*\(7,\)"):
+        getattr(tn, layer)(4)(tn.Input((7,))())
+
+
+@pytest.mark.parametrize("layer", ["RNN", "LSTM", "GRU"])
+def test_an_initial_state_of_the_wrong_size_is_refused(layer: str) -> None:
+    x = tn.Input((5, 2))()
+    with pytest.raises(tn.ShapeError, match=rf"{layer} :: .*initial state must have shape \(4,\), got \(3,\)"):
+        getattr(tn, layer)(4)(x, tn.Input((3,))())
+
+
+def test_an_initial_memory_of_the_wrong_shape_is_refused() -> None:
+    x, h0 = tn.Input((5, 2))(), tn.Input((4,))()
+    with pytest.raises(tn.ShapeError, match=r"LSTM :: .*initial memory must have shape \(4,\), got \(2, 2\)"):
+        tn.LSTM(4)(x, h0, tn.Input((2, 2))())
+
+
+@pytest.mark.parametrize(("layer", "most"), [("RNN", 2), ("LSTM", 3), ("GRU", 2)])
+def test_too_many_inputs_are_refused(layer: str, most: int) -> None:
+    x, h = tn.Input((5, 2))(), tn.Input((4,))()
+    with pytest.raises(tn.ShapeError, match=rf"{layer} :: .*expected 1 to {most} inputs, got {most + 1}"):
+        getattr(tn, layer)(4)(x, *[h] * most)
+
+
+@pytest.mark.parametrize("layer", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("size", [0, -3, 2.5, True, "8", None])
+def test_size_must_be_a_positive_int(layer: str, size: object) -> None:
+    with pytest.raises(tn.ConfigError, match=rf"{layer}: size must be a positive int, got {size!r}"):
+        getattr(tn, layer)(size)
+
+
+@pytest.mark.parametrize("layer", ["RNN", "LSTM", "GRU"])
+def test_go_backwards_must_be_a_bool(layer: str) -> None:
+    with pytest.raises(tn.ConfigError, match=rf"{layer}: go_backwards must be True or False, got 'yes'"):
+        getattr(tn, layer)(3, go_backwards="yes")
+
+
+def test_bad_activation_and_init_names_are_refused_at_construction() -> None:
+    with pytest.raises(tn.UnknownNameError, match="tanhh"):
+        tn.RNN(3, activation="tanhh")
+    with pytest.raises(tn.UnknownNameError, match="orthogonl"):
+        tn.LSTM(3, init="orthogonl")
+
+
+def test_bidirectional_needs_a_forward_recurrent_layer_and_a_known_merge() -> None:
+    with pytest.raises(tn.ConfigError, match="Bidirectional needs an RNN, LSTM or GRU layer, got Dense"):
+        tn.Bidirectional(tn.Dense(3))
+    with pytest.raises(tn.ConfigError, match="go_backwards=False"):
+        tn.Bidirectional(tn.LSTM(3, go_backwards=True))
+    with pytest.raises(tn.ConfigError, match="merge must be one of concat, sum, ave, mul, got 'avg'"):
+        tn.Bidirectional(tn.GRU(3), merge="avg")
+    with pytest.raises(tn.ShapeError, match=r"Bidirectional :: \[\(6,\)\]"):
+        tn.Bidirectional(tn.GRU(3))(tn.Input((6,))())
+
+
+def test_registered_by_name_and_every_structure_has_an_example() -> None:
+    registry = tn.get_plugins().registry()["structure"]
+    assert all(registry[name.lower()].obj is cls for cls in plugin.STRUCTURES for name in [cls.__name__])
+    examples = plugin.tn_structure_examples()
+    assert {type(structure) for structure, _ in examples} == set(plugin.STRUCTURES)
+    for structure, shapes in examples:
+        check_gradients(structure, shapes, max_coords=10)
+
+
+def test_custom_init_is_used_for_all_weights() -> None:
+    inst = tn.GRU(3, init="zeros")(tn.Input((4, 2))())
+    np.testing.assert_array_equal(inst.params["weights"], np.zeros((9, 5)))

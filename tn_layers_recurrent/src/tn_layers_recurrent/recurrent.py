@@ -1,0 +1,320 @@
+"""Recurrent layers: RNN, LSTM and GRU, run over the first (time) axis of each sample.
+
+Each layer applies one cell at every step t to [h_{t-1}, x_t] (x_t: the
+step's features, flattened). All gates come from one affine map, whose
+parameters are ``weights`` (gates * size, size + features), columns in the
+order state then input, and ``biases`` (gates * size,). Writing
+W = [W_h | W_x], the input part ``x_t W_x^T + b`` is computed for all T steps
+in one matrix product; each step then adds ``h_{t-1} W_h^T`` (one product
+for all gates) and applies the cell. Backpropagation through time loops over
+steps only; the parameter gradients are again one product over all steps.
+
+Outputs: slot 0 the states (T, size), in processing order: with
+``go_backwards`` the sequence is read from its last step to its first and
+row 0 of slot 0 is the state after reading x_{T-1} (as in Keras and the
+seed); then the final carries (state, and memory for LSTM), each (size,).
+Optional inputs after the sequence are the initial carries (zeros when
+absent).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+from scipy.special import expit
+
+import tn_core as tn
+from tn_core.neuron import init_name
+from tn_core.structure import BackwardResult, BuildResult, ForwardResult, Params, Shape
+
+
+def _positive_size(instance: Any, attribute: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise tn.ConfigError(f"{type(instance).__name__}: size must be a positive int, got {value!r}")
+
+
+def _is_bool(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise tn.ConfigError(f"{type(instance).__name__}: {attribute.name} must be True or False, got {value!r}")
+
+
+def backwards_field() -> Any:
+    return attrs.field(default=False, validator=_is_bool)
+
+
+def init_field() -> Any:
+    return attrs.field(default=None, converter=init_name)
+
+
+class Recurrent(tn.Structure):
+    """Base of the recurrent layers (see the module doc for layouts and slots).
+
+    Subclasses are attrs classes with fields ``size``, ``go_backwards`` and
+    ``init`` and implement the cell over all steps::
+
+        scan(z, w_h, carries) -> (h, finals, cache)
+        scan_backward(w_h, cache, d_states, d_finals) -> (dz, d_rec, d_carries)
+
+    ``z`` (T, N, gates*size) is the input projection (the cell may overwrite
+    it), ``h`` (T + 1, N, size) the states with h[0] the initial state,
+    ``dz`` and ``d_rec`` the gradients w.r.t. the input projection and the
+    recurrent projection h_{t-1} W_h^T (the same array unless the cell
+    gates its recurrent projection, as GRU does).
+    """
+
+    size: int
+    go_backwards: bool
+    init: Any
+    #: blocks of ``size`` rows in ``weights``
+    gates: ClassVar[int] = 1
+    #: what is carried from step to step: the state, and the LSTM's memory
+    carry_names: ClassVar[tuple[str, ...]] = ("state",)
+
+    def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
+        sequence = input_shapes[0]
+        if len(sequence) < 2:
+            raise tn.ShapeError(
+                f"the input must be (time, *features) per sample, got {sequence}: "
+                "a 1-D input has no feature axis after the time axis (reshape it to (time, 1))"
+            )
+        for name, shape in zip(self.carry_names, input_shapes[1:]):
+            if shape != (self.size,):
+                raise tn.ShapeError(f"the initial {name} must have shape ({self.size},), got {shape}")
+        steps, features = sequence[0], math.prod(sequence[1:])
+        rows = self.gates * self.size
+        w_x = tn.init_weights(self.init, self.input_activation(), (rows, features), features, rows, rng)
+        recurrent_init = "orthogonal" if self.init is None else self.init
+        w_h = tn.init_weights(recurrent_init, None, (rows, self.size), self.size, rows, rng)
+        shapes = [(steps, self.size)] + [(self.size,)] * len(self.carry_names)
+        return shapes, {"weights": np.hstack([w_h, w_x]), "biases": self.initial_biases()}
+
+    def input_activation(self) -> tn.Activation | None:
+        """The activation whose default initializer the input weights use (None: Xavier)."""
+        return None
+
+    def initial_biases(self) -> np.ndarray:
+        return np.zeros(self.gates * self.size)
+
+    def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
+        x = inputs[0]
+        n, steps = x.shape[:2]
+        sequence = x.reshape(n, steps, -1)
+        if self.go_backwards:
+            sequence = sequence[:, ::-1]
+        xt = np.ascontiguousarray(sequence.swapaxes(0, 1)).reshape(steps * n, -1)  # time-major rows
+        w = params["weights"]
+        z = tn.affine_forward(xt, w[:, self.size:], params["biases"]).reshape(steps, n, -1)
+        zeros = np.zeros((n, self.size), x.dtype)
+        carries = list(inputs[1:]) + [zeros] * (len(self.carry_names) + 1 - len(inputs))
+        h, finals, inner = self.scan(z, w[:, : self.size], carries)
+        return [h[1:].swapaxes(0, 1), *finals], (xt, x.shape, len(inputs), h, inner)
+
+    def backward(self, params: Params, cache: Any, grads: list[np.ndarray]) -> BackwardResult:
+        xt, in_shape, n_inputs, h, inner = cache
+        w = params["weights"]
+        w_h = w[:, : self.size]
+        dz, d_rec, d_carries = self.scan_backward(w_h, inner, grads[0].swapaxes(0, 1), grads[1:])
+        steps, n, rows = dz.shape
+        dx, dw_x, db = tn.affine_backward(xt, w[:, self.size:], dz.reshape(-1, rows))
+        dw_h = d_rec.reshape(-1, rows).T @ h[:-1].reshape(-1, self.size)
+        dx = dx.reshape(steps, n, -1).swapaxes(0, 1)
+        if self.go_backwards:
+            dx = dx[:, ::-1]
+        return [dx.reshape(in_shape), *d_carries[: n_inputs - 1]], {"weights": np.hstack([dw_h, dw_x]), "biases": db}
+
+    def scan(self, z: np.ndarray, w_h: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
+        raise NotImplementedError
+
+    def scan_backward(
+        self, w_h: np.ndarray, cache: Any, d_states: np.ndarray, d_finals: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        raise NotImplementedError
+
+
+def _states(z: np.ndarray, size: int, initial: np.ndarray) -> np.ndarray:
+    """A (T + 1, N, size) buffer with the initial carry in row 0."""
+    h = np.empty((z.shape[0] + 1, z.shape[1], size), z.dtype)
+    h[0] = initial
+    return h
+
+
+@attrs.define
+class RNN(Recurrent):
+    """h_t = activation(W [h_{t-1}, x_t] + b): the seed's recurrent Dense cell.
+
+    ``weights`` (size, size + features), ``biases`` (size,). Slots: states
+    (T, size), final state (size,). Optional input: the initial state.
+    """
+
+    arity: ClassVar[tuple[int, int | None]] = (1, 2)
+    size: int = attrs.field(validator=_positive_size)
+    activation: tn.Activation = tn.activation_field("tanh")
+    go_backwards: bool = backwards_field()
+    init: Any = init_field()
+
+    def input_activation(self) -> tn.Activation | None:
+        return self.activation
+
+    def scan(self, z: np.ndarray, w_h: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
+        h = _states(z, self.size, carries[0])
+        rec = np.empty_like(z[0])
+        for t in range(z.shape[0]):
+            np.matmul(h[t], w_h.T, out=rec)
+            z[t] += rec
+            h[t + 1] = self.activation.forward(z[t])
+        return h, [h[-1]], (z, h)
+
+    def scan_backward(
+        self, w_h: np.ndarray, cache: Any, d_states: np.ndarray, d_finals: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        z, h = cache
+        dz = np.empty_like(z)
+        dh = d_finals[0].copy()  # dE/dh_t flowing back from step t + 1 (and from slot 1 at the end)
+        for t in range(z.shape[0] - 1, -1, -1):
+            dh += d_states[t]
+            dz[t] = self.activation.backward(z[t], h[t + 1], dh)
+            np.matmul(dz[t], w_h, out=dh)
+        return dz, dz, [dh]
+
+
+@attrs.define
+class LSTM(Recurrent):
+    """A standard LSTM: c_t = f * c_{t-1} + i * g, h_t = o * tanh(c_t).
+
+    [f, i, g, o] = [sigmoid, sigmoid, tanh, sigmoid](W [h_{t-1}, x_t] + b);
+    ``weights`` (4*size, size + features) in gate blocks forget, input,
+    candidate, output; ``biases`` (4*size,), initialized to 1 for the forget
+    gate (so memory is kept at first) and 0 elsewhere. Slots: states
+    (T, size), final state (size,), final memory (size,). Optional inputs:
+    the initial state and the initial memory.
+    """
+
+    arity: ClassVar[tuple[int, int | None]] = (1, 3)
+    gates: ClassVar[int] = 4
+    carry_names: ClassVar[tuple[str, ...]] = ("state", "memory")
+    size: int = attrs.field(validator=_positive_size)
+    go_backwards: bool = backwards_field()
+    init: Any = init_field()
+
+    def initial_biases(self) -> np.ndarray:
+        biases = np.zeros(4 * self.size)
+        biases[: self.size] = 1.0
+        return biases
+
+    def scan(self, z: np.ndarray, w_h: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
+        s = self.size
+        h, c = _states(z, s, carries[0]), _states(z, s, carries[1])
+        tanh_c = np.empty_like(h[1:])
+        rec, ig = np.empty_like(z[0]), np.empty_like(h[0])
+        for t in range(z.shape[0]):
+            a = z[t]  # becomes [f, i, g, o]
+            np.matmul(h[t], w_h.T, out=rec)
+            a += rec
+            expit(a[:, : 2 * s], out=a[:, : 2 * s])
+            np.tanh(a[:, 2 * s : 3 * s], out=a[:, 2 * s : 3 * s])
+            expit(a[:, 3 * s :], out=a[:, 3 * s :])
+            np.multiply(a[:, :s], c[t], out=c[t + 1])
+            np.multiply(a[:, s : 2 * s], a[:, 2 * s : 3 * s], out=ig)
+            c[t + 1] += ig
+            np.tanh(c[t + 1], out=tanh_c[t])
+            np.multiply(a[:, 3 * s :], tanh_c[t], out=h[t + 1])
+        return h, [h[-1], c[-1]], (z, c, tanh_c)
+
+    def scan_backward(
+        self, w_h: np.ndarray, cache: Any, d_states: np.ndarray, d_finals: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        gates, c, tanh_c = cache
+        steps, n, _ = gates.shape
+        f, i, g, o = (gates[:, :, k * self.size : (k + 1) * self.size] for k in range(4))
+        # Everything that does not depend on the gradient flowing back, for all steps at once:
+        # dz_[f,i,g] = dc * [c_{t-1} f(1-f), g i(1-i), i (1-g^2)], dz_o = dh * tanh(c) o(1-o),
+        # dc_t = dc_{t+1} f_{t+1} + dh * o (1 - tanh(c)^2).
+        by_dc = np.empty((steps, n, 3, self.size), gates.dtype)
+        by_dc[:, :, 0] = c[:-1] * f * (1 - f)
+        by_dc[:, :, 1] = g * i * (1 - i)
+        by_dc[:, :, 2] = i * (1 - g * g)
+        o_by_dh = tanh_c * o * (1 - o)
+        c_by_dh = o * (1 - tanh_c * tanh_c)
+        dz = np.empty_like(gates)
+        dz_fig = dz.reshape(steps, n, 4, self.size)[:, :, :3]
+        dh, dc = d_finals[0].copy(), d_finals[1].copy()
+        dh_t, tmp = np.empty_like(dh), np.empty_like(dh)
+        for t in range(steps - 1, -1, -1):
+            np.add(dh, d_states[t], out=dh_t)
+            np.multiply(dh_t, c_by_dh[t], out=tmp)
+            dc += tmp
+            np.multiply(by_dc[t], dc[:, None, :], out=dz_fig[t])
+            np.multiply(dh_t, o_by_dh[t], out=dz[t, :, 3 * self.size :])
+            dc *= f[t]
+            np.matmul(dz[t], w_h, out=dh)
+        return dz, dz, [dh, dc]
+
+
+@attrs.define
+class GRU(Recurrent):
+    """A gated recurrent unit with the reset gate applied after the recurrent product.
+
+    [u, r] = sigmoid(W_[u,r] [h_{t-1}, x_t] + b_[u,r]),
+    n = tanh(W_nx x_t + b_n + r * (W_nh h_{t-1})),
+    h_t = (1 - u) * n + u * h_{t-1}.
+    ``weights`` (3*size, size + features) in gate blocks update, reset,
+    candidate; ``biases`` (3*size,). Applying r after the product (as cuDNN
+    and PyTorch do) keeps one product per step for all gates; unlike
+    PyTorch there is no separate recurrent bias. Slots: states (T, size),
+    final state (size,). Optional input: the initial state.
+    """
+
+    arity: ClassVar[tuple[int, int | None]] = (1, 2)
+    gates: ClassVar[int] = 3
+    size: int = attrs.field(validator=_positive_size)
+    go_backwards: bool = backwards_field()
+    init: Any = init_field()
+
+    def scan(self, z: np.ndarray, w_h: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
+        s = self.size
+        h = _states(z, s, carries[0])
+        rec = np.empty_like(z)  # h_{t-1} W_h^T, kept: backward needs its candidate block
+        tmp = np.empty_like(h[0])
+        for t in range(z.shape[0]):
+            a = z[t]  # becomes [u, r, n]
+            np.matmul(h[t], w_h.T, out=rec[t])
+            a[:, : 2 * s] += rec[t, :, : 2 * s]
+            expit(a[:, : 2 * s], out=a[:, : 2 * s])
+            u, r, cand = a[:, :s], a[:, s : 2 * s], a[:, 2 * s :]
+            np.multiply(r, rec[t, :, 2 * s :], out=tmp)
+            cand += tmp
+            np.tanh(cand, out=cand)
+            np.subtract(h[t], cand, out=tmp)
+            tmp *= u
+            np.add(cand, tmp, out=h[t + 1])
+        return h, [h[-1]], (z, rec[:, :, 2 * s :], h)
+
+    def scan_backward(
+        self, w_h: np.ndarray, cache: Any, d_states: np.ndarray, d_finals: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        gates, rec_n, h = cache
+        s = self.size
+        u, r, cand = (gates[:, :, k * s : (k + 1) * s] for k in range(3))
+        # dz_u = dh (h_{t-1} - n) u(1-u), dz_n = dh (1-u)(1-n^2), dz_r = dz_n rec_n r(1-r),
+        # d rec_n = dz_n r, and dh_{t-1} = dh u + d_rec W_h.
+        u_by_dh = (h[:-1] - cand) * u * (1 - u)
+        n_by_dh = (1 - u) * (1 - cand * cand)
+        r_by_dn = rec_n * r * (1 - r)
+        dz, d_rec = np.empty_like(gates), np.empty_like(gates)
+        dh = d_finals[0].copy()
+        dh_t = np.empty_like(dh)
+        for t in range(gates.shape[0] - 1, -1, -1):
+            np.add(dh, d_states[t], out=dh_t)
+            dz_t, d_rec_t = dz[t], d_rec[t]
+            np.multiply(dh_t, u_by_dh[t], out=dz_t[:, :s])
+            np.multiply(dh_t, n_by_dh[t], out=dz_t[:, 2 * s :])
+            np.multiply(dz_t[:, 2 * s :], r_by_dn[t], out=dz_t[:, s : 2 * s])
+            np.multiply(dz_t[:, 2 * s :], r[t], out=d_rec_t[:, 2 * s :])
+            d_rec_t[:, : 2 * s] = dz_t[:, : 2 * s]
+            np.matmul(d_rec_t, w_h, out=dh)
+            dh_t *= u[t]
+            dh += dh_t
+        return dz, d_rec, [dh]
