@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -148,12 +148,6 @@ def check_system_gradients(
 
 # -- conformance ----------------------------------------------------------------------
 
-CHECKS = (
-    "gradients", "gradients (training)", "shapes", "batch independence",
-    "float32", "float64", "round trip", "wrong shapes",
-)
-
-
 class _Skip(Exception):
     """Raised by a check that does not apply; the message says why."""
 
@@ -217,6 +211,18 @@ def _expect_shape_error(structure: Structure, shapes: Sequence[Shape], seed: int
 class _Conformance:
     """The checks of ``check_structure``, one method each, sharing the float64 one-layer System."""
 
+    #: check name -> method, in the order they run
+    METHODS: ClassVar[dict[str, str]] = {
+        "gradients": "gradients",
+        "gradients (training)": "gradients_training",
+        "shapes": "shapes_agree",
+        "batch independence": "batch_independence",
+        "float32": "float32",
+        "float64": "float64",
+        "round trip": "round_trip",
+        "wrong shapes": "wrong_shapes",
+    }
+
     def __init__(
         self, structure: Structure, shapes: list[Shape], batch_size: int, seed: int,
         inputs: Sequence[np.ndarray] | None, bad_input_shapes: Sequence[Sequence[Shape]], grad_options: dict,
@@ -278,6 +284,12 @@ class _Conformance:
         ]
         assert not failures, f"in a {dtype} System (inputs {dtype}): " + "; ".join(failures)
 
+    def float32(self) -> None:
+        self.dtype(np.float32)
+
+    def float64(self) -> None:
+        self.dtype(np.float64)
+
     def round_trip(self) -> None:
         name = self.structure.type_name()
         entry = get_plugins().registry()["structure"].get(name)
@@ -327,6 +339,10 @@ class _Conformance:
         return None
 
 
+#: the names of check_structure's checks, in the order they run
+CHECKS = tuple(_Conformance.METHODS)
+
+
 def check_structure(
     structure: Structure,
     input_shapes: Sequence[Sequence[int]],
@@ -352,10 +368,11 @@ def check_structure(
     - round trip: ``tn_core.serialize`` restores the configuration from JSON
       and the restored layer computes the same outputs (skipped, with a
       warning, for a Structure no installed plugin registers);
-    - wrong shapes: too many or too few inputs, each of ``bad_input_shapes``
-      and a System fed wrong-shaped arrays raise tn.ShapeError naming the
-      layer; an input with an axis more, an axis fewer or a longer first axis
-      is refused with tn.ShapeError or works as promised.
+    - wrong shapes: wiring too many or too few inputs, or inputs of any of
+      ``bad_input_shapes``, raises tn.ShapeError naming the layer; an input
+      with an axis more, an axis fewer or a longer first axis is refused
+      with tn.ShapeError or works as promised; a System fed wrong-shaped
+      arrays raises tn.ShapeError.
 
     Sources (arity 0: Input, Constant) have no forward or backward of their
     own (the System feeds them), so they get the System-level checks only.
@@ -371,20 +388,10 @@ def check_structure(
         raise AssertionError(
             f"check_structure: {report.subject} cannot be wired into a System: {type(exc).__name__}: {exc}"
         ) from exc
-    checks: dict[str, Callable[[], None]] = {
-        "gradients": conf.gradients,
-        "gradients (training)": conf.gradients_training,
-        "shapes": conf.shapes_agree,
-        "batch independence": conf.batch_independence,
-        "float32": lambda: conf.dtype(np.float32),
-        "float64": lambda: conf.dtype(np.float64),
-        "round trip": conf.round_trip,
-        "wrong shapes": conf.wrong_shapes,
-    }
     failed: dict[str, str] = {}
-    for name, check in checks.items():
+    for name, method in _Conformance.METHODS.items():
         try:
-            check()
+            getattr(conf, method)()
             report.passed.append(name)
         except _Skip as exc:
             report.skipped[name] = str(exc)
