@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tn_core.structure import wanting_input_grads
 from tn_core.testing import check_gradients, check_system_gradients
 
 CELLS = {
@@ -110,3 +111,15 @@ def test_residual_mlp_system_gradients_and_learning() -> None:
 def test_bad_configuration_fails_at_construction(make: object, message: str) -> None:
     with pytest.raises((tn.ConfigError, tn.UnknownNameError), match=message):
         make()  # type: ignore[operator]
+
+
+def test_skips_the_input_gradient_when_the_system_does_not_use_it() -> None:
+    block = tn.ResWrap(tn.Dense(4, activation="tanh"))
+    _, params = block.build_checked([(3,)], np.random.default_rng(4))
+    xb = np.random.default_rng(5).normal(size=(2, 3))
+    outs, cache = block.forward(params, [xb], True)
+    (dx,), full = block.backward(params, cache, [np.ones_like(outs[0])])
+    with wanting_input_grads((False,)):
+        (none,), skipped = block.backward(params, cache, [np.ones_like(outs[0])])
+    assert dx is not None and none is None
+    assert full.keys() == skipped.keys() and all(np.array_equal(full[k], skipped[k]) for k in full)

@@ -87,10 +87,11 @@ class ResWrap(tn.Neuron):
         dh, dw, db = tn.affine_backward(h, params["weights"], grad_z.reshape(h.shape[0], -1))
         cell_grads = [dh.reshape(out.shape) if k == self.slot else np.zeros_like(out) for k, out in enumerate(outs)]
         (dx_cell,), cell_pgrads = self.cell.backward(cell_params, cell_cache, cell_grads)
-        dx = grad_z if dx_cell is None else grad_z + dx_cell
         pgrads = {"weights": dw, "biases": db}
         pgrads.update({CELL + key: value for key, value in cell_pgrads.items()})
-        return [dx], pgrads
+        if not tn.input_grad_wanted(0):  # the cell saw the same answer and skipped its dE/dx too
+            return [None], pgrads
+        return [grad_z if dx_cell is None else grad_z + dx_cell], pgrads
 
 
 @attrs.define
