@@ -1,10 +1,27 @@
-"""Registers the conv layers with tensornet."""
+"""Registers the conv and pooling layers with tensornet."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import tn_core as tn
+from tn_layers_conv.conv import Conv, Conv1D, Conv2D, Conv3D
+from tn_layers_conv.pooling import AvgPool, GlobalAvgPool, MaxPool
 
 
 @tn.hookimpl
 def tn_register_structures() -> list[type]:
-    return []
+    return [Conv, Conv1D, Conv2D, Conv3D, MaxPool, AvgPool, GlobalAvgPool]
+
+
+@tn.hookimpl
+def tn_structure_examples() -> list[tuple[Any, list[tuple[int, ...]]]]:
+    return [
+        (Conv((3, 2), out_shape=(2,), kernel_stride=(2, 1), pad=True, activation="tanh"), [(5, 4, 3)]),
+        (Conv1D(3, dilation=2, pad=((1, 0),)), [(7, 2)]),
+        (Conv2D((2, 2), out_shape=(2, 2), activation="sigmoid"), [(4, 5)]),
+        (Conv3D((2, 1, 2), out_shape=(3,), kernel_stride=2, pad=1), [(3, 4, 3, 2)]),
+        (MaxPool((2, 2), pad=True), [(5, 4, 2)]),
+        (AvgPool(3, stride=2, pad=((1, 1),)), [(6, 3)]),
+        (GlobalAvgPool(), [(4, 3, 2)]),
+    ]

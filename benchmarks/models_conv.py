@@ -1,0 +1,49 @@
+"""The seed's conv net: 32x32 -> 3 x Conv (5,5) 5 channels "same" ReLU -> Dense 26 sigmoid, Adam, ce.
+
+tensornet keeps channels last (N, H, W, C); the PyTorch twin permutes its
+input to NCHW and back before the Dense layer, so both compute the same
+function with the same parameter count.
+"""
+
+from __future__ import annotations
+
+import tn_core as tn
+from benchmarks.harness import Spec
+
+
+def conv_tn() -> tuple[tn.System, str, str]:
+    x = tn.Input((32, 32))()
+    h = tn.Reshape((32, 32, 1))(x)
+    for _ in range(3):
+        h = tn.Conv((5, 5), out_shape=(5,), pad=True, activation="relu")(h)
+    y = tn.Dense((26,), activation="sigmoid")(h)
+    return tn.System(inputs=[x], outputs=[y]), "ce", "adam"
+
+
+def conv_torch():  # type: ignore[no-untyped-def]
+    import torch
+    from torch import nn
+
+    class ConvNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[nn.Module] = []
+            for channels in (1, 5, 5):
+                layers += [nn.Conv2d(channels, 5, 5, padding="same"), nn.ReLU()]
+            self.convs = nn.Sequential(*layers)
+            self.dense = nn.Linear(32 * 32 * 5, 26)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.convs(x.unsqueeze(1))  # (N, 1, 32, 32)
+            return self.dense(h.permute(0, 2, 3, 1).flatten(1))  # flattened channels last, as tensornet
+
+    model = ConvNet()
+    bce = nn.BCEWithLogitsLoss(reduction="sum")
+
+    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return bce(out, target) / out.shape[0]
+
+    return model, loss, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+SPECS = [Spec("conv", (32, 32), 26, conv_tn, conv_torch)]

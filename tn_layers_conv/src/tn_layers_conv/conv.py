@@ -1,0 +1,150 @@
+"""Conv: an N-dimensional cross-correlation neuron (the seed's Conv layers).
+
+For a window of kernel offsets q over the sliding axes and input channels c::
+
+    z[n, p, o] = b[o] + sum_{q, c} x[n, p * stride + q * dilation, c] W[o, q, c]
+    y = activation(z)
+
+computed by a partial im2col: the windows along every sliding axis but
+the first are copied once into columns X (n, padded rows, positions, taps * C);
+each first-axis kernel offset i then selects rows of X without copying, and
+z = b + sum_i X[rows i] W[:, i]^T (one BLAS matmul per i, stacked over the
+batch). Backward: dW[:, i] = sum_n g^T X[rows i], db = sum g, and dE/dx is the
+correlation of g (spread onto a zero grid by the stride) with the flipped kernel,
+through the same routine.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+
+import tn_core as tn
+from tn_core.structure import BackwardResult, BuildResult, Params, Shape, as_shape
+from tn_layers_conv.window import Window, naming, pad_spec, per_axis, window
+from tn_layers_dense.fields import activation_field, init_field
+
+
+@attrs.define
+class Conv(tn.Neuron):
+    """A kernel of ``kernel_shape`` sliding over the first len(kernel_shape) axes.
+
+    The remaining input axes are channels (flattened). Output shape:
+    ``conv_shape + out_shape``, where conv_shape is the number of window
+    positions along each sliding axis and prod(out_shape) is the number of
+    output channels (``out_shape=()``: one, with no channel axis).
+
+    Parameters: ``weights`` (out_size, *kernel_shape, in_channels), ``biases``
+    (out_size,). ``kernel_stride`` and ``dilation``: an int or one per axis
+    (default 1). ``pad``: False ("valid"), True ("same": out = ceil(in / stride)),
+    or explicit padding (an int, or per axis an int or a (before, after) pair).
+    Cross-correlation: the kernel is not flipped.
+    """
+
+    #: the kernel rank a subclass requires (Conv2D: 2); None for any
+    rank: ClassVar[int | None] = None
+
+    kernel_shape: Shape = attrs.field()
+    out_shape: Shape = attrs.field(default=())
+    kernel_stride: Shape | None = attrs.field(default=None)
+    pad: bool | tuple[tuple[int, int], ...] = attrs.field(default=False)
+    activation: tn.Activation = activation_field()
+    init: Any = init_field()
+    dilation: Shape | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        with naming(self.type_name()):
+            self.kernel_shape = as_shape(self.kernel_shape, "kernel_shape")
+            self.out_shape = () if self.out_shape == () else as_shape(self.out_shape, "out_shape")
+            rank = len(self.kernel_shape)
+            if self.rank is not None and rank != self.rank:
+                raise tn.ConfigError(f"needs a kernel of rank {self.rank}, got kernel_shape {self.kernel_shape}")
+            self.kernel_stride = per_axis(self.kernel_stride, rank, "kernel_stride")
+            self.dilation = per_axis(self.dilation, rank, "dilation")
+            self.pad = pad_spec(self.pad, rank)
+
+    def window(self, shape: Shape) -> Window:
+        """The sliding geometry on per-sample input ``shape``."""
+        return window(self.type_name(), tuple(shape), self.kernel_shape, self.kernel_stride, self.dilation, self.pad)
+
+    def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
+        geo = self.window(input_shapes[0])
+        out_size = math.prod(self.out_shape)
+        fan_in = geo.size * geo.channels
+        shape = (out_size, *self.kernel_shape, geo.channels)
+        weights = tn.init_weights(self.init, self.activation, shape, fan_in, out_size * geo.size, rng)
+        if weights.shape != shape:
+            raise tn.ConfigError(f"init {self.init!r} returned weights of shape {weights.shape}, expected {shape}")
+        return [geo.out + self.out_shape], {"weights": weights, "biases": np.zeros(out_size)}
+
+    def pre_activation(self, params: Params, inputs: list[np.ndarray], training: bool) -> tuple[np.ndarray, Any]:
+        x = inputs[0]
+        geo = self.window(x.shape[1:])
+        xp = geo.pad(x.reshape(x.shape[0], *geo.spatial, geo.channels))
+        z, cols = correlate(geo, xp, params["weights"])
+        z += params["biases"]
+        return z.reshape(x.shape[0], *geo.out, *self.out_shape), (cols, x.shape, geo)
+
+    def pre_activation_backward(self, params: Params, cache: Any, grad_z: np.ndarray) -> BackwardResult:
+        cols, in_shape, geo = cache
+        weights = params["weights"]
+        n, out_size = in_shape[0], weights.shape[0]
+        g = grad_z.reshape(n, *geo.out, out_size)
+        g_rows = g.reshape(n, -1, out_size).transpose(0, 2, 1)  # (n, out, positions)
+        dw = np.stack([np.matmul(g_rows, _rows(cols, index)).sum(axis=0) for index in geo.offsets(geo.looped)], axis=1)
+        grads = {"weights": dw.reshape(weights.shape), "biases": g.reshape(-1, out_size).sum(axis=0)}
+        if not tn.input_grad_wanted(0):
+            return [None], grads
+        grid, g_part, grid_part = geo.transposed(out_size)
+        gp = np.zeros((n, *grid.spatial, out_size), dtype=g.dtype)
+        gp[grid_part] = g[g_part]
+        flipped = np.moveaxis(np.flip(weights, axis=tuple(range(1, weights.ndim - 1))), (0, -1), (-1, 0))
+        dx, _ = correlate(grid, gp, flipped)
+        return [dx.reshape(in_shape)], grads
+
+
+def _rows(cols: np.ndarray, index: tuple[slice, ...]) -> np.ndarray:
+    """The columns one looped kernel offset reads: (n, output positions, taps * C)."""
+    return cols[index].reshape(cols.shape[0], -1, cols.shape[-1])
+
+
+def correlate(geo: Window, xp: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """z[n, p, o] = sum_{q, c} xp[n, p * stride + q * dilation, c] W[o, q, c], and the columns.
+
+    im2col over the unrolled axes (``Window.columns``), then per offset i
+    along the looped axes one matmul stacked over samples:
+    z = sum_i cols[rows i] W[:, i]^T. xp: (n, *padded, C); weights:
+    (O, *kernel, C); z: (n, *out, O).
+    """
+    n, out_size = xp.shape[0], weights.shape[0]
+    cols = geo.columns(xp)
+    offsets = geo.offsets(geo.looped)
+    taps = np.ascontiguousarray(weights.reshape(out_size, len(offsets), -1).transpose(1, 2, 0))  # (offsets, KC, O)
+    z = np.matmul(_rows(cols, offsets[0]), taps[0])
+    for index, w in zip(offsets[1:], taps[1:]):
+        z += np.matmul(_rows(cols, index), w)
+    return z.reshape(n, *geo.out, out_size), cols
+
+
+@attrs.define
+class Conv1D(Conv):
+    """Conv with a 1-D kernel."""
+
+    rank: ClassVar[int | None] = 1
+
+
+@attrs.define
+class Conv2D(Conv):
+    """Conv with a 2-D kernel (the seed's Conv2D)."""
+
+    rank: ClassVar[int | None] = 2
+
+
+@attrs.define
+class Conv3D(Conv):
+    """Conv with a 3-D kernel."""
+
+    rank: ClassVar[int | None] = 3

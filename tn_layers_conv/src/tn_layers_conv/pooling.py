@@ -1,0 +1,158 @@
+"""Pooling over the leading axes of each sample; the remaining (channel) axes are kept.
+
+MaxPool and AvgPool slide a ``window`` over the first len(window) axes in
+steps of ``stride`` (default: the window, so windows tile the input), with
+the padding conventions of Conv (see :mod:`tn_layers_conv.window`). Both
+work one window offset at a time over all windows at once (a few strided
+slices, no copy of the windows). GlobalAvgPool averages whole axes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+import numpy as np
+
+import tn_core as tn
+from tn_core.structure import BuildResult, ForwardResult, Params, Shape, as_shape
+from tn_layers_conv.window import Window, naming, pad_spec, per_axis, window
+
+
+@attrs.define
+class _Pool(tn.Structure):
+    """Shared fields and geometry of MaxPool and AvgPool."""
+
+    window: Shape = attrs.field()
+    stride: Shape | None = attrs.field(default=None)
+    pad: bool | tuple[tuple[int, int], ...] = attrs.field(default=False)
+
+    def __attrs_post_init__(self) -> None:
+        with naming(self.type_name()):
+            self.window = as_shape(self.window, "window")
+            self.stride = self.window if self.stride is None else per_axis(self.stride, len(self.window), "stride")
+            self.pad = pad_spec(self.pad, len(self.window))
+            if not isinstance(self.pad, bool) and any(max(p) >= k for p, k in zip(self.pad, self.window)):
+                raise tn.ConfigError(
+                    f"padding {self.pad} must be smaller than the window {self.window} on every side "
+                    "(else a window could hold only padding)"
+                )
+
+    def geometry(self, shape: Shape) -> Window:
+        ones = (1,) * len(self.window)
+        return window(self.type_name(), tuple(shape), self.window, self.stride, ones, self.pad)
+
+    def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
+        shape = input_shapes[0]
+        return [self.geometry(shape).out + shape[len(self.window):]], {}
+
+    def _padded(self, x: np.ndarray, fill: float) -> tuple[np.ndarray, Window]:
+        geo = self.geometry(x.shape[1:])
+        return geo.pad(x.reshape(x.shape[0], *geo.spatial, geo.channels), fill), geo
+
+    def _output(self, y: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
+        return y.reshape(x_shape[0], *y.shape[1:-1], *x_shape[1 + len(self.window):])
+
+    @staticmethod
+    def _scatter(geo: Window, parts: Any, x_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """dE/dx from each window offset's gradient: add it at the positions that offset read."""
+        dxp = np.zeros((x_shape[0], *geo.padded, geo.channels), dtype=dtype)
+        for index, part in zip(geo.offsets(), parts):
+            dxp[index] += part
+        return dxp[geo.interior()].reshape(x_shape)
+
+
+@attrs.define
+class MaxPool(_Pool):
+    """y = the largest input in each window (padding never wins).
+
+    The gradient goes to one element per window, the first maximum in
+    row-major window order, so ties are broken deterministically.
+    """
+
+    def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
+        x = inputs[0]
+        xp, geo = self._padded(x, -np.inf)
+        offsets = geo.offsets()
+        best = xp[offsets[0]].copy()
+        winner = np.zeros(best.shape, dtype=np.min_scalar_type(len(offsets)))
+        for q, index in enumerate(offsets[1:], start=1):
+            candidate = xp[index]
+            better = candidate > best
+            np.copyto(best, candidate, where=better)
+            winner[better] = q
+        return [self._output(best, x.shape)], (winner, x.shape, geo)
+
+    def backward(self, params: Params, cache: Any, grads: list[np.ndarray]) -> tuple[list, dict]:
+        winner, x_shape, geo = cache
+        g = grads[0].reshape(winner.shape)
+        zero = np.zeros((), dtype=g.dtype)
+        parts = (np.where(winner == q, g, zero) for q in range(geo.size))
+        return [self._scatter(geo, parts, x_shape, g.dtype)], {}
+
+
+@attrs.define
+class AvgPool(_Pool):
+    """y = the mean of the input elements in each window (padding is not counted, as in Keras)."""
+
+    def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
+        x = inputs[0]
+        xp, geo = self._padded(x, 0.0)
+        total = sum(xp[index] for index in geo.offsets())
+        count = self._counts(geo).astype(x.dtype)
+        return [self._output(total / count, x.shape)], (count, x.shape, geo)
+
+    def backward(self, params: Params, cache: Any, grads: list[np.ndarray]) -> tuple[list, dict]:
+        count, x_shape, geo = cache
+        g = grads[0].reshape(x_shape[0], *geo.out, geo.channels) / count
+        return [self._scatter(geo, (g for _ in range(geo.size)), x_shape, g.dtype)], {}
+
+    @staticmethod
+    def _counts(geo: Window) -> np.ndarray:
+        """How many input (not padding) elements each window holds: (1, *out, 1)."""
+        inside = geo.pad(np.ones((1, *geo.spatial, 1)))
+        return sum(inside[index] for index in geo.offsets())
+
+
+def _leading_axes(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise tn.ConfigError(f"GlobalAvgPool: axes must be None or a positive int, got {value!r}")
+    return int(value)
+
+
+@attrs.define
+class GlobalAvgPool(tn.Structure):
+    """y = the mean over the first ``axes`` per-sample axes; the rest (channels) are kept.
+
+    ``axes=None`` averages every axis but the last: (H, W, C) -> (C,).
+    """
+
+    axes: int | None = attrs.field(default=None, converter=_leading_axes)
+
+    def _count(self, shape: Shape) -> int:
+        count = len(shape) - 1 if self.axes is None else self.axes
+        if not 1 <= count < len(shape):
+            raise tn.ShapeError(
+                f"GlobalAvgPool(axes={self.axes}) needs an input with more than {max(count, 1)} axes "
+                f"(some to average, some to keep), got shape {shape}"
+            )
+        return count
+
+    def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
+        shape = input_shapes[0]
+        return [shape[self._count(shape):]], {}
+
+    def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
+        x = inputs[0]
+        axes = tuple(range(1, 1 + self._count(x.shape[1:])))
+        return [x.mean(axis=axes)], (x.shape, math.prod(x.shape[a] for a in axes))
+
+    def backward(self, params: Params, cache: Any, grads: list[np.ndarray]) -> tuple[list, dict]:
+        x_shape, count = cache
+        g = grads[0] / count
+        dx = np.empty(x_shape, dtype=g.dtype)
+        dx[...] = g.reshape(x_shape[0], *(1,) * (len(x_shape) - g.ndim), *g.shape[1:])
+        return [dx], {}
