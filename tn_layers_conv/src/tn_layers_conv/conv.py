@@ -68,7 +68,7 @@ class Conv(tn.Neuron):
 
     def window(self, shape: Shape) -> Window:
         """The sliding geometry on per-sample input ``shape``."""
-        return window(self.type_name(), tuple(shape), self.kernel_shape, self.kernel_stride, self.dilation, self.pad)
+        return window(tuple(shape), self.kernel_shape, self.kernel_stride, self.dilation, self.pad)
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         geo = self.window(input_shapes[0])

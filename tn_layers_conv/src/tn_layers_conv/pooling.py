@@ -41,7 +41,7 @@ class _Pool(tn.Structure):
 
     def geometry(self, shape: Shape) -> Window:
         ones = (1,) * len(self.window)
-        return window(self.type_name(), tuple(shape), self.window, self.stride, ones, self.pad)
+        return window(tuple(shape), self.window, self.stride, ones, self.pad)
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         shape = input_shapes[0]
@@ -136,7 +136,7 @@ class GlobalAvgPool(tn.Structure):
         count = len(shape) - 1 if self.axes is None else self.axes
         if not 1 <= count < len(shape):
             raise tn.ShapeError(
-                f"GlobalAvgPool(axes={self.axes}) needs an input with more than {max(count, 1)} axes "
+                f"axes={self.axes} needs an input with at least {max(count, 1) + 1} axes "
                 f"(some to average, some to keep), got shape {shape}"
             )
         return count

@@ -180,14 +180,15 @@ class Window:
 
 
 @functools.lru_cache(maxsize=256)
-def window(
-    layer: str, shape: Shape, kernel: Shape, stride: Shape, dilation: Shape, pad: bool | Pads
-) -> Window:
-    """The geometry of ``layer`` on per-sample input ``shape``; ShapeError if the window does not fit."""
+def window(shape: Shape, kernel: Shape, stride: Shape, dilation: Shape, pad: bool | Pads) -> Window:
+    """The geometry on per-sample input ``shape``; ShapeError if the window does not fit.
+
+    (Raised at wiring, where ``Structure.build_checked`` puts the layer's name in front.)
+    """
     rank = len(kernel)
     if len(shape) < rank:
         raise tn.ShapeError(
-            f"{layer}: a kernel of rank {rank} {kernel} needs an input of rank >= {rank}, got shape {shape}"
+            f"a kernel of rank {rank} {kernel} needs an input of rank >= {rank}, got shape {shape}"
         )
     spatial = shape[:rank]
     extent = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
@@ -200,7 +201,7 @@ def window(
         padded = tuple(n + b + a for n, (b, a) in zip(spatial, pads))
         if any(p < e for p, e in zip(padded, extent)):
             raise tn.ShapeError(
-                f"{layer}: kernel {kernel} (extent {extent} with dilation {dilation}) is larger than "
+                f"kernel {kernel} (extent {extent} with dilation {dilation}) is larger than "
                 f"the input's sliding axes {spatial} (padded to {padded})"
             )
         out = tuple((p - e) // s + 1 for p, e, s in zip(padded, extent, stride))
