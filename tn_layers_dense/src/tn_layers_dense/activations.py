@@ -116,7 +116,7 @@ class Softplus(tn.Activation):
     default_init: ClassVar[str] = "he"
 
     def forward(self, z: np.ndarray) -> np.ndarray:
-        return np.logaddexp(0, z).astype(z.dtype, copy=False)
+        return np.logaddexp(0, z)
 
     def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return expit(z)
