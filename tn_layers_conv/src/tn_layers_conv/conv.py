@@ -24,6 +24,7 @@ import numpy as np
 
 import tn_core as tn
 from tn_core.structure import BackwardResult, BuildResult, Params, Shape, as_shape
+from tn_layers_conv.parallel import over_batch
 from tn_layers_conv.window import Window, naming, pad_spec, per_axis, window
 from tn_layers_dense.fields import activation_field, init_field
 
@@ -58,7 +59,7 @@ class Conv(tn.Neuron):
     def __attrs_post_init__(self) -> None:
         with naming(self.type_name()):
             self.kernel_shape = as_shape(self.kernel_shape, "kernel_shape")
-            self.out_shape = () if self.out_shape == () else as_shape(self.out_shape, "out_shape")
+            self.out_shape = as_shape(self.out_shape, "out_shape")
             rank = len(self.kernel_shape)
             if self.rank is not None and rank != self.rank:
                 raise tn.ConfigError(f"needs a kernel of rank {self.rank}, got kernel_shape {self.kernel_shape}")
@@ -94,7 +95,12 @@ class Conv(tn.Neuron):
         n, out_size = in_shape[0], weights.shape[0]
         g = grad_z.reshape(n, *geo.out, out_size)
         g_rows = g.reshape(n, -1, out_size).transpose(0, 2, 1)  # (n, out, positions)
-        dw = np.stack([np.matmul(g_rows, _rows(cols, index)).sum(axis=0) for index in geo.offsets(geo.looped)], axis=1)
+        offsets = geo.offsets(geo.looped)
+
+        def weight_grad(part: slice) -> np.ndarray:  # sum over the slice's samples of g^T X[rows i], per i
+            return np.stack([np.matmul(g_rows[part], _rows(cols[part], i)).sum(axis=0) for i in offsets], axis=1)
+
+        dw = sum(over_batch(weight_grad, n))
         grads = {"weights": dw.reshape(weights.shape), "biases": g.reshape(-1, out_size).sum(axis=0)}
         if not tn.input_grad_wanted(0):
             return [None], grads
@@ -120,12 +126,18 @@ def correlate(geo: Window, xp: np.ndarray, weights: np.ndarray) -> tuple[np.ndar
     (O, *kernel, C); z: (n, *out, O).
     """
     n, out_size = xp.shape[0], weights.shape[0]
-    cols = geo.columns(xp)
     offsets = geo.offsets(geo.looped)
     taps = np.ascontiguousarray(weights.reshape(out_size, len(offsets), -1).transpose(1, 2, 0))  # (offsets, KC, O)
-    z = np.matmul(_rows(cols, offsets[0]), taps[0])
-    for index, w in zip(offsets[1:], taps[1:]):
-        z += np.matmul(_rows(cols, index), w)
+    cols = np.empty(geo.columns_shape(n), dtype=xp.dtype)
+    z = np.empty((n, math.prod(geo.out), out_size), dtype=np.result_type(xp, taps))
+
+    def work(part: slice) -> None:
+        geo.columns(xp[part], out=cols[part])
+        np.matmul(_rows(cols[part], offsets[0]), taps[0], out=z[part])
+        for index, w in zip(offsets[1:], taps[1:]):
+            z[part] += np.matmul(_rows(cols[part], index), w)
+
+    over_batch(work, n)
     return z.reshape(n, *geo.out, out_size), cols
 
 

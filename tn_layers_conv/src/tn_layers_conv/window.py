@@ -79,6 +79,11 @@ def pad_spec(value: Any, rank: int) -> bool | Pads:
     return tuple(pads)
 
 
+def extent(kernel: Shape, dilation: Shape) -> Shape:
+    """The dilated kernel's span along each sliding axis: (k - 1) d + 1."""
+    return tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
+
+
 @attrs.frozen
 class Window:
     """The geometry of one layer on one per-sample input shape."""
@@ -114,8 +119,7 @@ class Window:
 
     @property
     def extent(self) -> Shape:
-        """The dilated kernel's span along each sliding axis."""
-        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation))
+        return extent(self.kernel, self.dilation)
 
     @property
     def looped(self) -> int:
@@ -124,17 +128,23 @@ class Window:
         Unrolling all but the first axis copies kernel[0] times less than a
         full im2col and leaves matmuls wide enough for BLAS: measured on
         32x32 images (batch 32) it is 1.4-2.6x faster than unrolling every axis and
-        1.2-11x faster than unrolling none, except at 64 channels (1.2x slower than none).
+        1.3-11x faster than unrolling none, except at 64 channels (1.2x slower than none).
         """
         return min(len(self.kernel) - 1, 1)
 
-    def columns(self, xp: np.ndarray) -> np.ndarray:
-        """im2col: (n, *padded, C) -> (n, *padded[:l], positions, taps * C), a new array; l = ``looped``.
+    def columns_shape(self, n: int) -> Shape:
+        """Shape of the im2col array of ``columns`` for n samples."""
+        l = self.looped
+        return (n, *self.padded[:l], math.prod(self.out[l:]), math.prod(self.kernel[l:]) * self.channels)
 
-        The sliding axes after the first l are unrolled: ``positions`` runs
-        over their outputs and ``taps`` over their kernel offsets (row-major),
-        channels last. The l looped axes keep all their padded rows, so an
-        offset along them selects rows (``offsets(l)``) instead of copying.
+    def columns(self, xp: np.ndarray, out: np.ndarray) -> None:
+        """im2col: copy the windows of xp (n, *padded, C) into ``out`` (``columns_shape(n)``).
+
+        The sliding axes after the first l = ``looped`` are unrolled: out is
+        (n, *padded[:l], positions, taps * C), positions running over their
+        outputs and taps over their kernel offsets (row-major), channels
+        last. The l looped axes keep all their padded rows, so an offset
+        along them selects rows (``offsets(l)``) instead of copying.
         """
         rank, l = len(self.kernel), self.looped
         view = sliding_window_view(xp, self.extent[l:], axis=tuple(range(1 + l, rank + 1)))
@@ -144,7 +154,7 @@ class Window:
             + (slice(None), *(slice(None, None, d) for d in self.dilation[l:]))
         ]
         view = np.moveaxis(view, rank + 1, -1)  # (n, *padded[:l], *out[l:], *kernel[l:], C)
-        return np.ascontiguousarray(view).reshape(*xp.shape[: 1 + l], math.prod(self.out[l:]), -1)
+        np.copyto(out.reshape(view.shape), view)
 
     def transposed(self, channels: int) -> tuple[Window, tuple[slice, ...], tuple[slice, ...]]:
         """dE/dx as a correlation: (geometry on a grid gp, index into g, index into gp).
@@ -161,7 +171,7 @@ class Window:
             first, stop = max(0, -(lead // s)), min(o, -(-(n + before) // s))
             count = max(stop - first, 0)
             src.append(slice(first, first + count))
-            dst.append(slice(lead + s * first, lead + s * (first + count - 1) + 1 if count else lead + s * first, s))
+            dst.append(slice(lead + s * first, lead + s * (first + count), s))
         grid = tuple(n + e - 1 for n, e in zip(self.spatial, self.extent))
         ones = (1,) * len(self.kernel)
         geo = Window(grid, channels, self.kernel, ones, self.dilation, ((0, 0),) * len(grid), self.spatial)
@@ -190,19 +200,18 @@ def window(shape: Shape, kernel: Shape, stride: Shape, dilation: Shape, pad: boo
         raise tn.ShapeError(
             f"a kernel of rank {rank} {kernel} needs an input of rank >= {rank}, got shape {shape}"
         )
-    spatial = shape[:rank]
-    extent = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
+    spatial, span = shape[:rank], extent(kernel, dilation)
     if pad is True:
         out = tuple(-(-n // s) for n, s in zip(spatial, stride))
-        totals = [max((o - 1) * s + e - n, 0) for o, s, e, n in zip(out, stride, extent, spatial)]
+        totals = [max((o - 1) * s + e - n, 0) for o, s, e, n in zip(out, stride, span, spatial)]
         pads: Pads = tuple((t // 2, t - t // 2) for t in totals)
     else:
         pads = ((0, 0),) * rank if pad is False else pad
         padded = tuple(n + b + a for n, (b, a) in zip(spatial, pads))
-        if any(p < e for p, e in zip(padded, extent)):
+        if any(p < e for p, e in zip(padded, span)):
             raise tn.ShapeError(
-                f"kernel {kernel} (extent {extent} with dilation {dilation}) is larger than "
+                f"kernel {kernel} (extent {span} with dilation {dilation}) is larger than "
                 f"the input's sliding axes {spatial} (padded to {padded})"
             )
-        out = tuple((p - e) // s + 1 for p, e, s in zip(padded, extent, stride))
+        out = tuple((p - e) // s + 1 for p, e, s in zip(padded, span, stride))
     return Window(spatial, math.prod(shape[rank:]), kernel, stride, dilation, pads, out)

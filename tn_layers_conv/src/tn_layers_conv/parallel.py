@@ -1,0 +1,45 @@
+"""Run work over slices of the batch on a few threads.
+
+NumPy's copies, ufuncs and BLAS calls release the GIL, and a conv layer's
+matmuls are many small per-sample products that BLAS runs on one thread
+each, so splitting the batch is how Conv uses more than one core.
+``TN_NUM_THREADS`` sets the number of threads, else ``OMP_NUM_THREADS``
+(which also caps PyTorch and BLAS), else the CPUs this process may run on,
+at most 8; 1 runs everything inline.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: samples per slice: small enough for a slice's columns to stay in cache, large enough to amortize a call
+CHUNK = 16
+
+
+@functools.cache
+def threads() -> int:
+    for variable in ("TN_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(variable, "")
+        if value.strip().isdigit():
+            return max(1, int(value))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cpus, 8))
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="tn-conv")
+
+
+def over_batch(work: Callable[[slice], T], n: int) -> list[T]:
+    """[work(s) for s in slices of range(n)], the slices run in parallel when there are several."""
+    parts = [slice(a, min(a + CHUNK, n)) for a in range(0, n, CHUNK)]
+    if len(parts) == 1 or threads() == 1:
+        return [work(part) for part in parts]
+    return list(_pool().map(work, parts))
