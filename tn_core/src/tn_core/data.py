@@ -51,28 +51,42 @@ GLYPHS = _glyphs()
 SIZE = 32
 
 
-def _check(n: int, size: int, noise: float) -> None:
+def _check(n: int, size: int, noise: float, scale: tuple[float, float], shift: float) -> None:
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-        raise ConfigError(f"block_letters: n must be an int >= 0, got {n!r}")
+        raise ConfigError(f"block letters: n must be an int >= 0, got {n!r}")
     if not isinstance(size, (int, np.integer)) or size < 16:
-        raise ConfigError(f"block_letters: size must be an int >= 16 (the smallest letter is 10x14), got {size!r}")
+        raise ConfigError(f"block letters: size must be an int >= 16, got {size!r}")
     if not 0 <= noise <= 1:
-        raise ConfigError(f"block_letters: noise must be in [0, 1], got {noise!r}")
+        raise ConfigError(f"block letters: noise must be in [0, 1], got {noise!r}")
+    if not (len(scale) == 2 and 1 <= scale[0] <= scale[1] and 7 * scale[1] <= size):
+        raise ConfigError(f"block letters: scale must be (low, high) with 1 <= low <= high and 7 * high <= size "
+                          f"(the font is 7 cells tall), got {scale!r} for size {size}")
+    if not shift >= 0:
+        raise ConfigError(f"block letters: shift must be >= 0, got {shift!r}")
 
 
-def render(labels: np.ndarray, rng: np.random.Generator, size: int = SIZE, noise: float = 0.1) -> np.ndarray:
+def render(
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    size: int = SIZE,
+    noise: float = 0.1,
+    scale: tuple[float, float] = (2.4, 3.4),
+    shift: float = 4.0,
+) -> np.ndarray:
     """Images (n, size, size) in [0, 1] of the letters ``labels`` (ints 0..25).
 
     Pixel (r, c) shows glyph cell (floor((r - top) / sy), floor((c - left) / sx))
-    for a per-image height scale sy in [2, 0.11 size) and width scale sx, a
-    random aspect of it; half the letters get a stroke one pixel thicker.
+    for a per-image height scale sy drawn from ``scale`` and a width scale
+    sx = sy * aspect, aspect in [0.9, 1.1]; the letter's box is centred, then
+    moved by up to ``shift`` pixels each way (staying inside the image). Half
+    the letters get a stroke one pixel thicker.
     """
     n = len(labels)
-    sy = rng.uniform(2.0, max(2.0, 0.11 * size), n)
-    sx = np.clip(sy * rng.uniform(0.8, 1.25, n), 2.0, 0.17 * size)
+    sy = rng.uniform(scale[0], scale[1], n)
+    sx = sy * rng.uniform(0.9, 1.1, n)
     height, width = np.ceil(7 * sy).astype(int), np.ceil(5 * sx).astype(int) + 1
-    top = np.floor(rng.uniform(0, 1, n) * (size - height + 1)).astype(int)
-    left = np.floor(rng.uniform(0, 1, n) * (size - width + 1)).astype(int)
+    top = np.clip(np.rint((size - height) / 2 + rng.uniform(-shift, shift, n)), 0, size - height)
+    left = np.clip(np.rint((size - width) / 2 + rng.uniform(-shift, shift, n)), 0, size - width)
     pixels = np.arange(size)
     rows = np.floor((pixels - top[:, None]) / sy[:, None]).astype(int)  # (n, size) glyph row per pixel row
     cols = np.floor((pixels - left[:, None]) / sx[:, None]).astype(int)
@@ -90,33 +104,49 @@ def render(labels: np.ndarray, rng: np.random.Generator, size: int = SIZE, noise
     return np.clip(images, 0.0, 1.0, out=images)
 
 
-def block_letters(n: int, seed: int = 0, size: int = SIZE, noise: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+def block_letters(
+    n: int,
+    seed: int = 0,
+    size: int = SIZE,
+    noise: float = 0.1,
+    scale: tuple[float, float] = (2.4, 3.4),
+    shift: float = 4.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images of upper-case block letters and their one-hot labels.
 
     Returns ``x`` float32 (n, size, size) in [0, 1] and ``y`` float32 one-hot
     (n, 26) in the order of :data:`LETTERS`. Classes are balanced: each letter
-    appears floor(n / 26) or ceil(n / 26) times, in random order.
+    appears floor(n / 26) or ceil(n / 26) times, in random order. ``scale``
+    is the range of pixels per font cell (the font is 5x7 cells), ``shift``
+    the largest move from the centre, ``noise`` the standard deviation of the
+    Gaussian noise; see :func:`render`.
     """
-    _check(n, size, noise)
+    _check(n, size, noise, scale, shift)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(LETTERS))
-    return render(labels, rng, size, noise), np.eye(len(LETTERS), dtype=np.float32)[labels]
+    return render(labels, rng, size, noise, scale, shift), np.eye(len(LETTERS), dtype=np.float32)[labels]
 
 
 def block_line(
-    n: int, length: int = 8, seed: int = 0, size: int = SIZE, noise: float = 0.1
+    n: int,
+    length: int = 8,
+    seed: int = 0,
+    size: int = SIZE,
+    noise: float = 0.1,
+    scale: tuple[float, float] = (2.4, 3.4),
+    shift: float = 4.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` lines of ``length`` random letters side by side, for end-to-end OCR.
 
     Returns ``x`` float32 (n, size, size * length) and ``y`` float32 one-hot
     (n, length, 26); letter k of a line fills columns [k size, (k + 1) size).
     """
-    _check(n, size, noise)
+    _check(n, size, noise, scale, shift)
     if not isinstance(length, (int, np.integer)) or length < 1:
         raise ConfigError(f"block_line: length must be an int >= 1, got {length!r}")
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(LETTERS), (n, length))
-    cells = render(labels.reshape(-1), rng, size, noise).reshape(n, length, size, size)
+    cells = render(labels.reshape(-1), rng, size, noise, scale, shift).reshape(n, length, size, size)
     lines = cells.transpose(0, 2, 1, 3).reshape(n, size, length * size)
     return lines, np.eye(len(LETTERS), dtype=np.float32)[labels]
 

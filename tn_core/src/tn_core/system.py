@@ -395,6 +395,18 @@ class System:
 
         return predict(self, x, batch_size=batch_size)
 
+    def summary(self) -> None:
+        """Print a table of the layers, their output shapes and parameter counts."""
+        from tn_core.summary import summary_table
+
+        print(summary_table(self))
+
+    def save(self, path: Any, optimizer: bool = True) -> None:
+        """Write architecture, parameters and optimizer state to a model file; see :func:`tn_core.serialize.save`."""
+        from tn_core.serialize import save
+
+        save(self, path, optimizer=optimizer)
+
     def save_weights(self, path: Any, checkpoint: str = "default") -> None:
         """Write the parameters to an .npz file as a named checkpoint (atomically)."""
         from tn_core.weights import save_weights

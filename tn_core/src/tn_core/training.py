@@ -1,43 +1,165 @@
-"""Training loop: fit, evaluate and predict over arrays in mini-batches."""
+"""Training loop: fit, evaluate and predict over arrays in mini-batches.
+
+``fit`` owns only the loop. Everything else that happens during training
+(progress bar, early stopping, checkpoints, schedules, clipping) is a
+callback: a plugin of the training hooks (:mod:`tn_core.hookspecs`),
+registered with the plugin manager for the duration of the call.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tn_core.errors import ConfigError, NonFiniteError, ShapeError
+from tn_core.plugins import get_plugins
+
 if TYPE_CHECKING:
     from tn_core.system import System
+
+#: metric(outputs, targets) -> mean over the batch
+Metric = Callable[[np.ndarray, np.ndarray], float]
+
+
+def accuracy(y: np.ndarray, t: np.ndarray) -> float:
+    """Share of positions whose argmax over the last axis matches the target's
+    (for a last axis of size 1: whether y and t fall on the same side of 0.5)."""
+    if y.shape[-1] == 1:
+        return float(np.mean((y > 0.5) == (t > 0.5)))
+    return float(np.mean(y.argmax(axis=-1) == t.argmax(axis=-1)))
+
+
+METRICS: dict[str, Metric] = {"accuracy": accuracy}
+
+
+def _metrics(specs: Sequence[str | Metric] | None) -> dict[str, Metric]:
+    out = {}
+    for spec in specs or ():
+        if isinstance(spec, str):
+            if spec not in METRICS:
+                raise ConfigError(f"unknown metric {spec!r}; known: {sorted(METRICS)} or a function (y, t) -> float")
+            out[spec] = METRICS[spec]
+        elif callable(spec):
+            out[getattr(spec, "__name__", "metric")] = spec
+        else:
+            raise ConfigError(f"a metric is a name or a function (y, t) -> float, got {spec!r}")
+    return out
 
 
 def _as_list(data: Any) -> list[np.ndarray]:
     return [np.asarray(d) for d in data] if isinstance(data, (list, tuple)) else [np.asarray(data)]
 
 
-def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> list[np.ndarray]:
+def _dataset(system: System, x: Any, y: Any | None, what: str) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """(inputs, targets, number of samples), cast to the System's dtype and checked against its shapes."""
+    xs = [np.asarray(a, dtype=system.dtype) for a in _as_list(x)]
+    ys = [] if y is None else [np.asarray(a, dtype=system.dtype) for a in _as_list(y)]
+    n = len(xs[0]) if xs and xs[0].ndim else 0
+    for arrays, shapes, kind in ((xs, [i.shape for i in system.inputs], "inputs"),
+                                 (ys, [r.shape for r in system.outputs] if ys else [], "targets")):
+        if len(arrays) != len(shapes):
+            raise ShapeError(f"{what}: {len(arrays)} {kind} arrays for a System with {len(shapes)}")
+        for k, (a, shape) in enumerate(zip(arrays, shapes)):
+            if a.shape != (n, *shape):
+                raise ShapeError(f"{what}: {kind}[{k}] has shape {a.shape}, expected (N, {', '.join(map(str, shape))})"
+                                 f" with N = {n} samples (the batch axis comes first)")
+    if n == 0:
+        raise ShapeError(f"{what}: no samples")
+    return xs, ys, n
+
+
+def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> Iterator[np.ndarray]:
     index = np.arange(n) if order is None else order
-    return [index[i:i + batch_size] for i in range(0, n, batch_size)]
+    return (index[i:i + batch_size] for i in range(0, n, batch_size))
+
+
+def _positive_int(value: Any, name: str, low: int = 1) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+        raise ConfigError(f"fit: {name} must be an int >= {low}, got {value!r}")
+    return int(value)
 
 
 def predict(system: System, x: Any, batch_size: int = 256) -> list[np.ndarray]:
-    """Outputs for every sample of ``x``, in batches of ``batch_size``."""
-    xs = _as_list(x)
-    parts = [system.forward([a[idx] for a in xs]).outputs for idx in _batches(len(xs[0]), batch_size)]
+    """Outputs for every sample of ``x`` (one array per System output), in batches of ``batch_size``."""
+    batch_size = _positive_int(batch_size, "batch_size")
+    xs, _, n = _dataset(system, x, None, "predict")
+    parts = [system.forward([a[idx] for a in xs]).outputs for idx in _batches(n, batch_size)]
     return [np.concatenate([p[k] for p in parts]) for k in range(len(system.outputs))]
 
 
-def evaluate(system: System, x: Any, y: Any, loss: Any = "quad", batch_size: int = 256) -> dict[str, float]:
-    """Mean loss and the accuracy (argmax agreement) of output 0."""
-    xs, ys = _as_list(x), _as_list(y)
-    n = len(xs[0])
-    total, correct = 0.0, 0
+class _Means:
+    """Sample-weighted running means of named values."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, values: dict[str, float], n: int) -> None:
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value * n
+        self.count += n
+
+    def result(self, prefix: str = "") -> dict[str, float]:
+        return {prefix + key: total / self.count for key, total in self.sums.items()}
+
+
+def _metric_values(system: System, outputs: list[np.ndarray], targets: list[np.ndarray],
+                   metrics: dict[str, Metric]) -> dict[str, float]:
+    """Each metric on each output, named ``metric`` (one output) or ``<layer>_<metric>``."""
+    values = {}
+    for ref, out, t in zip(system.outputs, outputs, targets):
+        prefix = "" if len(system.outputs) == 1 else f"{system.names[ref.instance]}_"
+        for name, fn in metrics.items():
+            values[prefix + name] = fn(out, t)
+    return values
+
+
+def evaluate(system: System, x: Any, y: Any, loss: Any = None, batch_size: int = 256,
+             metrics: Sequence[str | Metric] | None = ("accuracy",)) -> dict[str, float]:
+    """Mean loss and metrics over a data set (``loss`` defaults to the one of the last fit, else quad)."""
+    batch_size = _positive_int(batch_size, "batch_size")
+    loss = getattr(system, "loss", "quad") if loss is None else loss
+    fns = _metrics(metrics)
+    xs, ys, n = _dataset(system, x, y, "evaluate")
+    means = _Means()
     for idx in _batches(n, batch_size):
         state = system.forward([a[idx] for a in xs])
-        value, _, _ = system.loss_gradients(state, [a[idx] for a in ys], loss)
-        total += value * len(idx)
-        out, target = state.outputs[0], ys[0][idx]
-        correct += int(np.sum(out.reshape(len(idx), -1).argmax(1) == target.reshape(len(idx), -1).argmax(1)))
-    return {"loss": total / n, "accuracy": correct / n}
+        targets = [a[idx] for a in ys]
+        value, _, _ = system.loss_gradients(state, targets, loss)
+        means.add({"loss": value, **_metric_values(system, state.outputs, targets, fns)}, len(idx))
+    return means.result()
+
+
+def _check_finite(system: System, value: float, pgrads: dict, where: str) -> None:
+    """NonFiniteError before an update whose loss or gradients are not finite."""
+    if not np.isfinite(value):
+        raise NonFiniteError(f"{where}: the loss is {value} at step {system.step}; training stopped and the "
+                             f"parameters are those after the last finite step")
+    for inst, grads in pgrads.items():
+        for key, g in grads.items():
+            if not np.isfinite(g).all():
+                raise NonFiniteError(f"{where}: the gradient of {system.names[inst]}.{key} holds NaN or infinite "
+                                     f"values at step {system.step}; training stopped and the parameters are "
+                                     f"those after the last finite step")
+
+
+@contextmanager
+def registered(callbacks: Sequence[Any]) -> Iterator[None]:
+    """Register callback objects as plugins for the duration of the block."""
+    plugins = get_plugins()
+    names: list[str] = []
+    try:
+        for k, callback in enumerate(callbacks):
+            name = f"fit-callback-{k}-{type(callback).__name__}-{id(callback)}"
+            plugins.register(callback, name)
+            names.append(name)
+        yield
+    finally:
+        for name in reversed(names):
+            plugins.unregister(name)
 
 
 def fit(
@@ -52,24 +174,66 @@ def fit(
     validation: tuple[Any, Any] | None = None,
     shuffle: bool = True,
     seed: int | None = None,
+    metrics: Sequence[str | Metric] | None = ("accuracy",),
+    callbacks: Sequence[Any] = (),
+    verbose: int = 1,
 ) -> dict[str, list[float]]:
-    """Mini-batch training; returns the history of loss (and validation metrics) per epoch."""
-    xs, ys = _as_list(x), _as_list(y)
-    n = len(xs[0])
-    rng = np.random.default_rng(seed)
+    """Mini-batch training for ``epochs`` passes over (x, y); returns the history.
+
+    The history maps ``loss``, each metric and, with ``validation=(xv, yv)``,
+    ``val_loss`` and ``val_<metric>`` to one value per epoch (training values
+    are sample-weighted means over the epoch's batches). ``seed`` makes the
+    shuffling and stochastic layers reproducible (default: the System's
+    generator). ``callbacks`` (and a ProgressBar unless ``verbose=0``) are
+    registered as plugins while fit runs; a callback ends training by setting
+    ``system.stop_training``. A non-finite loss or gradient raises
+    NonFiniteError naming the step, before that update.
+    """
+    from tn_core.callbacks import ProgressBar
+
+    epochs = _positive_int(epochs, "epochs", low=0)
+    batch_size = _positive_int(batch_size, "batch_size")
+    fns = _metrics(metrics)
+    xs, ys, n = _dataset(system, x, y, "fit")
+    if validation is not None:
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise ConfigError("fit: validation must be a pair (x, y)")
+        vx, vy, _ = _dataset(system, *validation, "fit validation")
     opt = system.use_optimizer(optimizer, lr)
-    history: dict[str, list[float]] = {"loss": []}
-    for _epoch in range(epochs):
-        order = rng.permutation(n) if shuffle else None
-        total = 0.0
-        for idx in _batches(n, batch_size, order):
-            state = system.forward([a[idx] for a in xs], training=True)
-            value, seeds, fused_at = system.loss_gradients(state, [a[idx] for a in ys], loss)
-            pgrads, _ = system.backward(state, seeds, fused_at)
-            system.apply_gradients(pgrads, opt, value)
-            total += value * len(idx)
-        history["loss"].append(total / n)
-        if validation is not None:
-            for key, value in evaluate(system, *validation, loss=loss).items():
-                history.setdefault(f"val_{key}", []).append(value)
+    system._losses(loss)  # an unknown loss fails now, not after the first epoch
+    system.loss = loss
+    if seed is not None:
+        shuffle_seed, layer_seed = np.random.SeedSequence(seed).spawn(2)
+        rng, system.rng = np.random.default_rng(shuffle_seed), np.random.default_rng(layer_seed)
+    else:
+        rng = system.rng
+    steps = -(-n // batch_size)
+    config = {"epochs": epochs, "batch_size": batch_size, "samples": n, "steps_per_epoch": steps, "optimizer": opt,
+              "loss": loss, "validation": validation is not None, "metrics": list(fns)}
+    hook = get_plugins().hook
+    history: dict[str, list[float]] = {}
+    system.stop_training = False
+    with registered([*callbacks, *([ProgressBar()] if verbose else [])]):
+        hook.tn_train_begin(system=system, config=config)
+        for epoch in range(epochs):
+            means = _Means()
+            for batch, idx in enumerate(_batches(n, batch_size, rng.permutation(n) if shuffle else None)):
+                state = system.forward([a[idx] for a in xs], training=True)
+                targets = [a[idx] for a in ys]
+                value, seeds, fused_at = system.loss_gradients(state, targets, loss)
+                pgrads, _ = system.backward(state, seeds, fused_at, input_grads=False)
+                _check_finite(system, value, pgrads, f"fit (epoch {epoch + 1}, batch {batch + 1})")
+                means.add({"loss": value, **_metric_values(system, state.outputs, targets, fns)}, len(idx))
+                system.apply_gradients(pgrads, opt, value)
+            logs = means.result()
+            if validation is not None:
+                scores = evaluate(system, vx, vy, loss=loss, batch_size=max(batch_size, 256), metrics=metrics)
+                logs.update({f"val_{key}": value for key, value in scores.items()})
+            logs["lr"] = opt.lr
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            hook.tn_epoch_end(system=system, epoch=epoch, logs=logs)
+            if system.stop_training:
+                break
+        hook.tn_train_end(system=system, history=history)
     return history
