@@ -26,7 +26,6 @@ absent).
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any, ClassVar
 
 import attrs
@@ -35,6 +34,7 @@ import numpy as np
 import tn_core as tn
 from tn_core.structure import BackwardResult, BuildResult, ForwardResult, Params, Shape
 from tn_layers_dense.fields import activation_field, init_field
+from tn_layers_recurrent.buffers import empty, sigmoid_slope, tanh_slope
 
 
 def _positive_size(instance: Any, attribute: Any, value: Any) -> None:
@@ -119,12 +119,14 @@ class Recurrent(tn.Structure):
         sequence = x.reshape(n, steps, -1)
         if self.go_backwards:
             sequence = sequence[:, ::-1]
-        xt = np.ascontiguousarray(sequence.swapaxes(0, 1)).reshape(steps * n, -1)  # time-major rows
+        xt = empty((steps, n, sequence.shape[2]), x.dtype)
+        xt[...] = sequence.swapaxes(0, 1)  # time-major
+        xt = xt.reshape(steps * n, -1)
         w, b = params["weights"], params["biases"]
         if self.sigmoid_blocks:
             scale = self.gate_scale(w.dtype)
             w, b = w * scale[:, None], b * scale
-        z = tn.affine_forward(xt, w[:, self.size:], b).reshape(steps, n, -1)
+        z = tn.affine_forward(xt, w[:, self.size:], b, out=empty((steps * n, len(b)), x.dtype)).reshape(steps, n, -1)
         zeros = np.zeros((n, self.size), x.dtype)
         carries = list(inputs[1:]) + [zeros] * (len(self.carry_names) + 1 - len(inputs))
         h, finals, inner = self.scan(z, np.ascontiguousarray(w[:, : self.size].T), carries)
@@ -152,32 +154,9 @@ class Recurrent(tn.Structure):
         raise NotImplementedError
 
 
-class _Scratch(threading.local):
-    """Work arrays that backward passes reuse from call to call (they never leave the call).
-
-    Fresh multi-megabyte arrays at every training step cost page faults
-    (the allocator hands freed memory back to the system), which at batch
-    256 took as long as the arithmetic.
-    """
-
-    def __init__(self) -> None:
-        self.arrays: dict[tuple, np.ndarray] = {}
-
-    def __call__(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        key = (name, shape, np.dtype(dtype))
-        if key not in self.arrays:
-            if len(self.arrays) >= 64:  # shapes come and go (a last short batch): start over
-                self.arrays.clear()
-            self.arrays[key] = np.empty(shape, dtype)
-        return self.arrays[key]
-
-
-scratch = _Scratch()
-
-
 def _states(z: np.ndarray, size: int, initial: np.ndarray) -> np.ndarray:
     """A (T + 1, N, size) buffer with the initial carry in row 0."""
-    h = np.empty((z.shape[0] + 1, z.shape[1], size), z.dtype)
+    h = empty((z.shape[0] + 1, z.shape[1], size), z.dtype)
     h[0] = initial
     return h
 
@@ -212,7 +191,7 @@ class RNN(Recurrent):
         self, w_h: np.ndarray, cache: Any, d_states: np.ndarray, d_finals: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         z, h = cache
-        dz = np.empty_like(z)
+        dz = empty(z.shape, z.dtype)
         dh = d_finals[0].copy()  # dE/dh_t flowing back from step t + 1 (and from slot 1 at the end)
         for t in range(z.shape[0] - 1, -1, -1):
             dh += d_states[t]
@@ -249,7 +228,7 @@ class LSTM(Recurrent):
     def scan(self, z: np.ndarray, w_hT: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
         s = self.size
         h, c = _states(z, s, carries[0]), _states(z, s, carries[1])
-        tanh_c = np.empty_like(h[1:])
+        tanh_c = empty(h[1:].shape, z.dtype)
         rec, ig = np.empty_like(z[0]), np.empty_like(h[0])
         scale = self.gate_scale(z.dtype)
         shift = 1 - scale  # tanh -> sigmoid on the halved rows, identity on g
@@ -276,13 +255,15 @@ class LSTM(Recurrent):
         # Everything that does not depend on the gradient flowing back, for all steps at once:
         # dz_[f,i,g] = dc * [c_{t-1} f(1-f), g i(1-i), i (1-g^2)], dz_o = dh * tanh(c) o(1-o),
         # dc_t = dc_{t+1} f_{t+1} + dh * o (1 - tanh(c)^2).
-        by_dc = scratch("lstm by_dc", (steps, n, 3, self.size), gates.dtype)
-        by_dc[:, :, 0] = c[:-1] * f * (1 - f)
-        by_dc[:, :, 1] = g * i * (1 - i)
-        by_dc[:, :, 2] = i * (1 - g * g)
-        o_by_dh = np.multiply(tanh_c * o, 1 - o, out=scratch("lstm o_by_dh", tanh_c.shape, gates.dtype))
-        c_by_dh = np.multiply(o, 1 - tanh_c * tanh_c, out=scratch("lstm c_by_dh", tanh_c.shape, gates.dtype))
-        dz = scratch("lstm dz", gates.shape, gates.dtype)
+        by_dc = empty((steps, n, 3, self.size), gates.dtype)
+        np.multiply(sigmoid_slope(f, by_dc[:, :, 0]), c[:-1], out=by_dc[:, :, 0])
+        np.multiply(sigmoid_slope(i, by_dc[:, :, 1]), g, out=by_dc[:, :, 1])
+        np.multiply(tanh_slope(g, by_dc[:, :, 2]), i, out=by_dc[:, :, 2])
+        o_by_dh = sigmoid_slope(o, empty(o.shape, o.dtype))
+        o_by_dh *= tanh_c
+        c_by_dh = tanh_slope(tanh_c, empty(o.shape, o.dtype))
+        c_by_dh *= o
+        dz = empty(gates.shape, gates.dtype)
         dz_fig = dz.reshape(steps, n, 4, self.size)[:, :, :3]
         dh, dc = d_finals[0].copy(), d_finals[1].copy()
         dh_t, tmp = np.empty_like(dh), np.empty_like(dh)
@@ -321,7 +302,7 @@ class GRU(Recurrent):
     def scan(self, z: np.ndarray, w_hT: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
         s = self.size
         h = _states(z, s, carries[0])
-        rec = np.empty_like(z)  # h_{t-1} W_h^T, kept: backward needs its candidate block
+        rec = empty(z.shape, z.dtype)  # h_{t-1} W_h^T, kept: backward needs its candidate block
         tmp = np.empty_like(h[0])
         for t in range(z.shape[0]):
             a = z[t]  # becomes [u, r, n]
@@ -346,12 +327,16 @@ class GRU(Recurrent):
         gates, rec_n, h = cache
         s = self.size
         u, r, cand = (gates[:, :, k * s : (k + 1) * s] for k in range(3))
+        work = empty(u.shape, u.dtype)
         # dz_u = dh (h_{t-1} - n) u(1-u), dz_n = dh (1-u)(1-n^2), dz_r = dz_n rec_n r(1-r),
         # d rec_n = dz_n r, and dh_{t-1} = dh u + d_rec W_h.
-        u_by_dh = (h[:-1] - cand) * u * (1 - u)
-        n_by_dh = (1 - u) * (1 - cand * cand)
-        r_by_dn = rec_n * r * (1 - r)
-        dz, d_rec = np.empty_like(gates), np.empty_like(gates)
+        u_by_dh = sigmoid_slope(u, empty(u.shape, u.dtype))
+        u_by_dh *= np.subtract(h[:-1], cand, out=work)
+        n_by_dh = tanh_slope(cand, empty(u.shape, u.dtype))
+        n_by_dh *= np.subtract(1, u, out=work)
+        r_by_dn = sigmoid_slope(r, empty(u.shape, u.dtype))
+        r_by_dn *= rec_n
+        dz, d_rec = empty(gates.shape, gates.dtype), empty(gates.shape, gates.dtype)
         dh = d_finals[0].copy()
         dh_t = np.empty_like(dh)
         for t in range(gates.shape[0] - 1, -1, -1):
