@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tn_core.errors import ConfigError
+from tn_core.plugins import resolve
 
 
 class Activation:
@@ -36,15 +36,4 @@ class Activation:
 
 def resolve_activation(spec: Any) -> Activation:
     """An Activation from an instance, a subclass, or a registered name."""
-    if isinstance(spec, Activation):
-        return spec
-    if isinstance(spec, type) and issubclass(spec, Activation):
-        return spec()
-    if isinstance(spec, str):
-        from tn_core.plugins import lookup
-
-        return lookup("activation", spec)()
-    raise ConfigError(
-        f"activation must be an Activation, an Activation class or a registered name, "
-        f"got {type(spec).__name__} {spec!r}"
-    )
+    return resolve("activation", Activation, spec)

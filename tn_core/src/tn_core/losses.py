@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from tn_core.errors import ConfigError
+from tn_core.plugins import resolve
 
 
 class Loss:
@@ -93,13 +93,5 @@ BUILTIN_LOSSES = [Quad, CE, SoftmaxCE]
 
 
 def resolve_loss(spec: Any) -> Loss:
-    """A Loss from an instance, a subclass or a registered name."""
-    if isinstance(spec, Loss):
-        return spec
-    if isinstance(spec, type) and issubclass(spec, Loss):
-        return spec()
-    if isinstance(spec, str):
-        from tn_core.plugins import lookup
-
-        return lookup("loss", spec.replace("_", ""))()
-    raise ConfigError(f"loss must be a Loss or a registered name, got {spec!r}")
+    """A Loss from an instance, a subclass or a registered name ("softmax_ce" means SoftmaxCE)."""
+    return resolve("loss", Loss, spec.replace("_", "") if isinstance(spec, str) else spec)

@@ -12,6 +12,7 @@ import attrs
 import numpy as np
 
 from tn_core.errors import ConfigError
+from tn_core.plugins import resolve
 
 
 def _positive(instance: Any, attribute: Any, value: float) -> None:
@@ -148,16 +149,7 @@ BUILTIN_OPTIMIZERS = [SGD, Momentum, RMSProp, Adam, AdamW]
 
 def resolve_optimizer(spec: Any, lr: float | None = None) -> Optimizer:
     """An Optimizer from an instance, a subclass or a registered name (with ``lr`` if given)."""
-    if isinstance(spec, Optimizer):
-        optimizer = spec
-    elif isinstance(spec, type) and issubclass(spec, Optimizer):
-        optimizer = spec()
-    elif isinstance(spec, str):
-        from tn_core.plugins import lookup
-
-        optimizer = lookup("optimizer", spec)()
-    else:
-        raise ConfigError(f"optimizer must be an Optimizer or a registered name, got {spec!r}")
+    optimizer = resolve("optimizer", Optimizer, spec)
     if lr is not None:
         _positive(optimizer, attrs.fields(Optimizer).lr, lr)
         optimizer.lr = float(lr)

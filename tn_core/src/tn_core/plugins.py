@@ -22,7 +22,14 @@ import attrs
 import pluggy
 
 from tn_core import hookspecs
-from tn_core.errors import MissingPluginError, PluginError, UnknownAttributeError, UnknownNameError, suggest
+from tn_core.errors import (
+    ConfigError,
+    MissingPluginError,
+    PluginError,
+    UnknownAttributeError,
+    UnknownNameError,
+    suggest,
+)
 
 ENTRY_POINT_GROUP = "tensornet"
 KINDS = ("structure", "activation", "optimizer", "loss", "initializer")
@@ -222,3 +229,15 @@ def get_plugins() -> Plugins:
 def lookup(kind: str, name: str) -> Any:
     """Shortcut for ``get_plugins().lookup(kind, name)``."""
     return get_plugins().lookup(kind, name)
+
+
+def resolve(kind: str, base: type, spec: Any) -> Any:
+    """An instance of ``base`` from an instance, a subclass of it, or a name registered for ``kind``."""
+    if isinstance(spec, base):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, base):
+        return spec()
+    if isinstance(spec, str):
+        return lookup(kind, spec)()
+    a = f"an {base.__name__}" if base.__name__[0] in "AEIOU" else f"a {base.__name__}"
+    raise ConfigError(f"{kind} must be {a}, {a} class or a registered name, got {type(spec).__name__} {spec!r}")
