@@ -6,12 +6,13 @@ For a window of kernel offsets q over the sliding axes and input channels c::
     y = activation(z)
 
 computed by a partial im2col: the windows along every sliding axis but
-the first are copied once into columns X (n, padded rows, positions, taps * C);
+the first are copied into columns X (n, padded rows, positions, taps * C);
 each first-axis kernel offset i then selects rows of X without copying, and
 z = b + sum_i X[rows i] W[:, i]^T (one BLAS matmul per i, stacked over the
-batch). Backward: dW[:, i] = sum_n g^T X[rows i], db = sum g, and dE/dx is the
-correlation of g (spread onto a zero grid by the stride) with the flipped kernel,
-through the same routine.
+batch). Backward: dW[:, i] = sum_n g^T X[rows i] (X rebuilt, not kept),
+db = sum g, and dE/dx is the correlation of g (spread onto a zero grid by the
+stride) with the flipped kernel, through the same routine. Both run over
+slices of the batch (see :mod:`tn_layers_conv.parallel`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 import tn_core as tn
 from tn_core.structure import BackwardResult, BuildResult, Params, Shape, as_shape
-from tn_layers_conv.parallel import over_batch
+from tn_layers_conv.parallel import over_batch, scratch
 from tn_layers_conv.window import Window, naming, pad_spec, per_axis, window
 from tn_layers_dense.fields import activation_field, init_field
 
@@ -84,32 +85,35 @@ class Conv(tn.Neuron):
     def pre_activation(self, params: Params, inputs: list[np.ndarray], training: bool) -> tuple[np.ndarray, Any]:
         x = inputs[0]
         geo = self.window(x.shape[1:])
-        xp = geo.pad(x.reshape(x.shape[0], *geo.spatial, geo.channels))
-        z, cols = correlate(geo, xp, params["weights"])
+        x = x.reshape(x.shape[0], *geo.spatial, geo.channels)
+        z = correlate(geo, x, params["weights"])
         z += params["biases"]
-        return z.reshape(x.shape[0], *geo.out, *self.out_shape), (cols, x.shape, geo)
+        return z.reshape(x.shape[0], *geo.out, *self.out_shape), (x, inputs[0].shape, geo)
 
     def pre_activation_backward(self, params: Params, cache: Any, grad_z: np.ndarray) -> BackwardResult:
-        cols, in_shape, geo = cache
+        x, in_shape, geo = cache
         weights = params["weights"]
         n, out_size = in_shape[0], weights.shape[0]
-        g = grad_z.reshape(n, *geo.out, out_size)
-        g_rows = g.reshape(n, -1, out_size).transpose(0, 2, 1)  # (n, out, positions)
+        g = grad_z.reshape(n, -1, out_size)
+        g_rows = g.transpose(0, 2, 1)  # (n, out, positions)
         offsets = geo.offsets(geo.looped)
 
         def weight_grad(part: slice) -> np.ndarray:  # sum over the slice's samples of g^T X[rows i], per i
-            return np.stack([np.matmul(g_rows[part], _rows(cols[part], i)).sum(axis=0) for i in offsets], axis=1)
+            cols = geo.columns(_grid(geo, x[part]))
+            return np.stack([np.matmul(g_rows[part], _rows(cols, i)).sum(axis=0) for i in offsets], axis=1)
 
         dw = sum(over_batch(weight_grad, n))
-        grads = {"weights": dw.reshape(weights.shape), "biases": g.reshape(-1, out_size).sum(axis=0)}
+        grads = {"weights": dw.reshape(weights.shape), "biases": g.sum(axis=(0, 1))}
         if not tn.input_grad_wanted(0):
             return [None], grads
-        grid, g_part, grid_part = geo.transposed(out_size)
-        gp = np.zeros((n, *grid.spatial, out_size), dtype=g.dtype)
-        gp[grid_part] = g[g_part]
         flipped = np.moveaxis(np.flip(weights, axis=tuple(range(1, weights.ndim - 1))), (0, -1), (-1, 0))
-        dx, _ = correlate(grid, gp, flipped)
+        dx = correlate(geo.transposed(out_size), g.reshape(n, *geo.out, out_size), flipped)
         return [dx.reshape(in_shape)], grads
+
+
+def _grid(geo: Window, x: np.ndarray) -> np.ndarray:
+    """A slice of the batch on its padded (or spread) grid, in this thread's scratch memory."""
+    return geo.place(x, out=scratch("grid", (x.shape[0], *geo.padded, geo.channels), x.dtype))
 
 
 def _rows(cols: np.ndarray, index: tuple[slice, ...]) -> np.ndarray:
@@ -117,28 +121,29 @@ def _rows(cols: np.ndarray, index: tuple[slice, ...]) -> np.ndarray:
     return cols[index].reshape(cols.shape[0], -1, cols.shape[-1])
 
 
-def correlate(geo: Window, xp: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """z[n, p, o] = sum_{q, c} xp[n, p * stride + q * dilation, c] W[o, q, c], and the columns.
+def correlate(geo: Window, x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """z[n, p, o] = sum_{q, c} xp[n, p * stride + q * dilation, c] W[o, q, c], xp = x on its grid.
 
+    Slice by slice of the batch: the slice on its grid (``Window.place``),
     im2col over the unrolled axes (``Window.columns``), then per offset i
     along the looped axes one matmul stacked over samples:
-    z = sum_i cols[rows i] W[:, i]^T. xp: (n, *padded, C); weights:
+    z = sum_i cols[rows i] W[:, i]^T. x: (n, *spatial, C); weights:
     (O, *kernel, C); z: (n, *out, O).
     """
-    n, out_size = xp.shape[0], weights.shape[0]
+    n, out_size = x.shape[0], weights.shape[0]
     offsets = geo.offsets(geo.looped)
     taps = np.ascontiguousarray(weights.reshape(out_size, len(offsets), -1).transpose(1, 2, 0))  # (offsets, KC, O)
-    cols = np.empty(geo.columns_shape(n), dtype=xp.dtype)
-    z = np.empty((n, math.prod(geo.out), out_size), dtype=np.result_type(xp, taps))
+    z = np.empty((n, math.prod(geo.out), out_size), dtype=np.result_type(x, taps))
 
     def work(part: slice) -> None:
-        geo.columns(xp[part], out=cols[part])
-        np.matmul(_rows(cols[part], offsets[0]), taps[0], out=z[part])
+        cols = geo.columns(_grid(geo, x[part]))
+        np.matmul(_rows(cols, offsets[0]), taps[0], out=z[part])
+        product = scratch("product", z[part].shape, z.dtype)
         for index, w in zip(offsets[1:], taps[1:]):
-            z[part] += np.matmul(_rows(cols[part], index), w)
+            z[part] += np.matmul(_rows(cols, index), w, out=product)
 
     over_batch(work, n)
-    return z.reshape(n, *geo.out, out_size), cols
+    return z.reshape(n, *geo.out, out_size)
 
 
 @attrs.define

@@ -49,7 +49,7 @@ class _Pool(tn.Structure):
 
     def _padded(self, x: np.ndarray, fill: float) -> tuple[np.ndarray, Window]:
         geo = self.geometry(x.shape[1:])
-        return geo.pad(x.reshape(x.shape[0], *geo.spatial, geo.channels), fill), geo
+        return geo.place(x.reshape(x.shape[0], *geo.spatial, geo.channels), fill), geo
 
     def _output(self, y: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
         return y.reshape(x_shape[0], *y.shape[1:-1], *x_shape[1 + len(self.window):])
@@ -111,7 +111,7 @@ class AvgPool(_Pool):
     @staticmethod
     def _counts(geo: Window) -> np.ndarray:
         """How many input (not padding) elements each window holds: (1, *out, 1)."""
-        inside = geo.pad(np.ones((1, *geo.spatial, 1)))
+        inside = geo.place(np.ones((1, *geo.spatial, geo.channels)))[..., :1]
         return sum(inside[index] for index in geo.offsets())
 
 

@@ -30,6 +30,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import tn_core as tn
 from tn_core.structure import Shape
+from tn_layers_conv.parallel import scratch
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -95,6 +96,8 @@ class Window:
     dilation: Shape
     pads: Pads
     out: Shape
+    #: (index into the input, index into the grid) when the input is spread out rather than padded
+    spread: tuple[tuple[slice, ...], tuple[slice, ...]] | None = None
 
     @property
     def padded(self) -> Shape:
@@ -105,13 +108,19 @@ class Window:
         """Number of kernel offsets."""
         return math.prod(self.kernel)
 
-    def pad(self, x: np.ndarray, fill: float = 0.0) -> np.ndarray:
-        """(n, *spatial, C) -> (n, *padded, C), a new array only when there is padding."""
-        if not any(b or a for b, a in self.pads):
+    def place(self, x: np.ndarray, fill: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
+        """The input x (n, *spatial, C) on its padded grid (n, *padded, C), the rest ``fill``.
+
+        x itself when there is no padding; else ``out``, or a new array. (For
+        the grid of :meth:`transposed`, x is the output gradient, spread.)
+        """
+        source, target = self.spread if self.spread is not None else ((slice(None),), self.interior())
+        if self.spread is None and not any(b or a for b, a in self.pads):
             return x
-        xp = np.full((x.shape[0], *self.padded, x.shape[-1]), fill, dtype=x.dtype)
-        xp[self.interior()] = x
-        return xp
+        grid = np.empty((x.shape[0], *self.padded, self.channels), dtype=x.dtype) if out is None else out
+        grid.fill(fill)
+        grid[target] = x[source]
+        return grid
 
     def interior(self) -> tuple[slice, ...]:
         """Index of the unpadded input inside a padded batch."""
@@ -132,19 +141,14 @@ class Window:
         """
         return min(len(self.kernel) - 1, 1)
 
-    def columns_shape(self, n: int) -> Shape:
-        """Shape of the im2col array of ``columns`` for n samples."""
-        l = self.looped
-        return (n, *self.padded[:l], math.prod(self.out[l:]), math.prod(self.kernel[l:]) * self.channels)
+    def columns(self, xp: np.ndarray) -> np.ndarray:
+        """im2col of xp (n, *padded, C): (n, *padded[:l], positions, taps * C), l = ``looped``.
 
-    def columns(self, xp: np.ndarray, out: np.ndarray) -> None:
-        """im2col: copy the windows of xp (n, *padded, C) into ``out`` (``columns_shape(n)``).
-
-        The sliding axes after the first l = ``looped`` are unrolled: out is
-        (n, *padded[:l], positions, taps * C), positions running over their
-        outputs and taps over their kernel offsets (row-major), channels
-        last. The l looped axes keep all their padded rows, so an offset
-        along them selects rows (``offsets(l)``) instead of copying.
+        The sliding axes after the first l are unrolled: positions run over
+        their outputs and taps over their kernel offsets (row-major),
+        channels last. The l looped axes keep all their padded rows, so an
+        offset along them selects rows (``offsets(l)``) instead of copying.
+        The result lives in this thread's ``scratch`` array until its next use.
         """
         rank, l = len(self.kernel), self.looped
         view = sliding_window_view(xp, self.extent[l:], axis=tuple(range(1 + l, rank + 1)))
@@ -154,29 +158,31 @@ class Window:
             + (slice(None), *(slice(None, None, d) for d in self.dilation[l:]))
         ]
         view = np.moveaxis(view, rank + 1, -1)  # (n, *padded[:l], *out[l:], *kernel[l:], C)
-        np.copyto(out.reshape(view.shape), view)
+        cols = scratch("columns", view.shape, xp.dtype)
+        np.copyto(cols, view)
+        return cols.reshape(*view.shape[: 1 + l], math.prod(self.out[l:]), -1)
 
-    def transposed(self, channels: int) -> tuple[Window, tuple[slice, ...], tuple[slice, ...]]:
-        """dE/dx as a correlation: (geometry on a grid gp, index into g, index into gp).
+    def transposed(self, channels: int) -> Window:
+        """The geometry of dE/dx as a correlation of the output gradient g (``channels`` of them).
 
         dx[p] = sum over t, q with p + pad_before = t s + q d of g[t] W[q].
-        Spreading g onto a zero grid gp at L + t s (L = e - 1 - pad_before)
-        makes dx the stride-1, unpadded correlation of gp with the flipped
-        kernel. gp spans in + e - 1 positions per axis; the g entries that fall
-        outside it only ever met padding.
+        Spreading g onto a zero grid at L + t s (L = e - 1 - pad_before)
+        makes dx the stride-1, unpadded correlation of that grid with the
+        flipped kernel. The grid spans in + e - 1 positions per axis; the g
+        entries that fall outside it only ever met padding.
         """
-        src, dst = [], []
+        source, target = [], []
         for n, (before, _), e, s, o in zip(self.spatial, self.pads, self.extent, self.stride, self.out):
             lead = e - 1 - before
             first, stop = max(0, -(lead // s)), min(o, -(-(n + before) // s))
             count = max(stop - first, 0)
-            src.append(slice(first, first + count))
-            dst.append(slice(lead + s * first, lead + s * (first + count), s))
+            source.append(slice(first, first + count))
+            target.append(slice(lead + s * first, lead + s * (first + count), s))
         grid = tuple(n + e - 1 for n, e in zip(self.spatial, self.extent))
-        ones = (1,) * len(self.kernel)
-        geo = Window(grid, channels, self.kernel, ones, self.dilation, ((0, 0),) * len(grid), self.spatial)
         everything = (slice(None),)
-        return geo, everything + tuple(src) + everything, everything + tuple(dst) + everything
+        spread = (everything + tuple(source), everything + tuple(target))
+        ones, zeros = (1,) * len(grid), ((0, 0),) * len(grid)
+        return Window(grid, channels, self.kernel, ones, self.dilation, zeros, self.spatial, spread)
 
     def offsets(self, axes: int | None = None) -> list[tuple[slice, ...]]:
         """For each offset along the first ``axes`` kernel axes (default: all), in row-major
