@@ -1,0 +1,166 @@
+"""Callbacks: plugins of the training hooks, one test per behaviour."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tn_core as tn
+
+from .helpers import Recorder, blobs, classifier, params
+
+
+def scripted(values: list[float]) -> object:
+    """A metric whose value in epoch k is values[k] (one batch per epoch)."""
+    calls = iter(values)
+
+    def score(y: np.ndarray, t: np.ndarray) -> float:
+        return next(calls)
+
+    return score
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement() -> None:
+    x, y = blobs(12)
+    stop = tn.EarlyStopping(monitor="score", patience=2, mode="max", restore_best=False)
+    hist = classifier().fit(x, y, epochs=20, batch_size=12, metrics=[scripted([0.1, 0.5, 0.4, 0.5, 0.3, 0.9])],
+                            callbacks=[stop], verbose=0)
+    # no gain over 0.5 for two epochs: stop after the fourth
+    assert hist["score"] == pytest.approx([0.1, 0.5, 0.4, 0.5])
+    assert stop.stopped_epoch == 3 and stop.best is not None
+    assert (stop.best.value, stop.best.epoch) == (pytest.approx(0.5), 1)
+
+
+def test_early_stopping_restores_the_best_weights() -> None:
+    x, y = blobs(12)
+    rec = Recorder()
+    stop = tn.EarlyStopping(monitor="score", patience=1, mode="max")
+    s = classifier()
+    s.fit(x, y, epochs=10, batch_size=12, metrics=[scripted([0.2, 0.7, 0.6])], callbacks=[stop, rec], verbose=0)
+    assert len(rec.epoch_params) == 3
+    for kept, best in zip(params(s), rec.epoch_params[1]):
+        np.testing.assert_array_equal(kept, best)
+
+
+@pytest.mark.parametrize("monitor, values, stops_after", [("loss", [3.0, 2.0, 2.5, 1.0], 3), ("acc", [1, 1, 1], 2)])
+def test_early_stopping_mode_auto(monitor: str, values: list[float], stops_after: int) -> None:
+    """'auto' minimizes losses and maximizes accuracies."""
+    x, y = blobs(6)
+
+    def acc(y: np.ndarray, t: np.ndarray) -> float:
+        return next(it)
+
+    it = iter(values)
+    stop = tn.EarlyStopping(monitor="acc" if monitor == "acc" else "fake_loss", patience=1)
+    acc.__name__ = stop.monitor
+    hist = classifier().fit(x, y, epochs=10, batch_size=6, metrics=[acc], callbacks=[stop], verbose=0)
+    assert len(hist["loss"]) == stops_after
+
+
+def test_model_checkpoint_saves_the_best_model_atomically(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    x, y = blobs(12)
+    rec = Recorder()
+    path = tmp_path / "best.tn"
+    check = tn.ModelCheckpoint(path, monitor="score", mode="max")
+    s = classifier()
+    s.fit(x, y, epochs=4, batch_size=12, metrics=[scripted([0.3, 0.8, 0.5, 0.6])], callbacks=[check, rec], verbose=0)
+    assert [epoch for epoch, _ in check.saved] == [0, 1]
+    loaded = tn.load(path)
+    for kept, best in zip(params(loaded), rec.epoch_params[1]):
+        np.testing.assert_array_equal(kept, best)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.tn"]  # no temporary files left
+
+
+def test_model_checkpoint_every_epoch_with_formatted_names_and_weights_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    x, y = blobs(12)
+    rec = Recorder()
+    check = tn.ModelCheckpoint(tmp_path / "w-{epoch}.npz", monitor="loss", save_best_only=False, weights_only=True)
+    s = classifier()
+    s.fit(x, y, epochs=3, batch_size=6, callbacks=[check, rec], verbose=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w-1.npz", "w-2.npz", "w-3.npz"]
+    other = classifier(seed=5)
+    other.load_weights(tmp_path / "w-2.npz", checkpoint="best")
+    for kept, saved in zip(params(other), rec.epoch_params[1]):
+        np.testing.assert_array_equal(kept, saved)
+
+
+def test_step_schedule_changes_the_learning_rate_per_epoch() -> None:
+    x, y = blobs(8)
+    rec = Recorder()
+    hist = classifier().fit(x, y, epochs=5, batch_size=4, optimizer="sgd", lr=0.1,
+                            callbacks=[tn.StepLR(every=2, gamma=0.5), rec], verbose=0)
+    per_epoch = [0.1, 0.1, 0.05, 0.05, 0.025]
+    assert rec.lrs == pytest.approx([lr for lr in per_epoch for _ in range(2)])
+    assert hist["lr"] == pytest.approx(per_epoch)
+
+
+@pytest.mark.parametrize("steps, min_lr", [(None, 0.0), (4, 0.01)])
+def test_cosine_schedule_follows_the_formula(steps: int | None, min_lr: float) -> None:
+    x, y = blobs(9)
+    rec = Recorder()
+    classifier().fit(x, y, epochs=3, batch_size=3, optimizer="sgd", lr=0.2,
+                     callbacks=[tn.CosineLR(min_lr=min_lr, steps=steps), rec], verbose=0)
+    total = steps or 9
+    expected = [min_lr + 0.5 * (0.2 - min_lr) * (1 + math.cos(math.pi * min(t, total) / total)) for t in range(9)]
+    assert rec.lrs == pytest.approx(expected)
+
+
+def test_schedules_need_fit() -> None:
+    s = classifier()
+    from tn_core.plugins import get_plugins
+
+    get_plugins().register(tn.StepLR(), "schedule-outside-fit")
+    try:
+        _, state = s.guess([np.zeros((1, 6))], return_state=True)
+        with pytest.raises(tn.ConfigError, match="fit callback"):
+            s.learn(state, [np.zeros((1, 3))])
+    finally:
+        get_plugins().unregister("schedule-outside-fit")
+
+
+@pytest.mark.parametrize("max_norm", [1e-3, 0.05, 1e3])
+def test_gradient_clipping_bounds_the_global_norm(max_norm: float) -> None:
+    x, y = blobs(16)
+    s = classifier()
+    seen: list[float] = []
+
+    class Norm(tn.Callback):
+        def after_update(self, grads: dict, optimizer: object, step: int, loss: float) -> None:
+            seen.append(math.sqrt(sum(float(np.vdot(g, g)) for group in grads.values() for g in group.values())))
+
+    clip = tn.GradientClip(max_norm)
+    before = params(s)
+    s.fit(x, y, epochs=1, batch_size=16, optimizer="sgd", lr=1.0, callbacks=[Norm(), clip], verbose=0)
+    raw = s.gradients([x], [y])[0]  # the unclipped gradient at the starting point
+    assert clip.norm is not None and seen[0] == pytest.approx(min(max_norm, clip.norm))
+    # SGD with lr 1 moved the parameters by exactly the clipped gradient
+    moved = math.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(params(s), before)))
+    assert moved == pytest.approx(min(max_norm, clip.norm))
+    assert raw  # gradients exist for the network
+
+
+def test_gradient_clipping_rejects_bad_norms() -> None:
+    with pytest.raises(tn.ConfigError, match="max_norm"):
+        tn.GradientClip(0.0)
+    with pytest.raises(tn.ConfigError, match="mode"):
+        tn.EarlyStopping(mode="up")
+
+
+def test_a_callback_ignores_other_systems() -> None:
+    """Hooks fire for every System; a callback bound by fit acts on its own System only."""
+    x, y = blobs(8)
+    other = classifier(seed=1)
+
+    class Meddler(tn.Callback):
+        def after_update(self, grads: dict, optimizer: object, step: int, loss: float) -> None:
+            if step == 0:
+                _, state = other.guess([x], return_state=True)
+                other.learn(state, [y], method="sgd", scale=0.1)
+
+    clip = tn.GradientClip(1e-9)
+    before = params(other)
+    classifier().fit(x, y, epochs=1, batch_size=8, callbacks=[clip, Meddler()], verbose=0)
+    moved = math.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(params(other), before)))
+    assert moved > 1e-3  # the other System's update was not clipped to 1e-9
