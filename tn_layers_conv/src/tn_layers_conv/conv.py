@@ -102,7 +102,7 @@ class Conv(tn.Neuron):
             cols = geo.columns(_grid(geo, x[part]))
             return np.stack([np.matmul(g_rows[part], _rows(cols, i)).sum(axis=0) for i in offsets], axis=1)
 
-        dw = sum(over_batch(weight_grad, n))
+        dw = sum(over_batch(weight_grad, n, geo.column_size * x.itemsize))
         grads = {"weights": dw.reshape(weights.shape), "biases": g.sum(axis=(0, 1))}
         if not tn.input_grad_wanted(0):
             return [None], grads
@@ -142,7 +142,7 @@ def correlate(geo: Window, x: np.ndarray, weights: np.ndarray) -> np.ndarray:
         for index, w in zip(offsets[1:], taps[1:]):
             z[part] += np.matmul(_rows(cols, index), w, out=product)
 
-    over_batch(work, n)
+    over_batch(work, n, geo.column_size * x.itemsize)
     return z.reshape(n, *geo.out, out_size)
 
 

@@ -141,6 +141,12 @@ class Window:
         """
         return min(len(self.kernel) - 1, 1)
 
+    @property
+    def column_size(self) -> int:
+        """Elements per sample of ``columns``."""
+        l = self.looped
+        return math.prod(self.padded[:l]) * math.prod(self.out[l:]) * math.prod(self.kernel[l:]) * self.channels
+
     def columns(self, xp: np.ndarray) -> np.ndarray:
         """im2col of xp (n, *padded, C): (n, *padded[:l], positions, taps * C), l = ``looped``.
 
