@@ -32,6 +32,7 @@ class Optimizer:
     lr: float = attrs.field(default=1e-3, converter=float, validator=_positive)
     steps: int = attrs.field(default=0, init=False)
     slots: dict[str, list[np.ndarray]] = attrs.field(factory=dict, init=False, repr=False)
+    buffers: dict[int, np.ndarray] = attrs.field(factory=dict, init=False, repr=False, eq=False)
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
         """Apply one update to every parameter whose gradient is not None."""
@@ -51,6 +52,13 @@ class Optimizer:
         if arrays[i] is None or arrays[i].shape != like.shape:
             arrays[i] = np.zeros_like(like)
         return arrays[i]
+
+    def scratch(self, i: int, like: np.ndarray) -> np.ndarray:
+        """A work buffer shaped like parameter i (not part of the saved state)."""
+        buffer = self.buffers.get(i)
+        if buffer is None or buffer.shape != like.shape or buffer.dtype != like.dtype:
+            buffer = self.buffers[i] = np.empty_like(like)
+        return buffer
 
     def state(self) -> dict[str, np.ndarray]:
         """All state as named arrays (for saving)."""
@@ -121,16 +129,20 @@ class Adam(Optimizer):
     eps: float = attrs.field(default=1e-8, converter=float, validator=_positive)
 
     def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
-        m = self.slot("m", i, p)
-        v = self.slot("v", i, p)
-        m *= self.beta1
-        m += (1.0 - self.beta1) * g
-        v *= self.beta2
-        v += (1.0 - self.beta2) * (g * g)
-        m_hat_scale = 1.0 / (1.0 - self.beta1**self.steps)
-        root_v_hat = np.sqrt(v * (1.0 / (1.0 - self.beta2**self.steps)))
-        root_v_hat += self.eps
-        p -= (self.lr * m_hat_scale) * m / root_v_hat
+        m, v, step = self.slot("m", i, p), self.slot("v", i, p), self.scratch(i, p)
+        np.subtract(g, m, out=step)  # m += (1 - beta1) (g - m), all in place
+        step *= 1.0 - self.beta1
+        m += step
+        np.multiply(g, g, out=step)  # v += (1 - beta2) (g^2 - v)
+        step -= v
+        step *= 1.0 - self.beta2
+        v += step
+        np.sqrt(v, out=step)  # sqrt(v_hat) + eps = sqrt(v) / sqrt(1 - beta2^t) + eps
+        step *= 1.0 / np.sqrt(1.0 - self.beta2**self.steps)
+        step += self.eps
+        np.divide(m, step, out=step)
+        step *= self.lr / (1.0 - self.beta1**self.steps)
+        p -= step
 
 
 @attrs.define

@@ -85,13 +85,14 @@ def forward_rng() -> np.random.Generator:
 def as_shape(value: Any, what: str = "shape") -> Shape:
     """Normalize an int or a sequence of ints to a tuple of positive ints."""
     items = (value,) if isinstance(value, (int, np.integer)) else value
-    try:
-        shape = tuple(int(v) for v in items)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{what} must be an int or a sequence of ints, got {value!r}") from None
-    if any(isinstance(v, bool) for v in items) or any(v <= 0 for v in shape):
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        raise ConfigError(f"{what} must be an int or a sequence of ints, got {value!r}")
+    items = tuple(items)
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+        raise ConfigError(f"{what} must be an int or a sequence of ints, got {value!r}")
+    if any(v <= 0 for v in items):
         raise ConfigError(f"{what} must hold positive ints, got {value!r}")
-    return shape
+    return tuple(int(v) for v in items)
 
 
 class OutputRef(NamedTuple):
