@@ -110,6 +110,9 @@ def test_bad_wiring_names_layer_and_shapes(make, shapes, match) -> None:  # type
 def test_bad_configuration_is_refused_at_construction() -> None:
     with pytest.raises(tn.ConfigError, match="positive"):
         tn.Input((0, 3))
+    for bad in [2.5, "8", (2, 1.5), (True, 2), None]:
+        with pytest.raises(tn.ConfigError, match="Input shape must be an int or a sequence of ints"):
+            tn.Input(bad)
     with pytest.raises(tn.ConfigError, match="at most one -1"):
         tn.Reshape((-1, -1))
     with pytest.raises(tn.ConfigError, match="finite"):
