@@ -21,11 +21,9 @@ Initializer = Callable[[tuple[int, ...], int, int, np.random.Generator], np.ndar
 # -- affine map -----------------------------------------------------------------
 
 
-def affine_forward(
-    x: np.ndarray, weights: np.ndarray, biases: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
-    """z = x W^T + b for x of shape (N, in), W (out, in), b (out,); written into ``out`` if given."""
-    z = np.matmul(x, weights.T, out=out)
+def affine_forward(x: np.ndarray, weights: np.ndarray, biases: np.ndarray) -> np.ndarray:
+    """z = x W^T + b for x of shape (N, in), W (out, in), b (out,)."""
+    z = x @ weights.T
     z += biases
     return z
 
