@@ -16,6 +16,11 @@ from tn_core.cli import main
 from .test_model_files import shared_network
 
 
+@pytest.fixture(autouse=True)
+def small_test_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo, "TEST_SAMPLES", 520)
+
+
 def test_demo_quick_run_trains_saves_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["demo", "--epochs", "1", "--samples", "520", "--seed", "3", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

@@ -133,17 +133,16 @@ def evaluate(system: System, x: Any, y: Any, loss: Any = None, batch_size: int =
     return means.result()
 
 
-def _check_finite(system: System, value: float, pgrads: dict, where: str) -> None:
+def _check_finite(system: System, value: float, pgrads: dict, epoch: int, batch: int) -> None:
     """NonFiniteError before an update whose loss or gradients are not finite."""
-    if not np.isfinite(value):
-        raise NonFiniteError(f"{where}: the loss is {value} at step {system.step}; training stopped and the "
-                             f"parameters are those after the last finite step")
+    bad = None if np.isfinite(value) else f"the loss is {value}"
     for inst, grads in pgrads.items():
         for key, g in grads.items():
-            if not np.isfinite(g).all():
-                raise NonFiniteError(f"{where}: the gradient of {system.names[inst]}.{key} holds NaN or infinite "
-                                     f"values at step {system.step}; training stopped and the parameters are "
-                                     f"those after the last finite step")
+            if bad is None and not np.isfinite(g).all():
+                bad = f"the gradient of {system.names[inst]}.{key} holds NaN or infinite values"
+    if bad is not None:
+        raise NonFiniteError(f"fit: {bad} at step {system.step} (epoch {epoch + 1}, batch {batch + 1}); training "
+                             "stopped before that update, so the parameters are those of the last finite step")
 
 
 @contextmanager
@@ -222,7 +221,7 @@ def fit(
                 targets = [a[idx] for a in ys]
                 value, seeds, fused_at = system.loss_gradients(state, targets, loss)
                 pgrads, _ = system.backward(state, seeds, fused_at, input_grads=False)
-                _check_finite(system, value, pgrads, f"fit (epoch {epoch + 1}, batch {batch + 1})")
+                _check_finite(system, value, pgrads, epoch, batch)
                 means.add({"loss": value, **_metric_values(system, state.outputs, targets, fns)}, len(idx))
                 system.apply_gradients(pgrads, opt, value)
             logs = means.result()
