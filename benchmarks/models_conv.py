@@ -1,19 +1,20 @@
 """The seed's conv net: 32x32 -> 3 x Conv (5,5) 5 channels "same" ReLU -> Dense 26 sigmoid, Adam, ce.
 
-tensornet keeps channels last (N, H, W, C); the PyTorch twin permutes its
-input to NCHW and back before the Dense layer, so both compute the same
-function with the same parameter count.
+tensornet keeps channels last (N, H, W, C; a (32, 32) image is one channel);
+the PyTorch twin works in NCHW and permutes back to channels last before
+the Dense layer, so both compute the same function with the same parameters.
 """
 
 from __future__ import annotations
 
 import tn_core as tn
 from benchmarks.harness import Spec
+from benchmarks.models_dense import _bce_per_sample
 
 
 def conv_tn() -> tuple[tn.System, str, str]:
     x = tn.Input((32, 32))()
-    h = tn.Reshape((32, 32, 1))(x)
+    h = x
     for _ in range(3):
         h = tn.Conv((5, 5), out_shape=(5,), pad=True, activation="relu")(h)
     y = tn.Dense((26,), activation="sigmoid")(h)
@@ -38,12 +39,7 @@ def conv_torch():  # type: ignore[no-untyped-def]
             return self.dense(h.permute(0, 2, 3, 1).flatten(1))  # flattened channels last, as tensornet
 
     model = ConvNet()
-    bce = nn.BCEWithLogitsLoss(reduction="sum")
-
-    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return bce(out, target) / out.shape[0]
-
-    return model, loss, torch.optim.Adam(model.parameters(), lr=1e-3)
+    return model, _bce_per_sample(), torch.optim.Adam(model.parameters(), lr=1e-3)
 
 
 SPECS = [Spec("conv", (32, 32), 26, conv_tn, conv_torch)]
