@@ -5,8 +5,8 @@ step's features, flattened). All gates come from one affine map, whose
 parameters are ``weights`` (gates * size, size + features), columns in the
 order state then input, and ``biases`` (gates * size,). Writing
 W = [W_h | W_x], the input part ``x_t W_x^T + b`` is computed for all T steps
-in one product; each step then adds ``h_{t-1} W_h^T`` (one product for all
-gates) and applies the cell. Backpropagation through time loops over steps
+in one matmul; each step then adds ``h_{t-1} W_h^T`` (one matmul call for all
+gates, over the stack of per-gate blocks) and applies the cell. Backpropagation through time loops over steps
 only; the parameter gradients are again one product over all steps.
 
 Outputs: slot 0 the states (T, size), in processing order: with
