@@ -117,3 +117,19 @@ def test_draw_weights_writes_a_png_with_matplotlib(monkeypatch: pytest.MonkeyPat
     assert (tmp_path / "w.png").exists() and calls.count("imshow (32, 32)") == 26 and calls[1] == "A"
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails: no picture, no error
     assert not demo.draw_weights(np.zeros((26, 32, 32)), tmp_path / "x.png", "title")
+
+
+def test_the_demo_trains_on_one_blas_thread_and_restores_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = demo.openblas_threads()
+    if api is None:
+        pytest.skip("NumPy's OpenBLAS is not among the loaded libraries here")
+    get, _ = api
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = get()
+    with demo.one_blas_thread():
+        assert get() == 1
+    assert get() == before
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", str(before))  # the user's choice wins
+    with demo.one_blas_thread():
+        assert get() == before
