@@ -89,11 +89,13 @@ def test_model_checkpoint_every_epoch_with_formatted_names_and_weights_only(tmp_
 def test_step_schedule_changes_the_learning_rate_per_epoch() -> None:
     x, y = blobs(8)
     rec = Recorder()
-    hist = classifier().fit(x, y, epochs=5, batch_size=4, optimizer="sgd", lr=0.1,
-                            callbacks=[tn.StepLR(every=2, gamma=0.5), rec], verbose=0)
+    s = classifier()
+    hist = s.fit(x, y, epochs=5, batch_size=4, optimizer="sgd", lr=0.1,
+                 callbacks=[tn.StepLR(every=2, gamma=0.5), rec], verbose=0)
     per_epoch = [0.1, 0.1, 0.05, 0.05, 0.025]
     assert rec.lrs == pytest.approx([lr for lr in per_epoch for _ in range(2)])
     assert hist["lr"] == pytest.approx(per_epoch)
+    assert s.optimizer is not None and s.optimizer.lr == 0.1  # the starting rate is back after fit
 
 
 @pytest.mark.parametrize("steps, min_lr", [(None, 0.0), (4, 0.01)])

@@ -242,15 +242,21 @@ class ModelCheckpoint(Callback):
 
 @attrs.define(eq=False)
 class _Schedule(Callback):
-    """Sets ``optimizer.lr = lr_at(t)`` before each update, t counting fit's updates from 0."""
+    """Sets ``optimizer.lr = lr_at(t)`` before each update, t counting fit's updates from 0.
 
+    When fit ends the optimizer gets its starting rate back, so a later fit
+    (or a saved model) does not silently continue at the schedule's last rate.
+    """
+
+    _optimizer: Any = attrs.field(default=None, init=False, repr=False)
     _base: float | None = attrs.field(default=None, init=False)
     _start: int = attrs.field(default=0, init=False)
     _steps_per_epoch: int = attrs.field(default=1, init=False)
     _total: int = attrs.field(default=1, init=False)
 
     def on_train_begin(self, config: dict) -> None:
-        self._base = config["optimizer"].lr
+        self._optimizer = config["optimizer"]
+        self._base = self._optimizer.lr
         self._start = self.system.step
         self._steps_per_epoch = config["steps_per_epoch"]
         self._total = config["epochs"] * config["steps_per_epoch"]
@@ -261,7 +267,8 @@ class _Schedule(Callback):
         optimizer.lr = self.lr_at(step - self._start, self._base)
 
     def on_train_end(self, history: dict) -> None:
-        self._base = None
+        self._optimizer.lr = self._base
+        self._optimizer = self._base = None
 
     def lr_at(self, t: int, base: float) -> float:
         raise NotImplementedError
