@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DISTS := ./tn_core ./tn_layers_dense ./tn_layers_conv ./tn_layers_recurrent
+# tn-core with its [plot] extra, so the demo also draws the seed's weights picture
+DISTS := './tn_core[plot]' ./tn_layers_dense ./tn_layers_conv ./tn_layers_recurrent
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
