@@ -45,14 +45,27 @@ def test_batch_slices_on_threads_give_the_one_slice_result(structure, shape, mon
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
 
 
-def test_slices_cover_the_batch_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(parallel, "threads", lambda: 2)
-    for n, sample_bytes in [(1, 10), (7, 1 << 20), (32, 1 << 10), (256, 115200)]:
+def test_slices_cover_the_batch_once_within_the_byte_budget(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for n, sample_bytes in [(1, 10), (7, 1 << 20), (32, 1 << 10), (256, 115200), (3, 1 << 30)]:
         parts = parallel.over_batch(lambda s: s, n, sample_bytes)
-        covered = [i for s in parts for i in range(n)[s]]
-        assert covered == list(range(n))
-        assert len(parts) >= min(2, n)
+        assert [i for s in parts for i in range(n)[s]] == list(range(n))
         assert max(s.stop - s.start for s in parts) * sample_bytes <= max(parallel.SLICE_BYTES, sample_bytes)
+
+
+def test_threads_run_the_slices_only_when_each_gets_work(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pooled = []
+
+    class Pool:
+        def map(self, work, parts):  # type: ignore[no-untyped-def]
+            pooled.append(len(parts))
+            return map(work, parts)
+
+    monkeypatch.setattr(parallel, "threads", lambda: 2)
+    monkeypatch.setattr(parallel, "_pool", lambda: Pool())
+    parallel.over_batch(lambda s: s, 32, parallel.SLICE_BYTES // 32)  # one slice: inline
+    assert pooled == []
+    parallel.over_batch(lambda s: s, 32, parallel.SLICE_BYTES // 8)  # four slices: on the threads
+    assert pooled == [4]
 
 
 def test_scratch_is_reused_per_thread() -> None:

@@ -46,15 +46,13 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def over_batch(work: Callable[[slice], T], n: int, sample_bytes: int) -> list[T]:
-    """[work(s) for s in slices of range(n)], in parallel when there are several.
-
-    At least one slice per thread, and small enough that a slice's work
-    arrays (``sample_bytes`` per sample) take at most SLICE_BYTES.
-    """
-    count = max(min(threads(), n), -(-n * sample_bytes // SLICE_BYTES))
+    """[work(s) for s in slices of range(n)], each slice's work arrays (``sample_bytes`` per
+    sample) at most SLICE_BYTES; the slices run on the threads when there are enough of them
+    to keep every thread busy (smaller batches gained nothing: measured at batch 32, 18 vs 20 ms)."""
+    count = -(-n * sample_bytes // SLICE_BYTES)
     size = -(-n // count)
     parts = [slice(a, min(a + size, n)) for a in range(0, n, size)]
-    if len(parts) == 1 or threads() == 1:
+    if len(parts) < max(threads(), 2):
         return [work(part) for part in parts]
     return list(_pool().map(work, parts))
 
