@@ -66,6 +66,7 @@ class System:
         self.optimizer: Optimizer | None = None
         self.step = 0
         self.stop_training = False
+        self.loss: Any = "quad"  # the loss of the last fit: evaluate's default
         for _, params in self.groups:
             for key in params:
                 params[key] = params[key].astype(self.dtype, copy=False)

@@ -121,7 +121,7 @@ def evaluate(system: System, x: Any, y: Any, loss: Any = None, batch_size: int =
              metrics: Sequence[str | Metric] | None = ("accuracy",)) -> dict[str, float]:
     """Mean loss and metrics over a data set (``loss`` defaults to the one of the last fit, else quad)."""
     batch_size = _positive_int(batch_size, "batch_size")
-    loss = getattr(system, "loss", "quad") if loss is None else loss
+    loss = system.loss if loss is None else loss
     fns = _metrics(metrics)
     xs, ys, n = _dataset(system, x, y, "evaluate")
     means = _Means()
