@@ -119,6 +119,25 @@ def test_bad_configuration_is_refused_at_construction() -> None:
         tn.Constant([np.nan])
 
 
+@pytest.mark.parametrize("bad", ["a", 1.5, None, True])
+def test_axes_must_be_ints(bad) -> None:  # type: ignore[no-untyped-def]
+    for layer in (tn.Split, tn.Concatenate):
+        with pytest.raises(tn.ConfigError, match=f"{layer.__name__}: axis must be an int"):
+            layer(axis=bad)
+
+
+@pytest.mark.parametrize("bad", [2.0, True, (2, 1.5), (2, False), "ab", None])
+def test_reshape_refuses_non_int_shapes(bad) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(tn.ConfigError, match="Reshape shape must hold positive ints"):
+        tn.Reshape(bad)
+
+
+@pytest.mark.parametrize("bad", ["a", [[1.0], [1.0, 2.0]], {"a": 1}])
+def test_constant_refuses_non_numeric_values(bad) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(tn.ConfigError, match="Constant value must be"):
+        tn.Constant(bad)
+
+
 def test_arity_is_checked() -> None:
     x = tn.Input((2,))()
     with pytest.raises(tn.ShapeError, match="expected 1 inputs, got 2"):

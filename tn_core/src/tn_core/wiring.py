@@ -17,6 +17,11 @@ from tn_core.errors import ConfigError
 from tn_core.structure import ForwardResult, Shape, Structure, as_shape
 
 
+def _int_axis(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{type(instance).__name__}: axis must be an int, got {value!r}")
+
+
 def _per_sample_axis(axis: int, ndim: int) -> int:
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis {axis} is out of range for per-sample rank {ndim}")
@@ -35,7 +40,10 @@ class Input(Structure):
 
 
 def _as_constant(value: Any) -> np.ndarray:
-    array = np.array(value, dtype=np.float64)
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Constant value must be a numeric array, got {value!r} ({exc})") from None
     if not np.all(np.isfinite(array)):
         raise ConfigError("Constant value must be finite")
     return array
@@ -72,8 +80,12 @@ class Flatten(Structure):
 
 
 def _reshape_target(shape: Any) -> Shape:
-    items = (shape,) if isinstance(shape, int) else tuple(shape)
-    if not all(isinstance(d, (int, np.integer)) and (d > 0 or d == -1) for d in items) or list(items).count(-1) > 1:
+    items = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        items = (items,)  # rejected below
+    items = tuple(items)
+    ints = all(isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) for d in items)
+    if not ints or not all(d > 0 or d == -1 for d in items) or items.count(-1) > 1:
         raise ConfigError(f"Reshape shape must hold positive ints and at most one -1, got {shape!r}")
     return tuple(int(d) for d in items)
 
@@ -110,7 +122,7 @@ class Concatenate(Structure):
     """Join inputs along a per-sample ``axis``; other axes must match."""
 
     arity: ClassVar[tuple[int, int | None]] = (1, None)
-    axis: int = 0
+    axis: int = attrs.field(default=0, validator=_int_axis)
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict]:
         ndim = len(input_shapes[0])
@@ -156,7 +168,7 @@ class FlatConcat(Structure):
 class Split(Structure):
     """One output slot per index along a per-sample ``axis`` (that axis removed)."""
 
-    axis: int = 0
+    axis: int = attrs.field(default=0, validator=_int_axis)
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict]:
         shape = input_shapes[0]
