@@ -29,6 +29,9 @@ from tn_layers_conv.plugin import tn_structure_examples
     (lambda: tn.MaxPool((2, 2), stride=0), ["MaxPool", "stride", "0"]),
     (lambda: tn.AvgPool((2, 2), pad=((2, 0), 0)), ["AvgPool", "padding", "window (2, 2)"]),
     (lambda: tn.MaxPool((0, 2)), ["MaxPool", "window"]),
+    (lambda: tn.Conv(()), ["Conv", "kernel_shape", "at least one axis"]),
+    (lambda: tn.MaxPool(()), ["MaxPool", "window", "at least one axis"]),
+    (lambda: tn.AvgPool(()), ["AvgPool", "window", "at least one axis"]),
     (lambda: tn.GlobalAvgPool(0), ["GlobalAvgPool", "axes", "0"]),
 ])
 def test_bad_hyperparameters_raise_config_error(make, words) -> None:  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ import numpy as np
 import tn_core as tn
 from tn_core.structure import BackwardResult, BuildResult, Params, Shape, as_shape
 from tn_layers_conv.parallel import over_batch, scratch
-from tn_layers_conv.window import Window, naming, pad_spec, per_axis, window
+from tn_layers_conv.window import Window, naming, pad_spec, per_axis, sliding_shape, window
 from tn_layers_dense.fields import activation_field, init_field
 
 
@@ -59,7 +59,7 @@ class Conv(tn.Neuron):
 
     def __attrs_post_init__(self) -> None:
         with naming(self.type_name()):
-            self.kernel_shape = as_shape(self.kernel_shape, "kernel_shape")
+            self.kernel_shape = sliding_shape(self.kernel_shape, "kernel_shape")
             self.out_shape = as_shape(self.out_shape, "out_shape")
             rank = len(self.kernel_shape)
             if self.rank is not None and rank != self.rank:

@@ -16,8 +16,8 @@ import attrs
 import numpy as np
 
 import tn_core as tn
-from tn_core.structure import BuildResult, ForwardResult, Params, Shape, as_shape
-from tn_layers_conv.window import Window, naming, pad_spec, per_axis, window
+from tn_core.structure import BuildResult, ForwardResult, Params, Shape
+from tn_layers_conv.window import Window, naming, pad_spec, per_axis, sliding_shape, window
 
 
 @attrs.define
@@ -30,7 +30,7 @@ class _Pool(tn.Structure):
 
     def __attrs_post_init__(self) -> None:
         with naming(self.type_name()):
-            self.window = as_shape(self.window, "window")
+            self.window = sliding_shape(self.window, "window")
             self.stride = self.window if self.stride is None else per_axis(self.stride, len(self.window), "stride")
             self.pad = pad_spec(self.pad, len(self.window))
             if not isinstance(self.pad, bool) and any(max(p) >= k for p, k in zip(self.pad, self.window)):

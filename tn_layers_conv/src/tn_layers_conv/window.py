@@ -29,7 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 import tn_core as tn
-from tn_core.structure import Shape
+from tn_core.structure import Shape, as_shape
 from tn_layers_conv.parallel import scratch
 
 Pads = tuple[tuple[int, int], ...]
@@ -46,6 +46,14 @@ def naming(layer: str) -> Iterator[None]:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def sliding_shape(value: Any, what: str) -> Shape:
+    """A kernel or pooling window: positive ints, at least one (the axes it slides over)."""
+    shape = as_shape(value, what)
+    if not shape:
+        raise tn.ConfigError(f"{what} must slide over at least one axis, got {value!r}")
+    return shape
 
 
 def per_axis(value: Any, rank: int, what: str, default: int = 1) -> Shape:
