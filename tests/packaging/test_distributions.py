@@ -64,7 +64,8 @@ def test_core_and_dense(tmp_path: Path, deps_site: Path) -> None:
         except tn.MissingPluginError as e:
             print(e)
     """)
-    assert out.splitlines() == ["True", "tn.Conv needs tn-layers-conv, which is not installed: pip install tn-layers-conv"]
+    missing = "tn.Conv needs tn-layers-conv, which is not installed: pip install tn-layers-conv"
+    assert out.splitlines() == ["True", missing]
 
 
 def test_all_four(tmp_path: Path, deps_site: Path) -> None:

@@ -24,7 +24,8 @@ DEPENDENCIES = ["numpy", "scipy", "pluggy", "attrs"]
 def run(*args: object, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, timeout=600)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        command = " ".join(map(str, args))
+        raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
 
 
