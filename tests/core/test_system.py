@@ -226,6 +226,24 @@ def test_learn_needs_a_state(mlp: tn.System) -> None:
         mlp.learn([np.zeros(3)], [np.zeros(3)])
 
 
+def test_learn_refuses_the_state_of_another_system(mlp: tn.System) -> None:
+    x = tn.Input((4, 2))()
+    other = tn.System([x], [tn.Dense(3)(x)])
+    _, state = other.guess([np.zeros((5, 4, 2))], return_state=True)
+    before = snapshot(mlp)
+    with pytest.raises(tn.ConfigError, match="another System's forward pass"):
+        mlp.learn(state, [np.zeros((5, 3))], method="adam", scale=0.1)
+    assert_unchanged(mlp, before)
+    assert mlp.step == 0 and mlp.optimizer is None
+
+
+@pytest.mark.parametrize("dtype", ["foo", int, np.float16])
+def test_system_dtype_must_be_float32_or_float64(dtype) -> None:  # type: ignore[no-untyped-def]
+    x = tn.Input((2,))()
+    with pytest.raises(tn.ConfigError, match="System dtype must be float32 or float64"):
+        tn.System([x], [tn.Dense(3)(x)], dtype=dtype)
+
+
 def test_broken_plugin_layer_is_reported_with_its_name() -> None:
     import attrs
 

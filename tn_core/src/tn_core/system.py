@@ -50,9 +50,13 @@ class System:
         dtype: Any = np.float32,
         seed: int | None = None,
     ) -> None:
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ConfigError(f"System dtype must be float32 or float64, got {self.dtype}")
+        try:
+            self.dtype = np.dtype(dtype)
+            ok = self.dtype in (np.float32, np.float64)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"System dtype must be float32 or float64, got {dtype!r}")
         self.inputs = self._check_inputs(inputs)
         self.outputs = as_refs(list(outputs), "System outputs")
         if not self.outputs:
@@ -369,6 +373,9 @@ class System:
         """
         if not isinstance(state, State):
             raise ConfigError(f"learn needs the state from guess(..., return_state=True), got {type(state).__name__}")
+        if any(inst[0] not in state.values for inst in self.order):
+            raise ConfigError("learn: the state comes from another System's forward pass; "
+                              "use the state this System's guess(..., return_state=True) returned")
         total, seeds, fused_at = self.loss_gradients(state, true_outputs, loss)
         if not np.isfinite(total):
             raise NonFiniteError(f"loss is {total} at step {self.step}; the parameters were left unchanged")
