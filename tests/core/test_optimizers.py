@@ -93,8 +93,27 @@ def test_names_and_validation() -> None:
     assert resolve_optimizer("sgd", lr=0.5).lr == 0.5
     with pytest.raises(tn.UnknownNameError, match="did you mean 'adam'"):
         resolve_optimizer("adm")
-    with pytest.raises(tn.ConfigError, match="lr must be > 0"):
+    with pytest.raises(tn.ConfigError, match="SGD: lr must be a real number > 0"):
         tn.SGD(lr=-1.0)
-    with pytest.raises(tn.ConfigError, match="momentum must be in"):
+    with pytest.raises(tn.ConfigError, match="momentum must be a real number in"):
         tn.Momentum(momentum=1.5)
     assert math.isclose(tn.Adam().lr, 1e-3)
+
+
+@pytest.mark.parametrize("bad", ["a", True, float("nan"), float("inf"), [0.1]])
+def test_non_numeric_hyperparameters_are_config_errors(bad) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(tn.ConfigError, match="Adam: lr must be a real number > 0"):
+        tn.Adam(lr=bad)
+    with pytest.raises(tn.ConfigError, match="AdamW: weight_decay must be a real number >= 0"):
+        tn.AdamW(weight_decay=bad)
+    with pytest.raises(tn.ConfigError, match="RMSProp: lr must be a real number > 0"):
+        resolve_optimizer("rmsprop", lr=bad)
+    with pytest.raises(tn.ConfigError, match="SGD: lr must be a real number > 0"):
+        tn.SGD(lr=None)
+
+
+def test_a_refused_learning_rate_leaves_the_optimizer_unchanged() -> None:
+    adam = tn.Adam(lr=0.01)
+    with pytest.raises(tn.ConfigError):
+        resolve_optimizer(adam, lr=-1)
+    assert adam.lr == 0.01

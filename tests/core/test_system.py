@@ -204,8 +204,10 @@ def test_unknown_optimizer_leaves_weights_unchanged(mlp: tn.System) -> None:
     _, state = mlp.guess([np.zeros((5, 4, 2))], return_state=True)
     with pytest.raises(tn.UnknownNameError, match="unknown optimizer 'adamm'.*did you mean 'adam'"):
         mlp.learn(state, [np.zeros((5, 3))], method="adamm")
-    with pytest.raises(tn.ConfigError, match="lr must be > 0"):
+    with pytest.raises(tn.ConfigError, match="lr must be a real number > 0"):
         mlp.learn(state, [np.zeros((5, 3))], method="sgd", scale=-1)
+    with pytest.raises(tn.ConfigError, match="lr must be a real number > 0"):
+        mlp.learn(state, [np.zeros((5, 3))], method="sgd", scale="fast")
     assert_unchanged(mlp, before)
 
 

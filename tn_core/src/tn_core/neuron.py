@@ -13,6 +13,7 @@ import numpy as np
 
 from tn_core.activation import Activation, resolve_activation
 from tn_core.errors import ConfigError
+from tn_core.fields import labelled
 from tn_core.structure import BackwardResult, ForwardResult, Params, Structure
 
 Initializer = Callable[[tuple[int, ...], int, int, np.random.Generator], np.ndarray]
@@ -103,9 +104,9 @@ def init_name(spec: Any) -> Any:
     return spec
 
 
-def activation_field(default: str = "linear") -> Any:
-    """An attrs field holding an Activation, given as an object, class or name."""
-    return attrs.field(default=default, converter=resolve_activation)
+def activation_field(default: Any = "linear") -> Any:
+    """An attrs field holding an Activation, given as an object, class or name (errors name the class)."""
+    return attrs.field(default=default, converter=labelled(resolve_activation))
 
 
 # -- structures whose output is an activated pre-activation ------------------------

@@ -11,25 +11,23 @@ from typing import Any
 import attrs
 import numpy as np
 
-from tn_core.errors import ConfigError
+from tn_core.fields import real_field
 from tn_core.plugins import resolve
 
 
-def _positive(instance: Any, attribute: Any, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{type(instance).__name__}: {attribute.name} must be > 0, got {value!r}")
+def _positive(default: float) -> Any:
+    return real_field(default, lambda v: v > 0, "> 0")
 
 
-def _fraction(instance: Any, attribute: Any, value: float) -> None:
-    if not 0 <= value < 1:
-        raise ConfigError(f"{type(instance).__name__}: {attribute.name} must be in [0, 1), got {value!r}")
+def _fraction(default: float) -> Any:
+    return real_field(default, lambda v: 0 <= v < 1, "in [0, 1)")
 
 
 @attrs.define
 class Optimizer:
     """Base class. Subclasses implement ``update(i, p, g)`` for parameter i."""
 
-    lr: float = attrs.field(default=1e-3, converter=float, validator=_positive)
+    lr: float = _positive(1e-3)
     steps: int = attrs.field(default=0, init=False)
     slots: dict[str, list[np.ndarray]] = attrs.field(factory=dict, init=False, repr=False)
     buffers: dict[int, np.ndarray] = attrs.field(factory=dict, init=False, repr=False, eq=False)
@@ -84,7 +82,7 @@ class Optimizer:
 class SGD(Optimizer):
     """p -= lr * g."""
 
-    lr: float = attrs.field(default=1e-2, converter=float, validator=_positive)
+    lr: float = _positive(1e-2)
 
     def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         p -= self.lr * g
@@ -94,8 +92,8 @@ class SGD(Optimizer):
 class Momentum(Optimizer):
     """v = mu v + g; p -= lr * v (or lr * (g + mu v) with nesterov=True)."""
 
-    lr: float = attrs.field(default=1e-2, converter=float, validator=_positive)
-    momentum: float = attrs.field(default=0.9, converter=float, validator=_fraction)
+    lr: float = _positive(1e-2)
+    momentum: float = _fraction(0.9)
     nesterov: bool = False
 
     def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
@@ -109,8 +107,8 @@ class Momentum(Optimizer):
 class RMSProp(Optimizer):
     """s = rho s + (1 - rho) g^2; p -= lr * g / (sqrt(s) + eps)."""
 
-    rho: float = attrs.field(default=0.9, converter=float, validator=_fraction)
-    eps: float = attrs.field(default=1e-8, converter=float, validator=_positive)
+    rho: float = _fraction(0.9)
+    eps: float = _positive(1e-8)
 
     def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         s = self.slot("square", i, p)
@@ -124,9 +122,9 @@ class Adam(Optimizer):
     """m, v: moving averages of g and g^2; p -= lr * m_hat / (sqrt(v_hat) + eps)
     with the bias corrections m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)."""
 
-    beta1: float = attrs.field(default=0.9, converter=float, validator=_fraction)
-    beta2: float = attrs.field(default=0.999, converter=float, validator=_fraction)
-    eps: float = attrs.field(default=1e-8, converter=float, validator=_positive)
+    beta1: float = _fraction(0.9)
+    beta2: float = _fraction(0.999)
+    eps: float = _positive(1e-8)
 
     def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         m, v, step = self.slot("m", i, p), self.slot("v", i, p), self.scratch(i, p)
@@ -149,7 +147,7 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay: p -= lr * weight_decay * p before the Adam step."""
 
-    weight_decay: float = attrs.field(default=1e-2, converter=float)
+    weight_decay: float = real_field(1e-2, lambda v: v >= 0, ">= 0")
 
     def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         p -= (self.lr * self.weight_decay) * p
@@ -163,6 +161,5 @@ def resolve_optimizer(spec: Any, lr: float | None = None) -> Optimizer:
     """An Optimizer from an instance, a subclass or a registered name (with ``lr`` if given)."""
     optimizer = resolve("optimizer", Optimizer, spec)
     if lr is not None:
-        _positive(optimizer, attrs.fields(Optimizer).lr, lr)
-        optimizer.lr = float(lr)
+        optimizer.lr = lr  # converted and validated by the field
     return optimizer

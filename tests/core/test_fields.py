@@ -1,0 +1,31 @@
+"""The core's hyperparameter fields: errors name the class being constructed."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+import tn_core as tn
+from tn_core.fields import real_field
+
+
+@attrs.define
+class Gate(tn.Structure):
+    activation: tn.Activation = tn.activation_field("sigmoid")
+    gain: float = real_field(1.0, lambda v: v > 0, "> 0")
+
+
+def test_activation_field_resolves_names_and_names_the_class_in_errors() -> None:
+    assert type(Gate().activation).__name__ == "Sigmoid"
+    assert type(Gate(activation="tanh").activation).__name__ == "Tanh"
+    with pytest.raises(tn.UnknownNameError, match=r"^Gate: unknown activation 'tanhh' \(did you mean 'tanh'\?\)"):
+        Gate(activation="tanhh")
+    with pytest.raises(tn.ConfigError, match="^Gate: activation must be an Activation"):
+        Gate(activation=3)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "2", True, float("nan"), float("inf"), None])
+def test_real_field_refuses_anything_but_a_finite_real_passing_the_test(bad) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(tn.ConfigError, match="^Gate: gain must be a real number > 0"):
+        Gate(gain=bad)
+    assert Gate(gain=2).gain == 2.0 and isinstance(Gate(gain=2).gain, float)
