@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import attrs
+import numpy as np
 import pytest
 
 import tn_core as tn
@@ -29,3 +30,15 @@ def test_real_field_refuses_anything_but_a_finite_real_passing_the_test(bad) -> 
     with pytest.raises(tn.ConfigError, match="^Gate: gain must be a real number > 0"):
         Gate(gain=bad)
     assert Gate(gain=2).gain == 2.0 and isinstance(Gate(gain=2).gain, float)
+
+
+def test_init_weights_refuses_an_initializer_of_the_wrong_shape() -> None:
+    def flat(shape, fan_in, fan_out, rng):  # type: ignore[no-untyped-def]
+        return np.zeros(fan_in * fan_out)
+
+    with pytest.raises(tn.ConfigError, match=r"init .*flat.* returned weights of shape \(12,\), expected \(3, 4\)"):
+        tn.init_weights(flat, None, (3, 4), 4, 3, np.random.default_rng(0))
+    x = tn.Input((2, 2))()
+    for layer in (tn.ResWrap(tn.Dense(3), init=flat), tn.Conv((1, 1), out_shape=(2,), init=flat)):
+        with pytest.raises(tn.ShapeError, match=f"{type(layer).__name__} :: .*returned weights of shape"):
+            layer(x)

@@ -90,10 +90,16 @@ def init_weights(
     spec: Any, activation: Activation | None, shape: tuple[int, ...], fan_in: int, fan_out: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Weights of ``shape`` from ``spec``, or the activation's default when spec is None."""
+    """Weights of ``shape`` from ``spec``, or the activation's default when spec is None.
+
+    ConfigError if the initializer returns another shape.
+    """
     if spec is None:
         spec = activation.default_init if activation is not None else "xavier"
-    return np.asarray(resolve_initializer(spec)(shape, fan_in, fan_out, rng), dtype=np.float64)
+    weights = np.asarray(resolve_initializer(spec)(shape, fan_in, fan_out, rng), dtype=np.float64)
+    if weights.shape != tuple(shape):
+        raise ConfigError(f"init {spec!r} returned weights of shape {weights.shape}, expected {tuple(shape)}")
+    return weights
 
 
 def init_name(spec: Any) -> Any:

@@ -78,8 +78,6 @@ class Conv(tn.Neuron):
         fan_in = geo.size * geo.channels
         shape = (out_size, *self.kernel_shape, geo.channels)
         weights = tn.init_weights(self.init, self.activation, shape, fan_in, out_size * geo.size, rng)
-        if weights.shape != shape:
-            raise tn.ConfigError(f"init {self.init!r} returned weights of shape {weights.shape}, expected {shape}")
         return [geo.out + self.out_shape], {"weights": weights, "biases": np.zeros(out_size)}
 
     def pre_activation(self, params: Params, inputs: list[np.ndarray], training: bool) -> tuple[np.ndarray, Any]:

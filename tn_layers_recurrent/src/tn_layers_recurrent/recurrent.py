@@ -97,9 +97,6 @@ class Recurrent(tn.Structure):
         w_x = tn.init_weights(self.init, self.input_activation(), (rows, features), features, rows, rng)
         recurrent_init = "orthogonal" if self.init is None else self.init
         w_h = tn.init_weights(recurrent_init, None, (rows, self.size), self.size, rows, rng)
-        if (w_x.shape, w_h.shape) != ((rows, features), (rows, self.size)):
-            raise tn.ConfigError(f"init {self.init!r} returned weights of shapes {w_x.shape} and {w_h.shape}, "
-                                 f"expected {(rows, features)} and {(rows, self.size)}")
         shapes = [(steps, self.size)] + [(self.size,)] * len(self.carry_names)
         return shapes, {"weights": np.hstack([w_h, w_x]), "biases": self.initial_biases()}
 
