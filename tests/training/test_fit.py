@@ -9,6 +9,7 @@ import pytest
 
 import tn_core as tn
 from tn_core.plugins import get_plugins
+from tn_core.training import accuracy
 
 from .helpers import Recorder, blobs, classifier, params
 
@@ -169,6 +170,27 @@ def test_bad_arguments_are_refused_before_training(kwargs: dict, error: type, ma
 def test_wrong_shapes_name_the_array_and_the_expected_shape(x_shape: tuple, y_shape: tuple, match: str) -> None:
     with pytest.raises(tn.ShapeError, match=match):
         classifier().fit(np.zeros(x_shape), np.zeros(y_shape), verbose=0)
+
+
+@pytest.mark.parametrize("x", [np.full((10, 6), "a"), np.array([np.ones(6)] * 9 + [np.ones(5)], dtype=object)])
+def test_data_that_is_not_numeric_is_a_shape_error(x) -> None:  # type: ignore[no-untyped-def]
+    s = classifier()
+    before = params(s)
+    for run in (lambda: s.fit(x, np.zeros((10, 3)), verbose=0), lambda: s.evaluate(x, np.zeros((10, 3))),
+                lambda: s.predict(x)):
+        with pytest.raises(tn.ShapeError, match=r"(fit|evaluate|predict): the data cannot be read as float\d\d arrays"):
+            run()
+    assert all(np.array_equal(a, b) for a, b in zip(before, params(s))) and s.step == 0
+
+
+def test_accuracy_of_one_value_per_sample_thresholds_each_sample() -> None:
+    y, t = np.array([0.9, 0.2, 0.7, 0.4]), np.array([1.0, 0.0, 0.0, 0.0])
+    assert accuracy(y, t) == 0.75
+    x = tn.Input((2,))()
+    s = tn.System([x], [tn.Dense((), activation="sigmoid")(x)])
+    for _, _, array in s.parameters():
+        array.fill(0)  # every output is 0.5: class 0
+    assert s.evaluate(np.zeros((4, 2)), t, loss="ce")["accuracy"] == 0.75
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_finite_weights() -> None:

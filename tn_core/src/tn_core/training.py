@@ -26,8 +26,8 @@ Metric = Callable[[np.ndarray, np.ndarray], float]
 
 def accuracy(y: np.ndarray, t: np.ndarray) -> float:
     """Share of positions whose argmax over the last axis matches the target's
-    (for a last axis of size 1: whether y and t fall on the same side of 0.5)."""
-    if y.shape[-1] == 1:
+    (for one value per sample or a last axis of size 1: whether y and t fall on the same side of 0.5)."""
+    if y.ndim == 1 or y.shape[-1] == 1:
         return float(np.mean((y > 0.5) == (t > 0.5)))
     return float(np.mean(y.argmax(axis=-1) == t.argmax(axis=-1)))
 
@@ -55,8 +55,11 @@ def _as_list(data: Any) -> list[np.ndarray]:
 
 def _dataset(system: System, x: Any, y: Any | None, what: str) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     """(inputs, targets, number of samples), cast to the System's dtype and checked against its shapes."""
-    xs = [np.asarray(a, dtype=system.dtype) for a in _as_list(x)]
-    ys = [] if y is None else [np.asarray(a, dtype=system.dtype) for a in _as_list(y)]
+    try:
+        xs = [np.asarray(a, dtype=system.dtype) for a in _as_list(x)]
+        ys = [] if y is None else [np.asarray(a, dtype=system.dtype) for a in _as_list(y)]
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{what}: the data cannot be read as {system.dtype} arrays: {exc}") from None
     n = len(xs[0]) if xs and xs[0].ndim else 0
     for arrays, shapes, kind in ((xs, [i.shape for i in system.inputs], "inputs"),
                                  (ys, [r.shape for r in system.outputs] if ys else [], "targets")):
