@@ -101,6 +101,15 @@ def test_unknown_and_missing_names() -> None:
         tn.Concatenat  # noqa: B018
 
 
+def test_a_name_of_another_kind_is_not_reported_as_a_missing_plugin() -> None:
+    plugins = get_plugins()
+    with pytest.raises(tn.UnknownNameError, match=r"unknown optimizer 'Dense' \(that name is a registered structure\)"):
+        plugins.lookup("optimizer", "Dense")
+    with pytest.raises(tn.UnknownNameError, match=r"unknown loss 'adam' \(that name is a registered optim") as info:
+        plugins.lookup("loss", "adam")
+    assert not isinstance(info.value, tn.MissingPluginError)
+
+
 class FakeEntryPoint:
     def __init__(self, name: str, load: object) -> None:
         self.name, self.value, self.dist = name, f"fake_{name}.plugin", None

@@ -169,6 +169,9 @@ class Plugins:
         lowered = name.lower()
         if lowered in table:
             return table[lowered].obj
+        for other, entries in self.registry().items():  # not "plugin missing" when it is only the wrong kind
+            if name in entries or lowered in entries:
+                raise UnknownNameError(f"unknown {kind} {name!r} (that name is a registered {other})")
         raise missing_name_error(kind, name, table)
 
     def find(self, name: str) -> Any:
