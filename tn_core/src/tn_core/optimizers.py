@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -135,11 +136,12 @@ class Adam(Optimizer):
         step -= v
         step *= 1.0 - self.beta2
         v += step
-        np.sqrt(v, out=step)  # sqrt(v_hat) + eps = sqrt(v) / sqrt(1 - beta2^t) + eps
-        step *= 1.0 / np.sqrt(1.0 - self.beta2**self.steps)
-        step += self.eps
+        # lr m_hat / (sqrt(v_hat) + eps) = lr c / (1 - beta1^t) * m / (sqrt(v) + eps c), c = sqrt(1 - beta2^t)
+        c = math.sqrt(1.0 - self.beta2**self.steps)  # a Python float keeps the arithmetic in float32
+        np.sqrt(v, out=step)
+        step += self.eps * c
         np.divide(m, step, out=step)
-        step *= self.lr / (1.0 - self.beta1**self.steps)
+        step *= self.lr * c / (1.0 - self.beta1**self.steps)
         p -= step
 
 
