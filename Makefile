@@ -15,7 +15,7 @@ $(STAMP): tn_core/pyproject.toml tn_layers_dense/pyproject.toml tn_layers_conv/p
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tn demo
+	$(BIN)/tn demo --out out
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
