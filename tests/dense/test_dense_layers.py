@@ -1,4 +1,4 @@
-"""Dense, Pointwise, Activate, Scale, Bias, Dropout, LayerNorm: gradients, batching, behaviour."""
+"""Dense, Pointwise, Activate, Gain, Bias, Dropout, LayerNorm: gradients, batching, behaviour."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ FACTORIES: dict[str, Callable[[np.random.Generator], tuple[tn.Structure, list[tu
     "Sub": lambda r: (tn.Sub(), [shape(r)] * int(r.integers(2, 5))),
     "Mul": lambda r: (tn.Mul(), [shape(r)] * int(r.integers(2, 5))),
     "Activate": lambda r: (tn.Activate(activation(r)), [shape(r)]),
-    "Scale": lambda r: (tn.Scale(), [shape(r)]),
+    "Gain": lambda r: (tn.Gain(), [shape(r)]),
     "Bias": lambda r: (tn.Bias(), [shape(r)]),
     "Dropout": lambda r: (tn.Dropout(float(r.uniform(0, 0.9))), [shape(r)]),
     "LayerNorm": lambda r: (tn.LayerNorm(), [shape(r)]),
@@ -149,10 +149,10 @@ def test_mul_gradients_with_zero_inputs() -> None:
     check_gradients(tn.Mul(), [(4,)] * 3, inputs=xs)
 
 
-def test_scale_and_bias_start_as_identity() -> None:
+def test_gain_and_bias_start_as_identity() -> None:
     x = tn.Input((2, 3))()
-    s, b = tn.Scale()(x), tn.Bias()(x)
-    assert s.params.keys() == {"scale"} and (s.params["scale"] == 1).all() and s.params["scale"].shape == (2, 3)
+    s, b = tn.Gain()(x), tn.Bias()(x)
+    assert s.params.keys() == {"gain"} and (s.params["gain"] == 1).all() and s.params["gain"].shape == (2, 3)
     assert b.params.keys() == {"biases"} and not b.params["biases"].any() and b.params["biases"].shape == (2, 3)
 
 

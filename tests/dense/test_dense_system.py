@@ -83,7 +83,7 @@ def test_whole_network_gradients(seed: int) -> None:
     u = tn.Dense(4, activation=str(rng.choice(["tanh", "elu", "silu", "softplus"])))(x)
     v = tn.Activate(str(rng.choice(["gelu", "sigmoid", "softsign"])))(tn.Dense(4)(x))
     w = tn.Add()(u, v, u)  # u read twice: both gradients must arrive
-    w = tn.Mul()(tn.Scale()(w), tn.Bias()(v))
+    w = tn.Mul()(tn.Gain()(w), tn.Bias()(v))
     w = tn.Sub()(tn.LayerNorm()(w), u)
     w = tn.Dropout(0.3)(tn.ResWrap(tn.Dense(3, activation="tanh"))(w))
     loss = str(rng.choice(["quad", "ce", "softmax_ce"]))

@@ -44,7 +44,7 @@ _HOOK_OF_KIND = {
 # Names provided by the first-party plugins, so a missing one says what to install.
 FIRST_PARTY = {
     "tn-layers-dense": (
-        "Dense Pointwise Add Sub Mul Activate Scale Bias ResWrap Residual Dropout LayerNorm "
+        "Dense Pointwise Add Sub Mul Activate Gain Bias ResWrap Residual Dropout LayerNorm "
         "Linear Sigmoid Tanh ReLU LeakyReLU Softmax ELU GELU Softplus SiLU Swish Softsign HardTanh"
     ).split(),
     "tn-layers-conv": "Conv Conv1D Conv2D Conv3D MaxPool AvgPool GlobalAvgPool".split(),

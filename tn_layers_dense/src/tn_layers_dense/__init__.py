@@ -19,12 +19,12 @@ from tn_layers_dense.activations import (
     Tanh,
 )
 from tn_layers_dense.dense import Dense
-from tn_layers_dense.pointwise import Activate, Add, Bias, Mul, Pointwise, Scale, Sub
+from tn_layers_dense.pointwise import Activate, Add, Bias, Gain, Mul, Pointwise, Sub
 from tn_layers_dense.regularization import Dropout, LayerNorm
 from tn_layers_dense.residual import Residual, ResWrap
 
 __all__ = [
-    "ELU", "GELU", "Activate", "Add", "Bias", "Dense", "Dropout", "HardTanh", "LayerNorm", "LeakyReLU", "Linear",
-    "Mul", "Pointwise", "ReLU", "ResWrap", "Residual", "Scale", "SiLU", "Sigmoid", "Softmax", "Softplus",
-    "Softsign", "Sub", "Swish", "Tanh",
+    "Activate", "Add", "Bias", "Dense", "Dropout", "ELU", "GELU", "Gain", "HardTanh", "LayerNorm",
+    "LeakyReLU", "Linear", "Mul", "Pointwise", "ReLU", "ResWrap", "Residual", "SiLU", "Sigmoid", "Softmax",
+    "Softplus", "Softsign", "Sub", "Swish", "Tanh",
 ]

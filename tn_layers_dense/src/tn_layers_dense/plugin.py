@@ -7,12 +7,12 @@ from typing import Any
 import tn_core as tn
 from tn_layers_dense.activations import ACTIVATIONS
 from tn_layers_dense.dense import Dense
-from tn_layers_dense.pointwise import Activate, Add, Bias, Mul, Pointwise, Scale, Sub
+from tn_layers_dense.pointwise import Activate, Add, Bias, Gain, Mul, Pointwise, Sub
 from tn_layers_dense.regularization import Dropout, LayerNorm
 from tn_layers_dense.residual import Residual, ResWrap
 
 STRUCTURES: list[type[tn.Structure]] = [
-    Dense, Pointwise, Add, Sub, Mul, Activate, Scale, Bias, ResWrap, Residual, Dropout, LayerNorm,
+    Dense, Pointwise, Add, Sub, Mul, Activate, Gain, Bias, ResWrap, Residual, Dropout, LayerNorm,
 ]
 
 
@@ -39,7 +39,7 @@ def tn_structure_examples() -> list[tuple[Any, list[tuple[int, ...]]]]:
         (Mul(), [(2, 2), (2, 2), (2, 2)]),
         (Activate("softmax"), [(3, 4)]),
         (Activate("gelu"), [(5,)]),
-        (Scale(), [(2, 3)]),
+        (Gain(), [(2, 3)]),
         (Bias(), [(2, 3)]),
         (ResWrap(Dense(6, activation="tanh")), [(2, 2)]),
         (Residual(LayerNorm(), activation="relu"), [(5,)]),

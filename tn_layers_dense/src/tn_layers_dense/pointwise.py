@@ -141,18 +141,21 @@ class Activate(tn.Neuron):
 
 
 @attrs.define
-class Scale(tn.Structure):
-    """y = s * x with a learned per-element ``scale`` s of the input's shape (starts at 1)."""
+class Gain(tn.Structure):
+    """y = s * x with a learned per-element ``gain`` s of the input's shape (starts at 1).
+
+    (Not called Scale: that name is the design contract's example of a third-party plugin.)
+    """
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
-        return [input_shapes[0]], {"scale": np.ones(input_shapes[0])}
+        return [input_shapes[0]], {"gain": np.ones(input_shapes[0])}
 
     def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
-        return [inputs[0] * params["scale"]], inputs[0]
+        return [inputs[0] * params["gain"]], inputs[0]
 
     def backward(self, params: Params, cache: Any, grads: list[np.ndarray]) -> BackwardResult:
         g = grads[0]
-        return [g * params["scale"]], {"scale": np.sum(g * cache, axis=0)}
+        return [g * params["gain"]], {"gain": np.sum(g * cache, axis=0)}
 
 
 @attrs.define
