@@ -31,7 +31,7 @@ def plugin_module(name: str, **hooks: object) -> types.ModuleType:
 
 
 @attrs.define
-class Stretch(tn.Structure):
+class Scale(tn.Structure):
     """y = factor * x (the DESIGN's example plugin layer)."""
 
     factor: float = 2.0
@@ -53,19 +53,32 @@ def test_names_resolve_by_class_name_and_lower_case() -> None:
     assert tn.Input is plugins.lookup("structure", "input")
 
 
-def test_a_registered_plugin_is_reachable_as_tn_attribute() -> None:
+@attrs.define
+class Cube(tn.Activation):
+    """The design contract's example activation."""
+
+    def forward(self, z):  # type: ignore[no-untyped-def]
+        return z**3
+
+    def derivative(self, z, a):  # type: ignore[no-untyped-def]
+        return 3 * z**2
+
+
+def test_the_design_contracts_example_plugin_works_beside_the_first_party_ones() -> None:
     plugins = get_plugins()
-    plugins.register(plugin_module("stretch_plugin", tn_register_structures=[Stretch]), "stretch-test")
+    module = plugin_module("scale_plugin", tn_register_structures=[Scale], tn_register_activations=[Cube])
+    plugins.register(module, "scale-test")
     try:
-        assert tn.Stretch is Stretch
-        assert plugins.lookup("structure", "stretch") is Stretch
+        assert tn.Scale is Scale and tn.Cube is Cube
+        assert plugins.lookup("structure", "scale") is Scale
         x = tn.Input((2,))()
-        s = tn.System([x], [tn.Stretch(3.0)(x)])
-        np.testing.assert_allclose(s.guess([np.ones(2)])[0], [3.0, 3.0])
+        y = tn.Dense(2, activation="cube")(tn.Scale(3.0)(x))
+        s = tn.System([x], [y], dtype=np.float64)
+        np.testing.assert_allclose(s.guess([np.ones(2)])[0], (3.0 * y.params["weights"].sum(1)) ** 3)
     finally:
-        plugins.unregister("stretch-test")
+        plugins.unregister("scale-test")
     with pytest.raises(AttributeError):
-        tn.Stretch  # noqa: B018
+        tn.Scale  # noqa: B018
 
 
 def test_the_same_name_from_two_plugins_is_an_error_naming_both() -> None:
@@ -122,16 +135,16 @@ class FakeEntryPoint:
 
 
 def test_a_plugin_that_fails_to_import_is_reported_and_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    good = plugin_module("good", tn_register_structures=[Stretch])
+    good = plugin_module("good", tn_register_structures=[Scale])
     points = [FakeEntryPoint("broken", ImportError("no module named 'missing_dep'")), FakeEntryPoint("good", good)]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
     plugins = core_only()
     with pytest.warns(RuntimeWarning, match="plugin 'broken'.*failed to load.*missing_dep"):
         plugins.load_entry_points()
-    assert plugins.lookup("structure", "Stretch") is Stretch
+    assert plugins.lookup("structure", "Scale") is Scale
     infos = {info.name: info for info in plugins.plugin_infos()}
     assert infos["broken"].error == "ImportError: no module named 'missing_dep'"
-    assert infos["good"].registered == {"structure": ["Stretch"]}
+    assert infos["good"].registered == {"structure": ["Scale"]}
 
 
 @pytest.mark.parametrize(
