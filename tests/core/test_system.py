@@ -303,3 +303,73 @@ def test_layers_are_told_which_input_gradients_are_used() -> None:
     _, xgrads = s.gradients([np.ones((3, 2))], [np.zeros((3, 2))])
     assert seen == [(True, True), (True, False)]  # input gradients asked for; a Constant never needs one
     assert xgrads[0].shape == (3, 2)
+
+
+# -- when a loss fuses with the output activation, and what seeds the backward pass --------------
+
+
+def fused_at(s: tn.System, xs: list[np.ndarray], targets: list[np.ndarray], loss: object) -> set[tn.Instance]:
+    return s.loss_gradients(s.forward(xs), targets, loss)[2]
+
+
+def test_an_output_that_also_feeds_a_layer_is_not_fused() -> None:
+    """y1 gets dE/dy1 from its own loss and from y2's: the sum is w.r.t. the activation, not z."""
+    x = tn.Input((3,))()
+    y1 = tn.Dense(2, activation="sigmoid")(x)
+    y2 = tn.Dense(2)(y1)
+    s = tn.System([x], [y1, y2], dtype=np.float64)
+    xs, targets = [data(4, 3)], [RNG.random((4, 2)), data(4, 2)]
+    assert fused_at(s, xs, targets, ["ce", "quad"]) == set()
+    check_system_gradients(s, xs, targets, loss=["ce", "quad"])
+    alone = tn.System([x], [y1], dtype=np.float64)  # the same layer as the only output does fuse
+    assert fused_at(alone, xs, targets[:1], "ce") == {y1}
+
+
+@pytest.mark.parametrize("losses", [["quad", "quad"], ["ce", "quad"], ["ce", "ce"]])
+def test_an_output_listed_twice_gets_both_losses(losses: list[str]) -> None:
+    x = tn.Input((3,))()
+    y = tn.Dense(2, activation="sigmoid")(x)
+    s = tn.System([x], [y, y], dtype=np.float64)
+    xs, targets = [data(4, 3)], [RNG.random((4, 2)), RNG.random((4, 2))]
+    assert fused_at(s, xs, targets, losses) == set()
+    check_system_gradients(s, xs, targets, loss=losses)
+
+
+def test_only_slot_0_fuses_with_the_loss() -> None:
+    """A Neuron whose slot 1 repeats sigmoid(z): a loss on slot 1 gets the ordinary gradient."""
+    import attrs
+
+    @attrs.define
+    class TwoSigmoids(tn.Neuron):
+        activation: tn.Activation = tn.activation_field("sigmoid")
+
+        def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+            return [input_shapes[0]] * 2, {"biases": rng.normal(size=input_shapes[0])}
+
+        def pre_activation(self, params, inputs, training):  # type: ignore[no-untyped-def]
+            return inputs[0] + params["biases"], None
+
+        def pre_activation_backward(self, params, cache, grad_z):  # type: ignore[no-untyped-def]
+            return [grad_z], {"biases": grad_z.sum(axis=0)}
+
+        def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+            (a,), cache = super().forward(params, inputs, training)
+            return [a, a.copy()], cache
+
+        def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+            return super().backward(params, cache, [grads[0] + grads[1]])
+
+    x = tn.Input((3,))()
+    pair = TwoSigmoids()(x)
+    s = tn.System([x], [pair[1]], dtype=np.float64)
+    xs, targets = [data(4, 3)], [RNG.random((4, 3))]
+    assert fused_at(s, xs, targets, "ce") == set()
+    check_system_gradients(s, xs, targets, loss="ce")
+
+
+@pytest.mark.parametrize("shapes", [[(3, 2), (4, 2)], [(2,), (1, 2)]])
+def test_inputs_that_disagree_on_the_batch_size_are_refused(shapes: list[tuple[int, ...]]) -> None:
+    a, b = tn.Input((2,))(), tn.Input((2,))()
+    s = tn.System([a, b], [tn.Concatenate()(a, b)])
+    with pytest.raises(tn.ShapeError, match="disagree on the batch size"):
+        s.guess([np.zeros(shape) for shape in shapes])

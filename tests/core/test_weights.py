@@ -132,3 +132,17 @@ def test_not_a_file_and_bad_checkpoint_names(tmp_path: Path) -> None:
         mlp().load_weights(tmp_path / "empty.npz")
     with pytest.raises(tn.ConfigError, match="without '/'"):
         mlp().save_weights(tmp_path / "w.npz", checkpoint="a/b")
+
+
+def test_a_refused_file_changes_no_parameter_even_those_that_match(tmp_path: Path) -> None:
+    """Every array is checked before any is copied: the valid ones of a bad file are not loaded either."""
+    source = mlp(seed=1)
+    for _, _, array in source.parameters():
+        array += 1.0  # every stored array differs from the target's
+    source.order[-1].params["biases"][0] = np.inf  # the last array checked is the bad one
+    source.save_weights(tmp_path / "w.npz")
+    system = mlp(seed=2)
+    before = params(system)
+    with pytest.raises(tn.WeightsFileError, match="dense_2/biases: holds NaN or infinite values"):
+        system.load_weights(tmp_path / "w.npz")
+    assert_same(before, params(system))
