@@ -119,6 +119,19 @@ def test_agrees_with_pytorch() -> None:
         np.testing.assert_allclose(activation.backward(z, a, g), zt.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
 
 
+def test_slopes_at_the_kinks_follow_pytorch() -> None:
+    """At z = -1, 0, 1 exactly: ReLU and LeakyReLU take the left slope at 0, HardTanh 0 at +-1, ELU 1 at 0."""
+    torch = pytest.importorskip("torch")
+    f = torch.nn.functional
+    z = np.array([[-1.0, 0.0, 1.0]])
+    for name, fn in {"ReLU": f.relu, "LeakyReLU": f.leaky_relu, "ELU": f.elu, "HardTanh": f.hardtanh}.items():
+        activation = tn.resolve_activation(name)
+        zt = torch.tensor(z, requires_grad=True)
+        fn(zt).backward(torch.ones_like(zt))
+        got = activation.backward(z, activation.forward(z), np.ones_like(z))
+        np.testing.assert_array_equal(got, zt.grad.numpy(), err_msg=name)
+
+
 def test_every_name_resolves_as_attribute_and_string() -> None:
     names = [n for n in FIRST_PARTY["tn-layers-dense"] if n in {c.__name__ for c in ACTIVATIONS}]
     assert set(names) >= {"Linear", "Sigmoid", "Tanh", "ReLU", "Softmax", "ELU", "GELU", "Softplus", "SiLU", "Swish"}

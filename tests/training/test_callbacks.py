@@ -166,3 +166,13 @@ def test_a_callback_ignores_other_systems() -> None:
     classifier().fit(x, y, epochs=1, batch_size=8, callbacks=[clip, Meddler()], verbose=0)
     moved = math.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(params(other), before)))
     assert moved > 1e-3  # the other System's update was not clipped to 1e-9
+
+
+@pytest.mark.parametrize("mode, values", [("max", [0.5, 0.55, 0.58, 0.9]), ("min", [0.5, 0.45, 0.42, 0.1])])
+def test_early_stopping_needs_a_gain_above_min_delta(mode: str, values: list[float]) -> None:
+    """Gains of 0.05 and 0.08 over the best are not improvements with min_delta=0.1."""
+    x, y = blobs(12)
+    stop = tn.EarlyStopping(monitor="score", patience=2, min_delta=0.1, mode=mode, restore_best=False)
+    hist = classifier().fit(x, y, epochs=10, batch_size=12, metrics=[scripted(values)], callbacks=[stop], verbose=0)
+    assert len(hist["score"]) == 3 and stop.stopped_epoch == 2
+    assert stop.best is not None and (stop.best.value, stop.best.epoch) == (pytest.approx(0.5), 0)
