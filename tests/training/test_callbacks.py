@@ -176,3 +176,23 @@ def test_early_stopping_needs_a_gain_above_min_delta(mode: str, values: list[flo
     hist = classifier().fit(x, y, epochs=10, batch_size=12, metrics=[scripted(values)], callbacks=[stop], verbose=0)
     assert len(hist["score"]) == 3 and stop.stopped_epoch == 2
     assert stop.best is not None and (stop.best.value, stop.best.epoch) == (pytest.approx(0.5), 0)
+
+
+def test_early_stopping_mode_auto_maximizes_a_rising_accuracy() -> None:
+    x, y = blobs(6)
+    stop = tn.EarlyStopping(monitor="acc", patience=1)
+    metric = scripted([0.5, 0.6, 0.7, 0.8])
+    metric.__name__ = "acc"  # type: ignore[attr-defined]
+    hist = classifier().fit(x, y, epochs=4, batch_size=6, metrics=[metric], callbacks=[stop], verbose=0)
+    assert hist["acc"] == pytest.approx([0.5, 0.6, 0.7, 0.8]) and stop.stopped_epoch is None
+
+
+def test_a_schedule_restarts_with_each_fit() -> None:
+    """t counts the updates of this fit, not the System's lifetime steps."""
+    x, y = blobs(8)
+    rec = Recorder()
+    s = classifier()
+    for _ in range(2):
+        s.fit(x, y, epochs=2, batch_size=8, optimizer="sgd", lr=0.1, callbacks=[tn.StepLR(every=1, gamma=0.5), rec],
+              verbose=0)
+    assert s.step == 4 and rec.lrs == pytest.approx([0.1, 0.05, 0.1, 0.05])

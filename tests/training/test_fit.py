@@ -207,3 +207,9 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_finite_weights()
     for kept, last in zip(params(s), rec.update_params[-1]):
         assert np.isfinite(kept).all()
         np.testing.assert_array_equal(kept, last)
+
+
+def test_accuracy_of_a_single_output_column_thresholds_each_sample() -> None:
+    """Outputs (N, 1), as from Dense(1, sigmoid): thresholded at 0.5, not an argmax over one column."""
+    y, t = np.array([[0.9], [0.2], [0.7], [0.4]]), np.array([[1.0], [0.0], [0.0], [1.0]])
+    assert accuracy(y, t) == 0.5
