@@ -249,3 +249,25 @@ def test_a_structure_that_cannot_be_wired_is_reported() -> None:
 
 def test_pytest_fixture_comes_from_the_entry_point(tn_check_structure: Any) -> None:
     assert tn_check_structure is check_structure
+
+
+@attrs.define
+class RightOnlyAtOne(tn.Structure):
+    """y = g * x with g starting at 1, and a backward that forgets g in dE/dx."""
+
+    def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+        return [input_shapes[0]], {"g": np.ones(input_shapes[0])}
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        return [params["g"] * inputs[0]], inputs[0]
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        return [grads[0]], {"g": np.sum(grads[0] * cache, axis=0)}
+
+
+def test_gradients_are_checked_away_from_the_initial_parameter_values() -> None:
+    from tn_core.testing import check_gradients
+
+    with pytest.raises(AssertionError, match="input 0"):
+        check_gradients(RightOnlyAtOne(), [(3,)])
+    check_gradients(RightOnlyAtOne(), [(3,)], perturb=0.0)  # at g = 1 the bug is invisible

@@ -84,13 +84,17 @@ def check_gradients(
     rtol: float = 1e-4,
     atol: float = 1e-6,
     max_coords: int = 40,
+    perturb: float = 0.5,
 ) -> None:
     """Check ``structure.backward`` against finite differences, in float64.
 
-    Stochastic layers see the same random numbers in every evaluation.
+    Parameters are moved off their initial values by N(0, perturb^2) noise, so
+    that a backward which is right only at special values (a gain of 1, a bias
+    of 0) fails. Stochastic layers see the same random numbers in every evaluation.
     """
     rng = np.random.default_rng(seed)
     output_shapes, params = structure.build_checked([tuple(s) for s in input_shapes], rng)
+    params = {key: value + rng.normal(scale=perturb, size=value.shape) for key, value in params.items()}
     xs = [np.array(x, dtype=np.float64) for x in inputs] if inputs is not None else [
         rng.normal(size=(batch_size, *shape)) for shape in input_shapes
     ]
