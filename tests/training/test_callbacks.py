@@ -196,3 +196,22 @@ def test_a_schedule_restarts_with_each_fit() -> None:
         s.fit(x, y, epochs=2, batch_size=8, optimizer="sgd", lr=0.1, callbacks=[tn.StepLR(every=1, gamma=0.5), rec],
               verbose=0)
     assert s.step == 4 and rec.lrs == pytest.approx([0.1, 0.05, 0.1, 0.05])
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: tn.GradientClip("big"), r"GradientClip: max_norm must be a real number > 0, got 'big'"),
+        (lambda: tn.GradientClip(float("nan")), r"max_norm must be a real number > 0"),
+        (lambda: tn.EarlyStopping(patience=-1), r"EarlyStopping: patience must be an int >= 0, got -1"),
+        (lambda: tn.EarlyStopping(patience=2.5), r"patience must be an int >= 0, got 2.5"),
+        (lambda: tn.EarlyStopping(min_delta="x"), r"min_delta must be a real number >= 0"),
+        (lambda: tn.StepLR(every=0), r"StepLR: every must be an int >= 1, got 0"),
+        (lambda: tn.StepLR(gamma=True), r"gamma must be a real number > 0, got True"),
+        (lambda: tn.CosineLR(min_lr=-1e-3), r"CosineLR: min_lr must be a real number >= 0"),
+        (lambda: tn.ProgressBar(width=0), r"ProgressBar: width must be an int >= 1"),
+    ],
+)
+def test_callback_settings_are_validated(make, match) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(tn.ConfigError, match=match):
+        make()

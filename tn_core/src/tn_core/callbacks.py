@@ -19,17 +19,8 @@ import attrs
 import numpy as np
 
 from tn_core.errors import ConfigError
+from tn_core.fields import int_field, real_field
 from tn_core.hookspecs import hookimpl
-
-
-def _positive(instance: Any, attribute: Any, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{type(instance).__name__}: {attribute.name} must be > 0, got {value!r}")
-
-
-def _non_negative(instance: Any, attribute: Any, value: float) -> None:
-    if not value >= 0:
-        raise ConfigError(f"{type(instance).__name__}: {attribute.name} must be >= 0, got {value!r}")
 
 
 def _mode(instance: Any, attribute: Any, value: str) -> None:
@@ -96,7 +87,7 @@ class ProgressBar(Callback):
 
     stream: TextIO | None = None
     live: bool | None = None  # default: whether the stream is a terminal
-    width: int = attrs.field(default=24, validator=_positive)
+    width: int = int_field(24, low=1)
     _label: str = attrs.field(default="", init=False)
     _epochs: int = attrs.field(default=0, init=False)
     _steps: int = attrs.field(default=0, init=False)
@@ -173,8 +164,8 @@ class EarlyStopping(Callback):
     """
 
     monitor: str = "val_loss"
-    patience: int = attrs.field(default=3, validator=_non_negative)
-    min_delta: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    patience: int = int_field(3, low=0)
+    min_delta: float = real_field(0.0, lambda v: v >= 0, ">= 0")
     mode: str = attrs.field(default="auto", validator=_mode)
     restore_best: bool = True
     best: _Best | None = attrs.field(default=None, init=False)
@@ -216,7 +207,7 @@ class ModelCheckpoint(Callback):
     path: Any = attrs.field(converter=str)
     monitor: str = "val_loss"
     mode: str = attrs.field(default="auto", validator=_mode)
-    min_delta: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    min_delta: float = real_field(0.0, lambda v: v >= 0, ">= 0")
     save_best_only: bool = True
     weights_only: bool = False
     checkpoint: str = "best"
@@ -278,8 +269,8 @@ class _Schedule(Callback):
 class StepLR(_Schedule):
     """lr = base * gamma ** floor(epoch / every), epochs counted from the start of fit."""
 
-    every: int = attrs.field(default=10, validator=_positive)
-    gamma: float = attrs.field(default=0.1, converter=float, validator=_positive)
+    every: int = int_field(10, low=1)
+    gamma: float = real_field(0.1, lambda v: v > 0, "> 0")
 
     def lr_at(self, t: int, base: float) -> float:
         return base * self.gamma ** (t // self._steps_per_epoch // self.every)
@@ -290,7 +281,7 @@ class CosineLR(_Schedule):
     """lr = min_lr + (base - min_lr) (1 + cos(pi t / T)) / 2 over T = ``steps`` updates
     (default: all of fit's), then min_lr."""
 
-    min_lr: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    min_lr: float = real_field(0.0, lambda v: v >= 0, ">= 0")
     steps: int | None = None
 
     def lr_at(self, t: int, base: float) -> float:
@@ -306,7 +297,7 @@ class GradientClip(Callback):
     outside fit when registered as a plugin (then for every System).
     """
 
-    max_norm: float = attrs.field(converter=float, validator=_positive)
+    max_norm: float = real_field(attrs.NOTHING, lambda v: v > 0, "> 0")
     norm: float | None = attrs.field(default=None, init=False)
 
     def before_update(self, grads: dict, optimizer: Any, step: int) -> None:

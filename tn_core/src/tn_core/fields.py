@@ -2,7 +2,8 @@
 
 ``labelled(convert)`` puts the class being constructed in front of any
 tensornet error ``convert`` raises, e.g. ``Dense: unknown activation
-'tanhh' (did you mean 'tanh'?)``; ``real_field`` holds a finite float.
+'tanhh' (did you mean 'tanh'?)``; ``real_field`` holds a finite float and
+``int_field`` an int with a lower bound.
 """
 
 from __future__ import annotations
@@ -44,3 +45,13 @@ def real_field(default: float, test: Callable[[float], bool], requirement: str) 
             )
 
     return attrs.field(default=default, converter=_as_real, validator=check)
+
+
+def int_field(default: int, low: int) -> Any:
+    """An int (not a bool) of at least ``low``."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low):
+            raise ConfigError(f"{type(instance).__name__}: {attribute.name} must be an int >= {low}, got {value!r}")
+
+    return attrs.field(default=default, validator=check)
