@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tn_core import kit
 from tn_core.fields import real_field
 
 
 @attrs.define
 class Gate(tn.Structure):
-    activation: tn.Activation = tn.activation_field("sigmoid")
+    activation: tn.Activation = kit.activation_field("sigmoid")
     gain: float = real_field(1.0, lambda v: v > 0, "> 0")
 
 
@@ -37,7 +38,7 @@ def test_init_weights_refuses_an_initializer_of_the_wrong_shape() -> None:
         return np.zeros(fan_in * fan_out)
 
     with pytest.raises(tn.ConfigError, match=r"init .*flat.* returned weights of shape \(12,\), expected \(3, 4\)"):
-        tn.init_weights(flat, None, (3, 4), 4, 3, np.random.default_rng(0))
+        kit.init_weights(flat, None, (3, 4), 4, 3, np.random.default_rng(0))
     x = tn.Input((2, 2))()
     for layer in (tn.ResWrap(tn.Dense(3), init=flat), tn.Conv((1, 1), out_shape=(2,), init=flat)):
         with pytest.raises(tn.ShapeError, match=f"{type(layer).__name__} :: .*returned weights of shape"):

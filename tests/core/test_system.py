@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tn_core import kit
 from tn_core.testing import check_system_gradients
 
 RNG = np.random.default_rng(0)
@@ -289,7 +290,7 @@ def test_layers_are_told_which_input_gradients_are_used() -> None:
             return [sum(inputs) * params["w"]], None
 
         def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
-            seen.append(tuple(tn.input_grad_wanted(k) for k in range(2)))
+            seen.append(tuple(kit.input_grad_wanted(k) for k in range(2)))
             return [grads[0] * params["w"], None], {"w": np.zeros(1)}
 
     x, c = tn.Input((2,))(), tn.Constant([1.0, 2.0])()
@@ -340,8 +341,8 @@ def test_only_slot_0_fuses_with_the_loss() -> None:
     import attrs
 
     @attrs.define
-    class TwoSigmoids(tn.Neuron):
-        activation: tn.Activation = tn.activation_field("sigmoid")
+    class TwoSigmoids(kit.Neuron):
+        activation: tn.Activation = kit.activation_field("sigmoid")
 
         def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
             return [input_shapes[0]] * 2, {"biases": rng.normal(size=input_shapes[0])}

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tn_core import kit
 from tn_core.plugins import FIRST_PARTY
 from tn_core.testing import check_gradients
 from tn_layers_dense.activations import ACTIVATIONS
@@ -110,7 +111,7 @@ def test_agrees_with_pytorch() -> None:
     z = rng.normal(scale=4.0, size=(4, 7))
     g = rng.normal(size=z.shape)
     for name, fn in reference.items():
-        activation = tn.resolve_activation(name)
+        activation = kit.resolve_activation(name)
         zt = torch.tensor(z, requires_grad=True)
         out = fn(zt)
         out.backward(torch.tensor(g))
@@ -125,7 +126,7 @@ def test_slopes_at_the_kinks_follow_pytorch() -> None:
     f = torch.nn.functional
     z = np.array([[-1.0, 0.0, 1.0]])
     for name, fn in {"ReLU": f.relu, "LeakyReLU": f.leaky_relu, "ELU": f.elu, "HardTanh": f.hardtanh}.items():
-        activation = tn.resolve_activation(name)
+        activation = kit.resolve_activation(name)
         zt = torch.tensor(z, requires_grad=True)
         fn(zt).backward(torch.ones_like(zt))
         got = activation.backward(z, activation.forward(z), np.ones_like(z))
@@ -138,10 +139,10 @@ def test_every_name_resolves_as_attribute_and_string() -> None:
     for cls in ACTIVATIONS:
         assert getattr(tn, cls.__name__) is cls
         assert getattr(tn, cls.__name__.lower()) is cls
-        assert type(tn.resolve_activation(cls.__name__.lower())) is cls
+        assert type(kit.resolve_activation(cls.__name__.lower())) is cls
         assert type(tn.Dense(2, activation=cls.__name__.lower()).activation) is cls
     assert isinstance(tn.Dense(2, activation=tn.Tanh).activation, tn.Tanh)  # a class is instantiated
-    assert isinstance(tn.resolve_activation("swish"), tn.SiLU) and type(tn.resolve_activation("silu")) is tn.SiLU
+    assert isinstance(kit.resolve_activation("swish"), tn.SiLU) and type(kit.resolve_activation("silu")) is tn.SiLU
 
 
 def test_relu_family_defaults_to_he_initialization() -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tn_core import kit
 from tn_core.plugins import get_plugins
 from tn_core.testing import CHECKS, check_structure
 
@@ -123,7 +124,7 @@ class KitFixedFour(tn.Structure):
 
 @attrs.define
 class KitDropout(tn.Structure):
-    """Inverted dropout drawing from tn.forward_rng(); ``forgets_mask`` plants a bug in training backward."""
+    """Inverted dropout drawing from kit.forward_rng(); ``forgets_mask`` plants a bug in training backward."""
 
     rate: float = 0.5
     forgets_mask: bool = False
@@ -135,7 +136,7 @@ class KitDropout(tn.Structure):
         x = inputs[0]
         if not training:
             return [x], None
-        mask = (tn.forward_rng().random(x.shape) >= self.rate) / (1 - self.rate)
+        mask = (kit.forward_rng().random(x.shape) >= self.rate) / (1 - self.rate)
         return [x * mask], mask
 
     def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]

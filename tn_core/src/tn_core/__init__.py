@@ -2,14 +2,18 @@
 
 Layers, activations, optimizers and losses registered by plugins are reachable
 as ``tn.<Name>`` (and by lower-case name strings wherever a name is accepted).
+This is the user's namespace; plugin authors import from :mod:`tn_core.kit`.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import warnings
 from typing import Any
 
 from tn_core import data
-from tn_core.activation import Activation, resolve_activation
+from tn_core.activation import Activation
 from tn_core.callbacks import Callback, CosineLR, EarlyStopping, GradientClip, ModelCheckpoint, ProgressBar, StepLR
 from tn_core.errors import (
     ConfigError,
@@ -23,24 +27,10 @@ from tn_core.errors import (
 )
 from tn_core.hookspecs import hookimpl
 from tn_core.losses import CE, Loss, Quad, SoftmaxCE
-from tn_core.neuron import Neuron, activation_field, affine_backward, affine_forward, init_weights
 from tn_core.optimizers import SGD, Adam, AdamW, Momentum, Optimizer, RMSProp
 from tn_core.plugins import get_plugins
 from tn_core.serialize import from_config, load, save, to_config
-from tn_core.structure import (
-    BackwardResult,
-    BuildResult,
-    Clone,
-    ForwardResult,
-    Instance,
-    OutputRef,
-    Params,
-    Shape,
-    Structure,
-    forward_rng,
-    input_grad_wanted,
-    set_seed,
-)
+from tn_core.structure import Clone, Instance, OutputRef, Structure, set_seed
 from tn_core.system import State, System
 from tn_core.wiring import (
     Combine,
@@ -60,8 +50,6 @@ __all__ = [
     "Activation",
     "Adam",
     "AdamW",
-    "BackwardResult",
-    "BuildResult",
     "Callback",
     "Clone",
     "Combine",
@@ -72,7 +60,6 @@ __all__ = [
     "EarlyStopping",
     "FlatConcat",
     "Flatten",
-    "ForwardResult",
     "GradientClip",
     "Input",
     "Instance",
@@ -81,17 +68,14 @@ __all__ = [
     "MissingPluginError",
     "ModelCheckpoint",
     "Momentum",
-    "Neuron",
     "NonFiniteError",
     "Optimizer",
     "OutputRef",
-    "Params",
     "PluginError",
     "ProgressBar",
     "Quad",
     "RMSProp",
     "Reshape",
-    "Shape",
     "ShapeError",
     "SoftmaxCE",
     "Split",
@@ -102,26 +86,36 @@ __all__ = [
     "TensornetError",
     "UnknownNameError",
     "WeightsFileError",
-    "activation_field",
-    "affine_backward",
-    "affine_forward",
     "data",
-    "forward_rng",
     "from_config",
     "get_plugins",
     "hookimpl",
-    "init_weights",
-    "input_grad_wanted",
     "load",
-    "resolve_activation",
     "save",
     "set_seed",
     "to_config",
 ]
 
 
+#: author-API names that lived here in 0.1: still importable, with a DeprecationWarning, until 0.3
+MOVED = {
+    **dict.fromkeys(
+        ["BackwardResult", "BuildResult", "ForwardResult", "Neuron", "Params", "Shape", "activation_field",
+         "affine_backward", "affine_forward", "forward_rng", "init_weights", "input_grad_wanted"],
+        "tn_core.kit",
+    ),
+    "resolve_activation": "tn_core.activation",
+}
+
+
 def __getattr__(name: str) -> Any:
-    """``tn.Dense`` and friends: anything a plugin registered."""
+    """``tn.Dense`` and friends: anything a plugin registered (and the moved author names)."""
     if name.startswith("__"):
         raise AttributeError(name)
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:  # ``from tn_core import <submodule>``
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in MOVED:
+        warnings.warn(f"tn.{name} moved to {MOVED[name]}.{name}; the old name goes in tn-core 0.3",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(MOVED[name]), name)
     return get_plugins().find(name)

@@ -1,9 +1,10 @@
-"""The Activation protocol. The standard activations live in tn-layers-dense."""
+"""The Activation protocol and Linear, the default activation. The standard activations live in tn-layers-dense."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import attrs
 import numpy as np
 
 from tn_core.plugins import resolve
@@ -19,6 +20,10 @@ class Activation:
 
     #: initializer a layer uses with this activation unless told otherwise
     default_init: ClassVar[str] = "xavier"
+    #: which loss gradient simplifies through this activation (matched with ``Loss.fusion``):
+    #: "logistic" if a = 1 / (1 + exp(-z)) element-wise (binary cross-entropy: dE/dz = a - t),
+    #: "softmax" if a = softmax(z) over the last axis (categorical cross-entropy: dE/dz = a sum(t) - t)
+    fusion: ClassVar[str | None] = None
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
@@ -37,3 +42,17 @@ class Activation:
 def resolve_activation(spec: Any) -> Activation:
     """An Activation from an instance, a subclass, or a registered name."""
     return resolve("activation", Activation, spec)
+
+
+@attrs.define
+class Linear(Activation):
+    """a = z (the identity; the default activation of every layer)."""
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return z
+
+    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return np.ones_like(z)
+
+    def backward(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray) -> np.ndarray:
+        return grad_a

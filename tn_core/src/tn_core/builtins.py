@@ -1,4 +1,4 @@
-"""The core's own plugin: wiring structures, losses, optimizers, initializers.
+"""The core's own plugin: wiring structures, the Linear activation, losses, optimizers, initializers.
 
 Registered through the same hooks as any third-party plugin.
 """
@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tn_core.activation import Linear
 from tn_core.hookspecs import hookimpl
+from tn_core.initializers import BUILTIN_INITIALIZERS
 from tn_core.losses import BUILTIN_LOSSES
-from tn_core.neuron import BUILTIN_INITIALIZERS
 from tn_core.optimizers import BUILTIN_OPTIMIZERS
 from tn_core.wiring import (
     BUILTIN_STRUCTURES,
@@ -28,6 +29,11 @@ from tn_core.wiring import (
 @hookimpl
 def tn_register_structures() -> list[type]:
     return list(BUILTIN_STRUCTURES)
+
+
+@hookimpl
+def tn_register_activations() -> list[type]:
+    return [Linear]
 
 
 @hookimpl

@@ -2,8 +2,10 @@
 
 ``labelled(convert)`` puts the class being constructed in front of any
 tensornet error ``convert`` raises, e.g. ``Dense: unknown activation
-'tanhh' (did you mean 'tanh'?)``; ``real_field`` holds a finite float and
-``int_field`` an int with a lower bound.
+'tanhh' (did you mean 'tanh'?)``. The fields: ``real_field`` (a finite
+float), ``int_field`` (an int with a lower bound), ``shape_field`` (a
+per-sample shape), ``activation_field`` (an Activation from an object, class
+or name) and ``init_field`` (a weight initializer name or callable).
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from typing import Any
 
 import attrs
 
+from tn_core.activation import resolve_activation
 from tn_core.errors import ConfigError, TensornetError
+from tn_core.initializers import init_name
+from tn_core.structure import as_shape
 
 
 def labelled(convert: Callable[[Any], Any]) -> attrs.Converter:
@@ -55,3 +60,18 @@ def int_field(default: int, low: int) -> Any:
             raise ConfigError(f"{type(instance).__name__}: {attribute.name} must be an int >= {low}, got {value!r}")
 
     return attrs.field(default=default, validator=check)
+
+
+def shape_field() -> Any:
+    """A required per-sample shape: an int or a sequence of positive ints."""
+    return attrs.field(converter=labelled(as_shape))
+
+
+def activation_field(default: Any = "linear") -> Any:
+    """An Activation, given as an object, class or registered name."""
+    return attrs.field(default=default, converter=labelled(resolve_activation))
+
+
+def init_field() -> Any:
+    """A weight initializer: None (the activation's ``default_init``), a registered name or a callable."""
+    return attrs.field(default=None, converter=labelled(init_name))

@@ -13,25 +13,25 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
+from tn_core.neuron import Neuron
 from tn_core.plugins import resolve
 
 
 class Loss:
     """Base class: ``evaluate(y, t, fused) -> (E, grad)``."""
 
-    #: name of the output activation whose derivative this loss cancels, if any
-    fused_activation: ClassVar[str | None] = None
+    #: the ``Activation.fusion`` whose derivative this loss cancels, if any
+    fusion: ClassVar[str | None] = None
 
     def evaluate(self, y: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
         raise NotImplementedError
 
     def can_fuse(self, structure: Any) -> bool:
-        """Whether ``structure``'s slot 0 ends in this loss's fused activation."""
-        activation = getattr(structure, "activation", None)
+        """Whether ``structure`` is a Neuron whose activation declares this loss's fusion."""
         return (
-            self.fused_activation is not None
-            and type(activation).__name__ == self.fused_activation
-            and hasattr(structure, "backward_from_preactivation")
+            self.fusion is not None
+            and isinstance(structure, Neuron)
+            and getattr(structure.activation, "fusion", None) == self.fusion
         )
 
 
@@ -52,7 +52,7 @@ class CE(Loss):
     Fused with a Sigmoid output, dE/dz = a - t.
     """
 
-    fused_activation: ClassVar[str | None] = "Sigmoid"
+    fusion: ClassVar[str | None] = "logistic"
     eps: float = 1e-7
 
     def evaluate(self, y: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
@@ -72,7 +72,7 @@ class SoftmaxCE(Loss):
     the same expression in a.
     """
 
-    fused_activation: ClassVar[str | None] = "Softmax"
+    fusion: ClassVar[str | None] = "softmax"
     eps: float = 1e-12
 
     def evaluate(self, y: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:

@@ -23,15 +23,14 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-import tn_core as tn
-from tn_core.structure import BackwardResult, BuildResult, Params, Shape, as_shape
+from tn_core import kit
+from tn_core.kit import BackwardResult, BuildResult, Params, Shape, activation_field, as_shape, init_field
 from tn_layers_conv.parallel import over_batch, scratch
 from tn_layers_conv.window import Window, naming, pad_spec, per_axis, sliding_shape, window
-from tn_layers_dense.fields import activation_field, init_field
 
 
 @attrs.define
-class Conv(tn.Neuron):
+class Conv(kit.Neuron):
     """A kernel of ``kernel_shape`` sliding over the first len(kernel_shape) axes.
 
     The remaining input axes are channels (flattened). Output shape:
@@ -53,7 +52,7 @@ class Conv(tn.Neuron):
     out_shape: Shape = attrs.field(default=())
     kernel_stride: Shape | None = attrs.field(default=None)
     pad: bool | tuple[tuple[int, int], ...] = attrs.field(default=False)
-    activation: tn.Activation = activation_field()
+    activation: kit.Activation = activation_field()
     init: Any = init_field()
     dilation: Shape | None = attrs.field(default=None)
 
@@ -63,7 +62,7 @@ class Conv(tn.Neuron):
             self.out_shape = as_shape(self.out_shape, "out_shape")
             rank = len(self.kernel_shape)
             if self.rank is not None and rank != self.rank:
-                raise tn.ConfigError(f"needs a kernel of rank {self.rank}, got kernel_shape {self.kernel_shape}")
+                raise kit.ConfigError(f"needs a kernel of rank {self.rank}, got kernel_shape {self.kernel_shape}")
             self.kernel_stride = per_axis(self.kernel_stride, rank, "kernel_stride")
             self.dilation = per_axis(self.dilation, rank, "dilation")
             self.pad = pad_spec(self.pad, rank)
@@ -77,7 +76,7 @@ class Conv(tn.Neuron):
         out_size = math.prod(self.out_shape)
         fan_in = geo.size * geo.channels
         shape = (out_size, *self.kernel_shape, geo.channels)
-        weights = tn.init_weights(self.init, self.activation, shape, fan_in, out_size * geo.size, rng)
+        weights = kit.init_weights(self.init, self.activation, shape, fan_in, out_size * geo.size, rng)
         return [geo.out + self.out_shape], {"weights": weights, "biases": np.zeros(out_size)}
 
     def pre_activation(self, params: Params, inputs: list[np.ndarray], training: bool) -> tuple[np.ndarray, Any]:
@@ -102,7 +101,7 @@ class Conv(tn.Neuron):
 
         dw = sum(over_batch(weight_grad, n, geo.column_size * x.itemsize))
         grads = {"weights": dw.reshape(weights.shape), "biases": g.sum(axis=(0, 1))}
-        if not tn.input_grad_wanted(0):
+        if not kit.input_grad_wanted(0):
             return [None], grads
         flipped = np.moveaxis(np.flip(weights, axis=tuple(range(1, weights.ndim - 1))), (0, -1), (-1, 0))
         dx = correlate(geo.transposed(out_size), g.reshape(n, *geo.out, out_size), flipped)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import tn_core as tn
+from tn_core import kit
 from tn_layers_conv.conv import Conv, Conv1D, Conv2D, Conv3D
 from tn_layers_conv.pooling import AvgPool, GlobalAvgPool, MaxPool
 
 
-@tn.hookimpl
+@kit.hookimpl
 def tn_register_structures() -> list[type]:
     return [Conv, Conv1D, Conv2D, Conv3D, MaxPool, AvgPool, GlobalAvgPool]
 
 
-@tn.hookimpl
+@kit.hookimpl
 def tn_structure_examples() -> list[tuple[Any, list[tuple[int, ...]]]]:
     return [
         (Conv((3, 2), out_shape=(2,), kernel_stride=(2, 1), pad=True, activation="tanh"), [(5, 4, 3)]),

@@ -15,13 +15,13 @@ from typing import Any
 import attrs
 import numpy as np
 
-import tn_core as tn
-from tn_core.structure import BuildResult, ForwardResult, Params, Shape
+from tn_core import kit
+from tn_core.kit import BuildResult, ForwardResult, Params, Shape
 from tn_layers_conv.window import Window, naming, pad_spec, per_axis, sliding_shape, window
 
 
 @attrs.define
-class _Pool(tn.Structure):
+class _Pool(kit.Structure):
     """Shared fields and geometry of MaxPool and AvgPool."""
 
     window: Shape = attrs.field()
@@ -34,7 +34,7 @@ class _Pool(tn.Structure):
             self.stride = self.window if self.stride is None else per_axis(self.stride, len(self.window), "stride")
             self.pad = pad_spec(self.pad, len(self.window))
             if not isinstance(self.pad, bool) and any(max(p) >= k for p, k in zip(self.pad, self.window)):
-                raise tn.ConfigError(
+                raise kit.ConfigError(
                     f"padding {self.pad} must be smaller than the window {self.window} on every side "
                     "(else a window could hold only padding)"
                 )
@@ -119,12 +119,12 @@ def _leading_axes(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise tn.ConfigError(f"GlobalAvgPool: axes must be None or a positive int, got {value!r}")
+        raise kit.ConfigError(f"GlobalAvgPool: axes must be None or a positive int, got {value!r}")
     return int(value)
 
 
 @attrs.define
-class GlobalAvgPool(tn.Structure):
+class GlobalAvgPool(kit.Structure):
     """y = the mean over the first ``axes`` per-sample axes; the rest (channels) are kept.
 
     ``axes=None`` averages every axis but the last: (H, W, C) -> (C,).
@@ -135,7 +135,7 @@ class GlobalAvgPool(tn.Structure):
     def _count(self, shape: Shape) -> int:
         count = len(shape) - 1 if self.axes is None else self.axes
         if not 1 <= count < len(shape):
-            raise tn.ShapeError(
+            raise kit.ShapeError(
                 f"axes={self.axes} needs an input with at least {max(count, 1) + 1} axes "
                 f"(some to average, some to keep), got shape {shape}"
             )

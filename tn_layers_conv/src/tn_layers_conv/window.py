@@ -28,8 +28,8 @@ import attrs
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-import tn_core as tn
-from tn_core.structure import Shape, as_shape
+from tn_core import kit
+from tn_core.kit import Shape, as_shape
 from tn_layers_conv.parallel import scratch
 
 Pads = tuple[tuple[int, int], ...]
@@ -40,8 +40,8 @@ def naming(layer: str) -> Iterator[None]:
     """Prefix the ConfigErrors raised inside the block with the layer's name."""
     try:
         yield
-    except tn.ConfigError as exc:
-        raise tn.ConfigError(f"{layer}: {exc}") from None
+    except kit.ConfigError as exc:
+        raise kit.ConfigError(f"{layer}: {exc}") from None
 
 
 def _is_int(value: Any) -> bool:
@@ -52,7 +52,7 @@ def sliding_shape(value: Any, what: str) -> Shape:
     """A kernel or pooling window: positive ints, at least one (the axes it slides over)."""
     shape = as_shape(value, what)
     if not shape:
-        raise tn.ConfigError(f"{what} must slide over at least one axis, got {value!r}")
+        raise kit.ConfigError(f"{what} must slide over at least one axis, got {value!r}")
     return shape
 
 
@@ -62,7 +62,7 @@ def per_axis(value: Any, rank: int, what: str, default: int = 1) -> Shape:
         return (default,) * rank
     items = (value,) * rank if _is_int(value) else value
     if not isinstance(items, Sequence) or len(items) != rank or not all(_is_int(v) and v > 0 for v in items):
-        raise tn.ConfigError(f"{what} must be a positive int or {rank} positive ints (one per axis), got {value!r}")
+        raise kit.ConfigError(f"{what} must be a positive int or {rank} positive ints (one per axis), got {value!r}")
     return tuple(int(v) for v in items)
 
 
@@ -76,14 +76,14 @@ def pad_spec(value: Any, rank: int) -> bool | Pads:
         return bool(value)
     items = (value,) * rank if _is_int(value) else value
     if not isinstance(items, Sequence) or len(items) != rank:
-        raise tn.ConfigError(
+        raise kit.ConfigError(
             f"pad must be True, False, an int or {rank} entries (one per axis), got {value!r}"
         )
     pads = []
     for item in items:
         pair = (item, item) if _is_int(item) else item
         if not (isinstance(pair, Sequence) and len(pair) == 2 and all(_is_int(v) and v >= 0 for v in pair)):
-            raise tn.ConfigError(f"pad entries must be ints >= 0 or (before, after) pairs of them, got {value!r}")
+            raise kit.ConfigError(f"pad entries must be ints >= 0 or (before, after) pairs of them, got {value!r}")
         pads.append((int(pair[0]), int(pair[1])))
     return tuple(pads)
 
@@ -217,7 +217,7 @@ def window(shape: Shape, kernel: Shape, stride: Shape, dilation: Shape, pad: boo
     """
     rank = len(kernel)
     if len(shape) < rank:
-        raise tn.ShapeError(
+        raise kit.ShapeError(
             f"a kernel of rank {rank} {kernel} needs an input of rank >= {rank}, got shape {shape}"
         )
     spatial, span = shape[:rank], extent(kernel, dilation)
@@ -229,7 +229,7 @@ def window(shape: Shape, kernel: Shape, stride: Shape, dilation: Shape, pad: boo
         pads = ((0, 0),) * rank if pad is False else pad
         padded = tuple(n + b + a for n, (b, a) in zip(spatial, pads))
         if any(p < e for p, e in zip(padded, span)):
-            raise tn.ShapeError(
+            raise kit.ShapeError(
                 f"kernel {kernel} (extent {span} with dilation {dilation}) is larger than "
                 f"the input's sliding axes {spatial} (padded to {padded})"
             )

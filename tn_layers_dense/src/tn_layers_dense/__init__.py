@@ -3,12 +3,12 @@
 Everything here is also reachable as ``tn.<Name>`` and by its lower-case name once installed.
 """
 
+from tn_core.kit import Linear
 from tn_layers_dense.activations import (
     ELU,
     GELU,
     HardTanh,
     LeakyReLU,
-    Linear,
     ReLU,
     Sigmoid,
     SiLU,

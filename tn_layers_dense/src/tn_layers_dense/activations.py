@@ -17,30 +17,18 @@ import attrs
 import numpy as np
 from scipy.special import erfc, expit
 
-import tn_core as tn
-from tn_layers_dense.fields import real_field
+from tn_core import kit
+from tn_core.kit import real_field
 
 _RSQRT2 = 1.0 / math.sqrt(2.0)
 _RSQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @attrs.define
-class Linear(tn.Activation):
-    """a = z."""
-
-    def forward(self, z: np.ndarray) -> np.ndarray:
-        return z
-
-    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return np.ones_like(z)
-
-    def backward(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray) -> np.ndarray:
-        return grad_a
-
-
-@attrs.define
-class Sigmoid(tn.Activation):
+class Sigmoid(kit.Activation):
     """a = 1 / (1 + exp(-z)); da/dz = a (1 - a)."""
+
+    fusion: ClassVar[str | None] = "logistic"
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return expit(z)
@@ -50,7 +38,7 @@ class Sigmoid(tn.Activation):
 
 
 @attrs.define
-class Tanh(tn.Activation):
+class Tanh(kit.Activation):
     """a = tanh z; da/dz = 1 - a^2."""
 
     def forward(self, z: np.ndarray) -> np.ndarray:
@@ -61,7 +49,7 @@ class Tanh(tn.Activation):
 
 
 @attrs.define
-class ReLU(tn.Activation):
+class ReLU(kit.Activation):
     """a = z for z > 0, alpha z otherwise (alpha > 0 is the seed's leaky ReLU); da/dz = 1 or alpha."""
 
     default_init: ClassVar[str] = "he"
@@ -88,7 +76,7 @@ class LeakyReLU(ReLU):
 
 
 @attrs.define
-class ELU(tn.Activation):
+class ELU(kit.Activation):
     """a = z for z > 0, alpha (exp(z) - 1) otherwise; da/dz = 1 or alpha exp(z)."""
 
     default_init: ClassVar[str] = "he"
@@ -102,7 +90,7 @@ class ELU(tn.Activation):
 
 
 @attrs.define
-class GELU(tn.Activation):
+class GELU(kit.Activation):
     """Exact GELU (as PyTorch's default): a = z Phi(z), Phi the standard normal CDF via erfc;
     da/dz = Phi(z) + z phi(z), phi(z) = exp(-z^2 / 2) / sqrt(2 pi)."""
 
@@ -116,7 +104,7 @@ class GELU(tn.Activation):
 
 
 @attrs.define
-class Softplus(tn.Activation):
+class Softplus(kit.Activation):
     """a = log(1 + exp(z)), computed as logaddexp(0, z); da/dz = sigmoid(z)."""
 
     default_init: ClassVar[str] = "he"
@@ -129,7 +117,7 @@ class Softplus(tn.Activation):
 
 
 @attrs.define
-class SiLU(tn.Activation):
+class SiLU(kit.Activation):
     """a = z sigmoid(z); da/dz = s (1 + z (1 - s)) with s = sigmoid(z)."""
 
     default_init: ClassVar[str] = "he"
@@ -148,7 +136,7 @@ class Swish(SiLU):
 
 
 @attrs.define
-class Softsign(tn.Activation):
+class Softsign(kit.Activation):
     """a = z / (1 + |z|); da/dz = 1 / (1 + |z|)^2."""
 
     def forward(self, z: np.ndarray) -> np.ndarray:
@@ -160,7 +148,7 @@ class Softsign(tn.Activation):
 
 
 @attrs.define
-class HardTanh(tn.Activation):
+class HardTanh(kit.Activation):
     """a = clip(z, -1, 1); da/dz = 1 for |z| < 1, 0 otherwise."""
 
     def forward(self, z: np.ndarray) -> np.ndarray:
@@ -171,11 +159,13 @@ class HardTanh(tn.Activation):
 
 
 @attrs.define
-class Softmax(tn.Activation):
+class Softmax(kit.Activation):
     """a_i = exp(z_i) / sum_j exp(z_j) over the last axis (computed from z - max z).
 
     Not element-wise: dE/dz_i = a_i (dE/da_i - sum_j a_j dE/da_j).
     """
+
+    fusion: ClassVar[str | None] = "softmax"
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         e = np.exp(z - z.max(axis=-1, keepdims=True))
@@ -186,6 +176,6 @@ class Softmax(tn.Activation):
         return a * (grad_a - np.sum(grad_a * a, axis=-1, keepdims=True))
 
 
-ACTIVATIONS: list[type[tn.Activation]] = [
-    Linear, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus, SiLU, Swish, Softsign, HardTanh, Softmax,
+ACTIVATIONS: list[type[kit.Activation]] = [
+    Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus, SiLU, Swish, Softsign, HardTanh, Softmax,
 ]

@@ -8,13 +8,12 @@ from typing import Any
 import attrs
 import numpy as np
 
-import tn_core as tn
-from tn_core.structure import BackwardResult, BuildResult, Params, Shape
-from tn_layers_dense.fields import activation_field, init_field, shape_field
+from tn_core import kit
+from tn_core.kit import BackwardResult, BuildResult, Params, Shape, activation_field, init_field, shape_field
 
 
 @attrs.define
-class Dense(tn.Neuron):
+class Dense(kit.Neuron):
     """y = activation(W x + b) with x flattened per sample and y reshaped to ``shape``.
 
     Parameters: ``weights`` (out_size, in_size), ``biases`` (out_size,), zero.
@@ -25,22 +24,22 @@ class Dense(tn.Neuron):
     """
 
     shape: Shape = shape_field()
-    activation: tn.Activation = activation_field()
+    activation: kit.Activation = activation_field()
     init: Any = init_field()
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         fan_in, fan_out = math.prod(input_shapes[0]), math.prod(self.shape)
-        weights = tn.init_weights(self.init, self.activation, (fan_out, fan_in), fan_in, fan_out, rng)
+        weights = kit.init_weights(self.init, self.activation, (fan_out, fan_in), fan_in, fan_out, rng)
         return [self.shape], {"weights": weights, "biases": np.zeros(fan_out)}
 
     def pre_activation(self, params: Params, inputs: list[np.ndarray], training: bool) -> tuple[np.ndarray, Any]:
         x = inputs[0]
         flat = x.reshape(x.shape[0], -1)
-        z = tn.affine_forward(flat, params["weights"], params["biases"])
+        z = kit.affine_forward(flat, params["weights"], params["biases"])
         return z.reshape(x.shape[0], *self.shape), (flat, x.shape)
 
     def pre_activation_backward(self, params: Params, cache: Any, grad_z: np.ndarray) -> BackwardResult:
         flat, in_shape = cache
         grad_z = grad_z.reshape(flat.shape[0], -1)
-        dx, dw, db = tn.affine_backward(flat, params["weights"], grad_z, tn.input_grad_wanted(0))
+        dx, dw, db = kit.affine_backward(flat, params["weights"], grad_z, kit.input_grad_wanted(0))
         return [None if dx is None else dx.reshape(in_shape)], {"weights": dw, "biases": db}

@@ -4,29 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-import tn_core as tn
+from tn_core import kit
 from tn_layers_dense.activations import ACTIVATIONS
 from tn_layers_dense.dense import Dense
 from tn_layers_dense.pointwise import Activate, Add, Bias, Gain, Mul, Pointwise, Sub
 from tn_layers_dense.regularization import Dropout, LayerNorm
 from tn_layers_dense.residual import Residual, ResWrap
 
-STRUCTURES: list[type[tn.Structure]] = [
+STRUCTURES: list[type[kit.Structure]] = [
     Dense, Pointwise, Add, Sub, Mul, Activate, Gain, Bias, ResWrap, Residual, Dropout, LayerNorm,
 ]
 
 
-@tn.hookimpl
+@kit.hookimpl
 def tn_register_structures() -> list[type]:
     return list(STRUCTURES)
 
 
-@tn.hookimpl
+@kit.hookimpl
 def tn_register_activations() -> list[type]:
     return list(ACTIVATIONS)
 
 
-@tn.hookimpl
+@kit.hookimpl
 def tn_structure_examples() -> list[tuple[Any, list[tuple[int, ...]]]]:
     return [
         (Dense((15, 15), activation="tanh"), [(32, 32)]),

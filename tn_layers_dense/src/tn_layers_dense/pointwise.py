@@ -12,10 +12,8 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-import tn_core as tn
-from tn_core.errors import suggest
-from tn_core.structure import BackwardResult, BuildResult, ForwardResult, Params, Shape
-from tn_layers_dense.fields import activation_field
+from tn_core import kit
+from tn_core.kit import BackwardResult, BuildResult, ForwardResult, Params, Shape, activation_field, suggest
 
 Arrays = list[np.ndarray]
 
@@ -75,13 +73,13 @@ OPS: dict[str, tuple[Callable[[Arrays], np.ndarray], Callable[[Arrays, np.ndarra
 
 def _known_op(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value not in OPS:
-        raise tn.ConfigError(
+        raise kit.ConfigError(
             f"{type(instance).__name__}: unknown op {value!r}{suggest(str(value), OPS)}; ops: {', '.join(OPS)}"
         )
 
 
 @attrs.define
-class Pointwise(tn.Structure):
+class Pointwise(kit.Structure):
     """y = op(x_1, ..., x_k) element by element over two or more inputs of one shape.
 
     ops: ``add`` (x_1 + ... + x_k), ``sub`` (x_1 - x_2 - ... - x_k), ``mul``
@@ -93,7 +91,7 @@ class Pointwise(tn.Structure):
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         if len(set(input_shapes)) > 1:
-            raise tn.ShapeError(f"element-wise {self.op!r} needs inputs of one shape, got {input_shapes}")
+            raise kit.ShapeError(f"element-wise {self.op!r} needs inputs of one shape, got {input_shapes}")
         return [input_shapes[0]], {}
 
     def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
@@ -125,10 +123,10 @@ class Mul(Pointwise):
 
 
 @attrs.define
-class Activate(tn.Neuron):
+class Activate(kit.Neuron):
     """y = activation(x): a pure activation layer (a Neuron with z = x, so losses can fuse with it)."""
 
-    activation: tn.Activation = activation_field(attrs.NOTHING)
+    activation: kit.Activation = activation_field(attrs.NOTHING)
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         return [input_shapes[0]], {}
@@ -141,7 +139,7 @@ class Activate(tn.Neuron):
 
 
 @attrs.define
-class Gain(tn.Structure):
+class Gain(kit.Structure):
     """y = s * x with a learned per-element ``gain`` s of the input's shape (starts at 1).
 
     (Not called Scale: that name is the design contract's example of a third-party plugin.)
@@ -159,7 +157,7 @@ class Gain(tn.Structure):
 
 
 @attrs.define
-class Bias(tn.Structure):
+class Bias(kit.Structure):
     """y = x + b with learned per-element ``biases`` b of the input's shape (start at 0)."""
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:

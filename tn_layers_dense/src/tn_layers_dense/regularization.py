@@ -7,15 +7,14 @@ from typing import Any
 import attrs
 import numpy as np
 
-import tn_core as tn
-from tn_core.structure import BackwardResult, BuildResult, ForwardResult, Params, Shape
-from tn_layers_dense.fields import real_field
+from tn_core import kit
+from tn_core.kit import BackwardResult, BuildResult, ForwardResult, Params, Shape, real_field
 
 
 @attrs.define
-class Dropout(tn.Structure):
+class Dropout(kit.Structure):
     """Inverted dropout: in training y = x m / (1 - rate), m ~ Bernoulli(1 - rate) per element,
-    drawn from ``tn.forward_rng()``; in inference y = x. E[y] = x either way."""
+    drawn from ``kit.forward_rng()``; in inference y = x. E[y] = x either way."""
 
     rate: float = real_field(0.5, lambda v: 0 <= v < 1, "in [0, 1)")
 
@@ -26,7 +25,7 @@ class Dropout(tn.Structure):
         x = inputs[0]
         if not training or self.rate == 0:
             return [x], None
-        mask = (tn.forward_rng().random(x.shape, dtype=x.dtype) >= self.rate).astype(x.dtype)
+        mask = (kit.forward_rng().random(x.shape, dtype=x.dtype) >= self.rate).astype(x.dtype)
         mask *= 1.0 / (1.0 - self.rate)
         return [x * mask], mask
 
@@ -35,7 +34,7 @@ class Dropout(tn.Structure):
 
 
 @attrs.define
-class LayerNorm(tn.Structure):
+class LayerNorm(kit.Structure):
     """Normalizes each sample over all its features: y = gain * (x - mu) / sqrt(var + eps) + biases,
     mu and var the mean and (biased) variance of the sample's elements; ``gain`` (starts at 1) and
     ``biases`` (start at 0) have the per-sample shape. Training and inference compute the same thing

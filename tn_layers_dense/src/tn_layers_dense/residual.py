@@ -8,37 +8,35 @@ from typing import Any
 import attrs
 import numpy as np
 
-import tn_core as tn
-from tn_core.structure import BackwardResult, BuildResult, Params, Shape
-from tn_layers_dense.activations import Linear
-from tn_layers_dense.fields import init_field, labelled
+from tn_core import kit
+from tn_core.kit import BackwardResult, BuildResult, Linear, Params, Shape, init_field, labelled
 
 CELL = "cell/"
 
 
 def _check_cell(instance: Any, attribute: attrs.Attribute, cell: Any) -> None:
     name = type(instance).__name__
-    if isinstance(cell, type) and issubclass(cell, tn.Structure):
-        raise tn.ConfigError(f"{name}: cell must be a Structure instance, e.g. {cell.__name__}(...), not the class")
-    if not isinstance(cell, tn.Structure):
-        raise tn.ConfigError(f"{name}: cell must be a Structure, got {type(cell).__name__} {cell!r}")
+    if isinstance(cell, type) and issubclass(cell, kit.Structure):
+        raise kit.ConfigError(f"{name}: cell must be a Structure instance, e.g. {cell.__name__}(...), not the class")
+    if not isinstance(cell, kit.Structure):
+        raise kit.ConfigError(f"{name}: cell must be a Structure, got {type(cell).__name__} {cell!r}")
     low, high = cell.arity
     if not (low <= 1 and (high is None or high >= 1)):
         takes = f"{low}" if low == high else f"{low} to {'any number of' if high is None else high}"
-        raise tn.ConfigError(f"{name}: cell {cell.type_name()} takes {takes} inputs; a residual cell takes one")
+        raise kit.ConfigError(f"{name}: cell {cell.type_name()} takes {takes} inputs; a residual cell takes one")
 
 
 def _slot(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise tn.ConfigError(f"{type(instance).__name__}: slot must be an int >= 0, got {value!r}")
+        raise kit.ConfigError(f"{type(instance).__name__}: slot must be an int >= 0, got {value!r}")
 
 
-def _optional_activation(spec: Any) -> tn.Activation | None:
-    return None if spec is None else tn.resolve_activation(spec)
+def _optional_activation(spec: Any) -> kit.Activation | None:
+    return None if spec is None else kit.resolve_activation(spec)
 
 
 @attrs.define
-class ResWrap(tn.Neuron):
+class ResWrap(kit.Neuron):
     """y = activation(x + W h + b), h = output ``slot`` of ``cell`` applied to x (flattened).
 
     The cell is any Structure taking one input; the projection maps its output
@@ -49,25 +47,25 @@ class ResWrap(tn.Neuron):
     choice), or Linear for a cell without one.
     """
 
-    cell: tn.Structure = attrs.field(validator=_check_cell)
-    activation: tn.Activation = attrs.field(default=None, converter=labelled(_optional_activation))
+    cell: kit.Structure = attrs.field(validator=_check_cell)
+    activation: kit.Activation = attrs.field(default=None, converter=labelled(_optional_activation))
     slot: int = attrs.field(default=0, validator=_slot)
     init: Any = init_field()
 
     def __attrs_post_init__(self) -> None:
         if self.activation is None:
             inner = getattr(self.cell, "activation", None)
-            self.activation = inner if isinstance(inner, tn.Activation) else Linear()
+            self.activation = inner if isinstance(inner, kit.Activation) else Linear()
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         cell_shapes, cell_params = self.cell.build_checked(input_shapes, rng)
         if self.slot >= len(cell_shapes):
-            raise tn.ShapeError(
+            raise kit.ShapeError(
                 f"cell {self.cell.type_name()} has output slots 0..{len(cell_shapes) - 1}, slot {self.slot} asked for"
             )
         size, cell_size = math.prod(input_shapes[0]), math.prod(cell_shapes[self.slot])
         params = {
-            "weights": tn.init_weights(self.init, None, (size, cell_size), cell_size, size, rng),
+            "weights": kit.init_weights(self.init, None, (size, cell_size), cell_size, size, rng),
             "biases": np.zeros(size),
         }
         params.update({CELL + key: value for key, value in cell_params.items()})
@@ -78,18 +76,18 @@ class ResWrap(tn.Neuron):
         cell_params = {key[len(CELL):]: value for key, value in params.items() if key.startswith(CELL)}
         outs, cell_cache = self.cell.forward(cell_params, [x], training)
         h = outs[self.slot].reshape(x.shape[0], -1)
-        z = tn.affine_forward(h, params["weights"], params["biases"]).reshape(x.shape)
+        z = kit.affine_forward(h, params["weights"], params["biases"]).reshape(x.shape)
         z += x
         return z, (cell_params, outs, cell_cache, h)
 
     def pre_activation_backward(self, params: Params, cache: Any, grad_z: np.ndarray) -> BackwardResult:
         cell_params, outs, cell_cache, h = cache
-        dh, dw, db = tn.affine_backward(h, params["weights"], grad_z.reshape(h.shape[0], -1))
+        dh, dw, db = kit.affine_backward(h, params["weights"], grad_z.reshape(h.shape[0], -1))
         cell_grads = [dh.reshape(out.shape) if k == self.slot else np.zeros_like(out) for k, out in enumerate(outs)]
         (dx_cell,), cell_pgrads = self.cell.backward(cell_params, cell_cache, cell_grads)
         pgrads = {"weights": dw, "biases": db}
         pgrads.update({CELL + key: value for key, value in cell_pgrads.items()})
-        if not tn.input_grad_wanted(0):  # the cell saw the same answer and skipped its dE/dx too
+        if not kit.input_grad_wanted(0):  # the cell saw the same answer and skipped its dE/dx too
             return [None], pgrads
         return [grad_z if dx_cell is None else grad_z + dx_cell], pgrads
 

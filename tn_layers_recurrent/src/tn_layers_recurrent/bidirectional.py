@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-import tn_core as tn
-from tn_core.structure import BackwardResult, BuildResult, ForwardResult, Params, Shape
+from tn_core import kit
+from tn_core.kit import BackwardResult, BuildResult, ForwardResult, Params, Shape
 from tn_layers_recurrent.recurrent import Recurrent
 
 MERGES = ("concat", "sum", "ave", "mul")
@@ -17,20 +17,20 @@ DIRECTIONS = ("forward", "backward")
 
 def _forward_layer(instance: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, Recurrent):
-        raise tn.ConfigError(f"Bidirectional needs an RNN, LSTM or GRU layer, got {value!r}")
+        raise kit.ConfigError(f"Bidirectional needs an RNN, LSTM or GRU layer, got {value!r}")
     if value.go_backwards:
-        raise tn.ConfigError(
+        raise kit.ConfigError(
             f"Bidirectional runs one copy of the layer each way; give it a layer with go_backwards=False, got {value!r}"
         )
 
 
 def _merge_mode(instance: Any, attribute: Any, value: Any) -> None:
     if value not in MERGES:
-        raise tn.ConfigError(f"Bidirectional: merge must be one of {', '.join(MERGES)}, got {value!r}")
+        raise kit.ConfigError(f"Bidirectional: merge must be one of {', '.join(MERGES)}, got {value!r}")
 
 
 @attrs.define
-class Bidirectional(tn.Structure):
+class Bidirectional(kit.Structure):
     """Two copies of ``layer`` with their own parameters, one reading the sequence backwards.
 
     Parameters are the copies', named ``forward/<name>`` and ``backward/<name>``.

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import tn_core as tn
+from tn_core import kit
 from tn_layers_recurrent.bidirectional import Bidirectional
 from tn_layers_recurrent.recurrent import GRU, LSTM, RNN
 
 STRUCTURES = [RNN, LSTM, GRU, Bidirectional]
 
 
-@tn.hookimpl
+@kit.hookimpl
 def tn_register_structures() -> list[type]:
     return list(STRUCTURES)
 
 
-@tn.hookimpl
+@kit.hookimpl
 def tn_structure_examples() -> list[tuple[Any, list[tuple[int, ...]]]]:
     return [
         (RNN(4), [(5, 3)]),

@@ -34,27 +34,26 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-import tn_core as tn
-from tn_core.structure import BackwardResult, BuildResult, ForwardResult, Params, Shape
-from tn_layers_dense.fields import activation_field, init_field
+from tn_core import kit
+from tn_core.kit import BackwardResult, BuildResult, ForwardResult, Params, Shape, activation_field, init_field
 from tn_layers_recurrent.buffers import empty, sigmoid_slope, tanh_slope
 
 
 def _positive_size(instance: Any, attribute: Any, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise tn.ConfigError(f"{type(instance).__name__}: size must be a positive int, got {value!r}")
+        raise kit.ConfigError(f"{type(instance).__name__}: size must be a positive int, got {value!r}")
 
 
 def _is_bool(instance: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, (bool, np.bool_)):
-        raise tn.ConfigError(f"{type(instance).__name__}: {attribute.name} must be True or False, got {value!r}")
+        raise kit.ConfigError(f"{type(instance).__name__}: {attribute.name} must be True or False, got {value!r}")
 
 
 def backwards_field() -> Any:
     return attrs.field(default=False, validator=_is_bool)
 
 
-class Recurrent(tn.Structure):
+class Recurrent(kit.Structure):
     """Base of the recurrent layers (see the module doc for layouts and slots).
 
     Subclasses are attrs classes with fields ``size``, ``go_backwards`` and
@@ -85,22 +84,22 @@ class Recurrent(tn.Structure):
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         sequence = input_shapes[0]
         if len(sequence) < 2:
-            raise tn.ShapeError(
+            raise kit.ShapeError(
                 f"the input must be (time, *features) per sample, got {sequence}: "
                 "a 1-D input has no feature axis after the time axis (reshape it to (time, 1))"
             )
         for name, shape in zip(self.carry_names, input_shapes[1:]):
             if shape != (self.size,):
-                raise tn.ShapeError(f"the initial {name} must have shape ({self.size},), got {shape}")
+                raise kit.ShapeError(f"the initial {name} must have shape ({self.size},), got {shape}")
         steps, features = sequence[0], math.prod(sequence[1:])
         rows = self.gates * self.size
-        w_x = tn.init_weights(self.init, self.input_activation(), (rows, features), features, rows, rng)
+        w_x = kit.init_weights(self.init, self.input_activation(), (rows, features), features, rows, rng)
         recurrent_init = "orthogonal" if self.init is None else self.init
-        w_h = tn.init_weights(recurrent_init, None, (rows, self.size), self.size, rows, rng)
+        w_h = kit.init_weights(recurrent_init, None, (rows, self.size), self.size, rows, rng)
         shapes = [(steps, self.size)] + [(self.size,)] * len(self.carry_names)
         return shapes, {"weights": np.hstack([w_h, w_x]), "biases": self.initial_biases()}
 
-    def input_activation(self) -> tn.Activation | None:
+    def input_activation(self) -> kit.Activation | None:
         """The activation whose default initializer the input weights use (None: Xavier)."""
         return None
 
@@ -143,7 +142,7 @@ class Recurrent(tn.Structure):
         w_h = np.ascontiguousarray(w[:, : self.size])
         dz, d_rec, d_carries = self.scan_backward(w_h, inner, grads[0].swapaxes(0, 1), grads[1:])
         steps, n, rows = dz.shape
-        dx, dw_x, db = tn.affine_backward(xt, w[:, self.size:], dz.reshape(-1, rows), tn.input_grad_wanted(0))
+        dx, dw_x, db = kit.affine_backward(xt, w[:, self.size:], dz.reshape(-1, rows), kit.input_grad_wanted(0))
         dw_h = d_rec.reshape(-1, rows).T @ h[:-1].reshape(-1, self.size)
         if dx is not None:
             dx = dx.reshape(steps, n, -1).swapaxes(0, 1)
@@ -182,11 +181,11 @@ class RNN(Recurrent):
 
     arity: ClassVar[tuple[int, int | None]] = (1, 2)
     size: int = attrs.field(validator=_positive_size)
-    activation: tn.Activation = activation_field("tanh")
+    activation: kit.Activation = activation_field("tanh")
     go_backwards: bool = backwards_field()
     init: Any = init_field()
 
-    def input_activation(self) -> tn.Activation | None:
+    def input_activation(self) -> kit.Activation | None:
         return self.activation
 
     def scan(self, z: np.ndarray, w_hT: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:

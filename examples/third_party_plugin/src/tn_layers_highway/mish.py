@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
-import tn_core as tn
 from scipy.special import expit
+from tn_core import kit
 
 
 @attrs.define
-class Mish(tn.Activation):
+class Mish(kit.Activation):
     """a = z tanh(softplus z); da/dz = tanh(s) + z sigmoid(z) (1 - tanh(s)^2) with s = softplus z.
 
     softplus z = log(1 + e^z) is computed as logaddexp(0, z): stable for any z.

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import tn_core as tn
+from tn_core import kit
 
 from tn_layers_highway.highway import Highway
 from tn_layers_highway.mish import Mish
 
 
-@tn.hookimpl
+@kit.hookimpl
 def tn_register_structures() -> list[type]:
     return [Highway]
 
 
-@tn.hookimpl
+@kit.hookimpl
 def tn_register_activations() -> list[type]:
     return [Mish]
 
 
-@tn.hookimpl
+@kit.hookimpl
 def tn_structure_examples() -> list[tuple[Any, list[tuple[int, ...]]]]:
     """Configurations the conformance suite (tn_core.testing.check_structure) runs on."""
     return [
