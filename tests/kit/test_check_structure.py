@@ -170,13 +170,14 @@ def failures_in(structure: tn.Structure, shapes: list, **kwargs: Any) -> str:
 def test_correct_layers_pass_every_check(registered: None, shape: tuple) -> None:
     for structure, shapes in [(KitScale(), [shape]), (KitSumDiff(), [shape, shape]), (KitDropout(0.3), [shape])]:
         report = check_structure(structure, shapes, seed=len(shape))
-        assert report.passed == list(CHECKS), report
+        assert report.passed == [c for c in CHECKS if c != "buffers"], report
+        assert report.skipped == {"buffers": "the layer declares no buffers"}
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_planted_wrong_gradients_are_reported(shape: tuple) -> None:
     text = failures_in(KitWrongScale(), [shape])
-    assert text.startswith("check_structure: 2 of 8 checks failed for KitWrongScale() on inputs")
+    assert text.startswith("check_structure: 2 of 9 checks failed for KitWrongScale() on inputs")
     for gradients in ("[gradients]", "[gradients (training)]"):
         section = text.split(gradients)[1].split("\n  [")[0]
         assert "input 0: " in section and "param 'w': " in section and "finite difference" in section
@@ -186,12 +187,12 @@ def test_planted_wrong_gradients_are_reported(shape: tuple) -> None:
 
 def test_wrong_training_gradients_are_caught_with_the_forward_rng() -> None:
     text = failures_in(KitDropout(0.5, forgets_mask=True), [(6,)])
-    assert "1 of 8 checks failed" in text and "[gradients (training)] gradient check failed" in text
+    assert "1 of 9 checks failed" in text and "[gradients (training)] gradient check failed" in text
 
 
 def test_batch_dependence_is_reported() -> None:
     text = failures_in(KitBatchCentered(), [(3,)])
-    assert "1 of 8 checks failed" in text
+    assert "1 of 9 checks failed" in text
     assert "[batch independence] output 0 of sample 0 run alone differs from its output in the batch" in text
 
 
@@ -203,7 +204,7 @@ def test_shape_inference_disagreeing_with_outputs_is_reported() -> None:
 
 def test_dtype_not_preserved_is_reported() -> None:
     text = failures_in(KitFloat64(), [(3,)])
-    assert "1 of 8 checks failed" in text
+    assert "1 of 9 checks failed" in text
     assert "[float32] in a float32 System (inputs float32): output 0 is float64" in text
 
 
@@ -226,7 +227,7 @@ def test_bad_input_shapes_must_be_refused() -> None:
 
 def test_configuration_that_does_not_round_trip_is_reported(registered: None) -> None:
     text = failures_in(KitUnsavable(), [(2,)])
-    assert "1 of 8 checks failed" in text and "[round trip] raised ConfigError: KitUnsavable.transform" in text
+    assert "1 of 9 checks failed" in text and "[round trip] raised ConfigError: KitUnsavable.transform" in text
 
 
 def test_unregistered_structure_skips_the_round_trip_with_a_warning() -> None:
@@ -238,9 +239,9 @@ def test_unregistered_structure_skips_the_round_trip_with_a_warning() -> None:
 def test_sources_get_the_system_level_checks() -> None:
     for structure in (tn.Input((2, 3)), tn.Constant(RNG.normal(size=(3,)))):
         report = check_structure(structure, [])
-        assert set(report.skipped) == {"gradients", "gradients (training)"}
+        assert set(report.skipped) == {"gradients", "gradients (training)", "buffers"}
         assert "source (arity 0)" in report.skipped["gradients"]
-        assert report.passed == [c for c in CHECKS if not c.startswith("gradients")]
+        assert report.passed == [c for c in CHECKS if not c.startswith("gradients") and c != "buffers"]
 
 
 def test_a_structure_that_cannot_be_wired_is_reported() -> None:

@@ -15,7 +15,7 @@ EXAMPLES = structure_examples()
 def example_ids() -> list[str]:
     seen: Counter[str] = Counter()
     ids = []
-    for structure, _ in EXAMPLES:
+    for structure, _, _ in EXAMPLES:
         name = structure.type_name()
         ids.append(f"{name}-{seen[name]}")
         seen[name] += 1
@@ -27,7 +27,7 @@ def test_every_registered_structure_has_examples() -> None:
     assert not missing, f"registered Structures with no tn_structure_examples entry: {', '.join(missing)}"
 
 
-@pytest.mark.parametrize(("structure", "input_shapes"), EXAMPLES, ids=example_ids())
-def test_example_conforms(structure: object, input_shapes: list) -> None:
-    report = check_structure(structure, input_shapes)
+@pytest.mark.parametrize(("structure", "input_shapes", "inputs"), EXAMPLES, ids=example_ids())
+def test_example_conforms(structure: object, input_shapes: list, inputs: list | None) -> None:
+    report = check_structure(structure, input_shapes, inputs=inputs)
     assert "round trip" in report.passed, report.skipped

@@ -30,8 +30,8 @@ class Optimizer:
 
     lr: float = _positive(1e-3)
     steps: int = attrs.field(default=0, init=False)
-    slots: dict[str, list[np.ndarray]] = attrs.field(factory=dict, init=False, repr=False)
-    buffers: dict[int, np.ndarray] = attrs.field(factory=dict, init=False, repr=False, eq=False)
+    slots: dict[str, list[np.ndarray | None]] = attrs.field(factory=dict, init=False, repr=False)
+    scratch_arrays: dict[int, np.ndarray] = attrs.field(factory=dict, init=False, repr=False, eq=False)
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
         """Apply one update to every parameter whose gradient is not None."""
@@ -45,38 +45,44 @@ class Optimizer:
 
     def slot(self, name: str, i: int, like: np.ndarray) -> np.ndarray:
         """Per-parameter state array ``name`` for parameter i (zeros at first)."""
-        arrays = self.slots.setdefault(name, [])
-        while len(arrays) <= i:
-            arrays.append(None)  # type: ignore[arg-type]
+        arrays = self._slot_list(name, i)
         if arrays[i] is None or arrays[i].shape != like.shape:
             arrays[i] = np.zeros_like(like)
         return arrays[i]
 
+    def _slot_list(self, name: str, i: int) -> list[np.ndarray | None]:
+        """The arrays of slot ``name``, long enough to hold parameter i (None: no state yet)."""
+        arrays = self.slots.setdefault(name, [])
+        arrays.extend([None] * (i + 1 - len(arrays)))
+        return arrays
+
     def scratch(self, i: int, like: np.ndarray) -> np.ndarray:
         """A work buffer shaped like parameter i (not part of the saved state)."""
-        buffer = self.buffers.get(i)
+        buffer = self.scratch_arrays.get(i)
         if buffer is None or buffer.shape != like.shape or buffer.dtype != like.dtype:
-            buffer = self.buffers[i] = np.empty_like(like)
+            buffer = self.scratch_arrays[i] = np.empty_like(like)
         return buffer
 
     def state(self) -> dict[str, np.ndarray]:
-        """All state as named arrays (for saving)."""
+        """All state as named numeric arrays (for saving): ``steps`` and ``<slot>/<parameter index>``.
+
+        A parameter that has had no gradient yet has no slot arrays.
+        """
         out = {"steps": np.array(self.steps)}
         for name, arrays in self.slots.items():
             for i, array in enumerate(arrays):
-                out[f"{name}/{i}"] = array
+                if array is not None:
+                    out[f"{name}/{i}"] = array
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state` returned."""
         self.steps = int(state["steps"])
         self.slots = {}
         for key, array in state.items():
             if key != "steps":
                 name, index = key.split("/")
-                arrays = self.slots.setdefault(name, [])
-                while len(arrays) <= int(index):
-                    arrays.append(None)  # type: ignore[arg-type]
-                arrays[int(index)] = np.array(array)
+                self._slot_list(name, int(index))[int(index)] = np.array(array)
 
 
 @attrs.define

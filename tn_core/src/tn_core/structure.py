@@ -10,6 +10,11 @@ A Structure subclass is an attrs class and implements three methods::
 Shapes are per sample; arrays carry a leading batch axis. ``backward`` gets
 dE/d(output) for every output slot (zeros where unused) and returns
 dE/d(input) and dE/d(param); it never changes parameters.
+
+Entries of the params dict named in ``buffers`` are state, not parameters
+(BatchNorm's running statistics): ``build`` creates them, ``forward`` may
+update them in place when ``training``, ``backward`` returns no gradient for
+them, optimizers and update hooks never see them, and files keep them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any, ClassVar, NamedTuple
 import attrs
 import numpy as np
 
-from tn_core.errors import ConfigError, ShapeError
+from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError
 
 Shape = tuple[int, ...]
 Params = dict[str, np.ndarray]
@@ -95,6 +100,31 @@ def as_shape(value: Any, what: str = "shape") -> Shape:
     return tuple(int(v) for v in items)
 
 
+def as_typed(array: Any, dtype: np.dtype, what: str) -> np.ndarray:
+    """``array`` as ``dtype``, checked: floats must be finite; an integer dtype takes
+    integers in its range, or floats holding whole numbers (ShapeError otherwise)."""
+    try:
+        raw = np.asarray(array, dtype=dtype if dtype.kind == "f" else None)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{what}: cannot be read as a {dtype} array: {exc}") from None
+    if dtype.kind == "f":
+        if not np.isfinite(raw).all():
+            bad = int(np.size(raw) - np.count_nonzero(np.isfinite(raw)))
+            raise NonFiniteError(f"{what}: {bad} NaN or infinite values")
+        return raw
+    if raw.dtype.kind not in "iuf":
+        raise ShapeError(f"{what}: expected integers ({dtype}), got {raw.dtype} values")
+    if raw.dtype.kind == "f":
+        whole = np.isfinite(raw) & (raw == np.round(raw))
+        if not whole.all():
+            raise ShapeError(f"{what}: expected integers ({dtype}), got non-integral values such as "
+                             f"{raw[~whole].flat[0]!r}")
+    limits = np.iinfo(dtype)
+    if raw.size and (raw.min() < limits.min or raw.max() > limits.max):
+        raise ShapeError(f"{what}: values from {raw.min()} to {raw.max()} do not fit in {dtype}")
+    return raw.astype(dtype, copy=False)
+
+
 class OutputRef(NamedTuple):
     """Output slot ``slot`` of ``instance``; what layers are wired to.
 
@@ -132,6 +162,8 @@ class Structure:
 
     #: (fewest, most) inputs the layer accepts; ``None`` means no upper limit.
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
+    #: names of params entries that are state, updated by ``forward`` in training, never trained
+    buffers: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def type_name(cls) -> str:
@@ -167,6 +199,9 @@ class Structure:
             raise ShapeError(f"{label}: {exc}") from None
         output_shapes = [tuple(int(d) for d in shape) for shape in output_shapes]
         params = {key: np.asarray(value, dtype=np.float64) for key, value in params.items()}
+        missing = [name for name in self.buffers if name not in params]
+        if missing:
+            raise PluginError(f"{label}: build made no array for the buffers {missing} the layer declares")
         return output_shapes, params
 
     def config(self) -> dict[str, Any]:

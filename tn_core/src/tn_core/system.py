@@ -8,11 +8,13 @@ from typing import Any
 import attrs
 import numpy as np
 
+from tn_core import training, weights
 from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError
 from tn_core.losses import Loss, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
 from tn_core.plugins import get_plugins
-from tn_core.structure import Instance, OutputRef, Shape, as_refs, using_forward_rng, wanting_input_grads
+from tn_core.structure import Instance, OutputRef, Shape, as_refs, as_typed, using_forward_rng, wanting_input_grads
+from tn_core.summary import summary_table
 from tn_core.wiring import Constant, Input
 
 #: {owner instance: {param name: gradient}}; shared parameters appear once, under their first instance
@@ -58,12 +60,16 @@ class System:
         if not ok:
             raise ConfigError(f"System dtype must be float32 or float64, got {dtype!r}")
         self.inputs = self._check_inputs(inputs)
+        #: the dtype each input is fed as: the System's, or the integer dtype its Input declares
+        self.input_dtypes = [np.dtype(i.structure.dtype or self.dtype) for i in self.inputs]
         self.outputs = as_refs(list(outputs), "System outputs")
         if not self.outputs:
             raise ShapeError("System needs at least one output")
         self.order = self._topological_order()
         self.names = self._name_instances()
         self.groups = self._parameter_groups()
+        #: the trainable (not buffer) parameter names of each group's owner, in update order
+        self.trainable = {owner: sorted(set(params) - set(owner.structure.buffers)) for owner, params in self.groups}
         self.consumers = self._count_consumers()
         self._needs_grad = {with_inputs: self._needing_gradients(with_inputs) for with_inputs in (False, True)}
         self.rng = np.random.default_rng(seed)
@@ -138,13 +144,13 @@ class System:
         return groups
 
     def _needing_gradients(self, with_inputs: bool) -> set[Instance]:
-        """Instances whose output gradients are used: those with parameters, the
-        Inputs when input gradients are asked for, and everything fed by them."""
+        """Instances whose output gradients are used: those with trainable parameters,
+        the float Inputs when input gradients are asked for, and everything fed by them."""
         needed: set[Instance] = set()
         for inst in self.order:
             if (
-                inst.params
-                or (with_inputs and isinstance(inst.structure, Input))
+                (inst.params and self.trainable[self._owner[inst]])
+                or (with_inputs and isinstance(inst.structure, Input) and not inst.structure.discrete)
                 or any(ref.instance in needed for ref in inst.parents)
             ):
                 needed.add(inst)
@@ -158,11 +164,15 @@ class System:
         return counts
 
     def parameters(self) -> list[tuple[str, str, np.ndarray]]:
-        """(layer name, parameter name, array) for every parameter, in a fixed order."""
+        """(layer name, parameter name, array) for every trainable parameter, in update order."""
+        return [(self.names[owner], key, params[key]) for owner, params in self.groups for key in self.trainable[owner]]
+
+    def buffers(self) -> list[tuple[str, str, np.ndarray]]:
+        """(layer name, buffer name, array) for every buffer (state that is saved but not trained)."""
         return [
             (self.names[owner], key, params[key])
             for owner, params in self.groups
-            for key in sorted(params)
+            for key in sorted(owner.structure.buffers)
         ]
 
     def __repr__(self) -> str:
@@ -170,8 +180,11 @@ class System:
 
     # -- feeding --------------------------------------------------------------------
 
-    def _as_arrays(self, arrays: Any, shapes: list[Shape], what: str) -> tuple[list[np.ndarray], bool, int]:
-        """Check and cast arrays fed for ``shapes``; returns (batched arrays, batched, N)."""
+    def _as_arrays(
+        self, arrays: Any, shapes: list[Shape], what: str, dtypes: list[np.dtype] | None = None
+    ) -> tuple[list[np.ndarray], bool, int]:
+        """Check and cast arrays fed for ``shapes`` (as ``dtypes``, by default the System's);
+        returns (batched arrays, batched, N)."""
         if isinstance(arrays, np.ndarray) and len(shapes) == 1:
             arrays = [arrays]
         if not isinstance(arrays, (list, tuple)):
@@ -180,10 +193,7 @@ class System:
             raise ShapeError(f"{what}: expected {len(shapes)} arrays, got {len(arrays)}")
         out, modes = [], set()
         for k, (array, shape) in enumerate(zip(arrays, shapes)):
-            try:
-                x = np.asarray(array, dtype=self.dtype)
-            except (TypeError, ValueError) as exc:
-                raise ShapeError(f"{what}[{k}]: cannot be read as a {self.dtype} array: {exc}") from None
+            x = as_typed(array, dtypes[k] if dtypes else self.dtype, f"{what}[{k}]")
             if x.shape == shape:
                 x, batched = x[np.newaxis], False
             elif x.shape[1:] == shape and x.shape[0] > 0:
@@ -192,9 +202,6 @@ class System:
                 raise ShapeError(
                     f"{what}[{k}]: expected shape (N, {', '.join(map(str, shape))}) or {shape}, got {x.shape}"
                 )
-            if not np.isfinite(x).all():
-                bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-                raise NonFiniteError(f"{what}[{k}]: {bad} NaN or infinite values")
             modes.add((batched, x.shape[0]))
             out.append(x)
         if len(modes) > 1:
@@ -206,7 +213,7 @@ class System:
 
     def forward(self, inputs: Any, training: bool = False) -> State:
         """Run the network; the State holds every value and cache."""
-        xs, batched, n = self._as_arrays(inputs, [i.shape for i in self.inputs], "System inputs")
+        xs, batched, n = self._as_arrays(inputs, [i.shape for i in self.inputs], "System inputs", self.input_dtypes)
         values: dict[OutputRef, np.ndarray] = {}
         caches: dict[Instance, Any] = {}
         position = {id(inst): k for k, inst in enumerate(self.inputs)}
@@ -280,14 +287,14 @@ class System:
         seeds: Seeds,
         fused_at: frozenset[Instance] | set[Instance] = frozenset(),
         input_grads: bool = True,
-    ) -> tuple[ParamGrads, list[np.ndarray]]:
+    ) -> tuple[ParamGrads, list[np.ndarray | None]]:
         """Backpropagate dE/d(outputs); returns (parameter grads, dE/d(each input)).
 
         Gradients reaching one tensor from several layers are summed, and so
         are the gradients of parameters shared by several instances. Layers
         are told (``tn.input_grad_wanted``) which input gradients are used, so
         with ``input_grads=False`` the first layers skip dE/dx (and the input
-        gradient list comes back empty).
+        gradient list comes back empty). Integer inputs get None.
         """
         grads: dict[OutputRef, np.ndarray] = dict(seeds)
         pgrads: ParamGrads = {}
@@ -317,7 +324,9 @@ class System:
                     f"gradients for {len(inst.parents)} inputs"
                 )
             if p_grads:
-                total = pgrads.setdefault(self._owner[inst], {})
+                owner = self._owner[inst]
+                self._check_param_grads(inst, owner, p_grads)
+                total = pgrads.setdefault(owner, {})
                 for key, g in p_grads.items():
                     total[key] = total[key] + g if key in total else g
             for ref, g, use in zip(inst.parents, in_grads, wanted):
@@ -325,17 +334,33 @@ class System:
                     grads[ref] = grads[ref] + g if ref in grads else g
         if not input_grads:
             return pgrads, []
-        xgrads = [grads.get(inst[0], np.zeros((n, *inst.shape), self.dtype)) for inst in self.inputs]
+        xgrads = [
+            None if inst.structure.discrete else grads.get(inst[0], np.zeros((n, *inst.shape), self.dtype))
+            for inst in self.inputs
+        ]
         return pgrads, xgrads
+
+    def _check_param_grads(self, inst: Instance, owner: Instance, p_grads: dict[str, Any]) -> None:
+        """PluginError for a gradient of a buffer or of a name the layer has no parameter for."""
+        wrong = sorted(set(p_grads) - set(self.trainable[owner]))
+        if wrong:
+            raise PluginError(
+                f"{_describe(inst, self.names[inst])}.backward returned gradients for {wrong}, which are not its "
+                f"trainable parameters {self.trainable[owner]}"
+                + (f" (buffers {list(inst.structure.buffers)} get none)" if inst.structure.buffers else "")
+            )
 
     def gradients(
         self, inputs: Any, true_outputs: Any, loss: Any = "quad", training: bool = True
-    ) -> tuple[ParamGrads, list[np.ndarray]]:
-        """(parameter gradients, input gradients) of the loss, without any update."""
+    ) -> tuple[ParamGrads, list[np.ndarray | None]]:
+        """(parameter gradients, input gradients) of the loss, without any update.
+
+        Integer inputs have no gradient (None); buffers are not parameters.
+        """
         state = self.forward(inputs, training=training)
         _, seeds, fused_at = self.loss_gradients(state, true_outputs, loss)
         pgrads, xgrads = self.backward(state, seeds, fused_at)
-        return pgrads, (xgrads if state.batched else [g[0] for g in xgrads])
+        return pgrads, (xgrads if state.batched else [None if g is None else g[0] for g in xgrads])
 
     # -- updates -----------------------------------------------------------------------
 
@@ -356,7 +381,7 @@ class System:
         hook.tn_before_update(system=self, grads=pgrads, optimizer=optimizer, step=self.step)
         params, grads = [], []
         for owner, group in self.groups:
-            for key in sorted(group):
+            for key in self.trainable[owner]:
                 params.append(group[key])
                 grads.append(pgrads.get(owner, {}).get(key))
         optimizer.step(params, grads)
@@ -383,46 +408,34 @@ class System:
         self.apply_gradients(pgrads, self.use_optimizer(method, scale), total)
         return total
 
-    # -- training loop and files (see training.py and weights.py) ---------------------------
+    # -- training loop and files (training.py, weights.py, serialize.py) -----------------------
 
     def fit(self, x: Any, y: Any, **kwargs: Any) -> Any:
         """Train on arrays for some epochs; see :func:`tn_core.training.fit`."""
-        from tn_core.training import fit
-
-        return fit(self, x, y, **kwargs)
+        return training.fit(self, x, y, **kwargs)
 
     def evaluate(self, x: Any, y: Any, **kwargs: Any) -> dict[str, float]:
         """Loss and metrics over a data set; see :func:`tn_core.training.evaluate`."""
-        from tn_core.training import evaluate
-
-        return evaluate(self, x, y, **kwargs)
+        return training.evaluate(self, x, y, **kwargs)
 
     def predict(self, x: Any, batch_size: int = 256) -> list[np.ndarray]:
         """Outputs for a large data set, computed in batches."""
-        from tn_core.training import predict
-
-        return predict(self, x, batch_size=batch_size)
+        return training.predict(self, x, batch_size=batch_size)
 
     def summary(self) -> None:
         """Print a table of the layers, their output shapes and parameter counts."""
-        from tn_core.summary import summary_table
-
         print(summary_table(self))
 
     def save(self, path: Any, optimizer: bool = True) -> None:
         """Write architecture, parameters and optimizer state to a model file; see :func:`tn_core.serialize.save`."""
-        from tn_core.serialize import save
+        from tn_core.serialize import save  # serialize.load builds Systems: a real import cycle
 
         save(self, path, optimizer=optimizer)
 
     def save_weights(self, path: Any, checkpoint: str = "default") -> None:
         """Write the parameters to an .npz file as a named checkpoint (atomically)."""
-        from tn_core.weights import save_weights
-
-        save_weights(self, path, checkpoint)
+        weights.save_weights(self, path, checkpoint)
 
     def load_weights(self, path: Any, checkpoint: str = "default") -> None:
         """Read a checkpoint, checked against this network before anything changes."""
-        from tn_core.weights import load_weights
-
-        load_weights(self, path, checkpoint)
+        weights.load_weights(self, path, checkpoint)

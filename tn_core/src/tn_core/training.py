@@ -16,6 +16,7 @@ import numpy as np
 
 from tn_core.errors import ConfigError, NonFiniteError, ShapeError
 from tn_core.plugins import get_plugins
+from tn_core.structure import as_typed
 
 if TYPE_CHECKING:
     from tn_core.system import System
@@ -49,17 +50,15 @@ def _metrics(specs: Sequence[str | Metric] | None) -> dict[str, Metric]:
     return out
 
 
-def _as_list(data: Any) -> list[np.ndarray]:
-    return [np.asarray(d) for d in data] if isinstance(data, (list, tuple)) else [np.asarray(data)]
+def _as_list(data: Any) -> list[Any]:
+    return list(data) if isinstance(data, (list, tuple)) else [data]
 
 
 def _dataset(system: System, x: Any, y: Any | None, what: str) -> tuple[list[np.ndarray], list[np.ndarray], int]:
-    """(inputs, targets, number of samples), cast to the System's dtype and checked against its shapes."""
-    try:
-        xs = [np.asarray(a, dtype=system.dtype) for a in _as_list(x)]
-        ys = [] if y is None else [np.asarray(a, dtype=system.dtype) for a in _as_list(y)]
-    except (TypeError, ValueError) as exc:
-        raise ShapeError(f"{what}: the data cannot be read as {system.dtype} arrays: {exc}") from None
+    """(inputs, targets, number of samples), cast to the System's dtypes and checked against its shapes."""
+    typed = zip(_as_list(x), system.input_dtypes)
+    xs = [as_typed(a, dtype, f"{what}: inputs[{k}]") for k, (a, dtype) in enumerate(typed)]
+    ys = [] if y is None else [as_typed(a, system.dtype, f"{what}: targets[{k}]") for k, a in enumerate(_as_list(y))]
     n = len(xs[0]) if xs and xs[0].ndim else 0
     for arrays, shapes, kind in ((xs, [i.shape for i in system.inputs], "inputs"),
                                  (ys, [r.shape for r in system.outputs] if ys else [], "targets")):

@@ -1,6 +1,7 @@
 """Weight files: .npz archives with named checkpoints.
 
-Keys are ``checkpoint/layer/param``. Files are read with ``allow_pickle=False``,
+Keys are ``checkpoint/layer/param``, for the trainable parameters and the
+buffers (running statistics) alike. Files are read with ``allow_pickle=False``,
 written atomically (temporary file, then rename), and checked against the
 network (names, shapes, finiteness) before any parameter changes.
 """
@@ -59,12 +60,17 @@ def checkpoints(path: Any) -> list[str]:
     return sorted({key.split("/", 1)[0] for key in read_npz(path)})
 
 
+def stored_arrays(system: System) -> list[tuple[str, str, np.ndarray]]:
+    """(layer, name, array) of everything a weights file holds: parameters, then buffers."""
+    return [*system.parameters(), *system.buffers()]
+
+
 def save_weights(system: System, path: Any, checkpoint: str = "default") -> None:
     """Store the System's parameters as ``checkpoint``, keeping the file's other checkpoints."""
     _check_checkpoint_name(checkpoint)
     kept = read_npz(path) if Path(path).exists() else {}
     arrays = {key: value for key, value in kept.items() if not key.startswith(checkpoint + "/")}
-    for layer, name, array in system.parameters():
+    for layer, name, array in stored_arrays(system):
         arrays[f"{checkpoint}/{layer}/{name}"] = array
     write_npz_atomic(path, arrays)
 
@@ -77,7 +83,7 @@ def load_weights(system: System, path: Any, checkpoint: str = "default") -> None
     stored = {key[len(prefix):]: value for key, value in data.items() if key.startswith(prefix)}
     if not stored:
         raise WeightsFileError(f"{path} has no checkpoint {checkpoint!r} (it has {checkpoints(path)})")
-    expected = {f"{layer}/{name}": array for layer, name, array in system.parameters()}
+    expected = {f"{layer}/{name}": array for layer, name, array in stored_arrays(system)}
     problems = [f"missing {key} {array.shape}" for key, array in expected.items() if key not in stored]
     problems += [f"unexpected {key} {stored[key].shape}" for key in stored if key not in expected]
     for key, array in expected.items():

@@ -28,12 +28,40 @@ def _per_sample_axis(axis: int, ndim: int) -> int:
     return axis % ndim
 
 
+#: the dtypes an Input may declare besides the System's float dtype
+DISCRETE_DTYPES = ("int32", "int64")
+
+
+def _dtype_name(value: Any) -> Any:
+    """np.int64, np.dtype("int64") and "int64" alike as "int64"; anything unreadable is left for the validator."""
+    try:
+        return value if value is None else np.dtype(value).name
+    except TypeError:
+        return value
+
+
+def _input_dtype(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and value not in DISCRETE_DTYPES:
+        raise ConfigError(f"Input: dtype must be None (the System's float dtype) or one of {DISCRETE_DTYPES}, "
+                          f"got {value!r}")
+
+
 @attrs.define
 class Input(Structure):
-    """A network input of per-sample ``shape``; the System feeds its array."""
+    """A network input of per-sample ``shape``; the System feeds its array.
+
+    ``dtype`` None feeds floats of the System's dtype; "int32" or "int64"
+    feeds integers (ids for an Embedding) uncast, and no gradient flows into them.
+    """
 
     arity: ClassVar[tuple[int, int | None]] = (0, 0)
     shape: Shape = attrs.field(converter=lambda s: as_shape(s, "Input shape"))
+    dtype: str | None = attrs.field(default=None, converter=_dtype_name, validator=_input_dtype)
+
+    @property
+    def discrete(self) -> bool:
+        """Whether this input feeds integers."""
+        return self.dtype is not None
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict]:
         return [self.shape], {}
