@@ -273,3 +273,35 @@ def test_gradients_are_checked_away_from_the_initial_parameter_values() -> None:
     with pytest.raises(AssertionError, match="input 0"):
         check_gradients(RightOnlyAtOne(), [(3,)])
     check_gradients(RightOnlyAtOne(), [(3,)], perturb=0.0)  # at g = 1 the bug is invisible
+
+
+@attrs.define
+class KitLog(tn.Structure):
+    """Planted bug: y = log(x) on inputs that may be negative (NaN outputs, and NaN-blind comparisons pass)."""
+
+    def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+        return [input_shapes[0]], {}
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return [np.log(inputs[0])], inputs[0]
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        return [grads[0] / cache], {}
+
+
+@attrs.define
+class KitNaNGradient(KitScale):
+    """Planted bug: finite outputs, a NaN parameter gradient."""
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        in_grads, p_grads = super().backward(params, cache, grads)
+        return in_grads, {"w": p_grads["w"] * np.nan}
+
+
+def test_non_finite_outputs_and_gradients_fail_the_checks_saying_where() -> None:
+    text = failures_in(KitLog(), [(4,)])
+    assert "[gradients] gradient check failed" in text
+    assert "output 0 holds" in text and "NaN or infinite values on the example inputs, e.g. nan at [" in text
+    with pytest.raises(AssertionError, match=r"param 'w': gradient holds 3 NaN or infinite values"):
+        kit.check_gradients(KitNaNGradient(), [(3,)])

@@ -118,7 +118,7 @@ def as_typed(array: Any, dtype: np.dtype, what: str) -> np.ndarray:
         whole = np.isfinite(raw) & (raw == np.round(raw))
         if not whole.all():
             raise ShapeError(f"{what}: expected integers ({dtype}), got non-integral values such as "
-                             f"{raw[~whole].flat[0]!r}")
+                             f"{raw[~whole].flat[0].item()!r}")
     limits = np.iinfo(dtype)
     if raw.size and (raw.min() < limits.min or raw.max() > limits.max):
         raise ShapeError(f"{what}: values from {raw.min()} to {raw.max()} do not fit in {dtype}")

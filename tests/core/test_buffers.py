@@ -1,0 +1,216 @@
+"""Buffers: state a layer keeps in its params dict (running statistics) that files save but no
+optimizer, weight decay, clipping or update hook ever sees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+import pytest
+
+import tn_core as tn
+from tn_core import kit
+from tn_core.plugins import get_plugins
+from tn_core.testing import check_structure
+
+
+@attrs.define
+class Center(kit.Structure):
+    """y = x - m + shift; m is the batch mean in training (and moves running_mean), running_mean in inference."""
+
+    buffers: ClassVar[tuple[str, ...]] = ("running_mean",)
+    momentum: float = 0.5
+
+    def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+        shape = input_shapes[0]
+        return [shape], {"shift": rng.normal(size=shape), "running_mean": np.zeros(shape)}
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        x = inputs[0]
+        if training:
+            mean = x.mean(axis=0)
+            params["running_mean"] += self.momentum * (mean - params["running_mean"])
+        else:
+            mean = params["running_mean"]
+        return [x - mean + params["shift"]], training
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        g = grads[0]
+        return [g - g.mean(axis=0) if cache else g], {"shift": g.sum(axis=0)}
+
+
+@attrs.define
+class CenterGradingItsBuffer(Center):
+    """Planted bug: backward returns a gradient for its buffer."""
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        in_grads, p_grads = super().backward(params, cache, grads)
+        return in_grads, {**p_grads, "running_mean": grads[0].sum(axis=0)}
+
+
+@attrs.define
+class CenterTrainingInInference(Center):
+    """Planted bug: inference moves the running mean too."""
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        return super().forward(params, inputs, True)
+
+
+@attrs.define
+class Forgetful(Center):
+    """Planted bug: declares a buffer that build does not make."""
+
+    buffers: ClassVar[tuple[str, ...]] = ("running_mean", "running_var")
+
+
+@attrs.define
+class OddBatchesSkipB(kit.Structure):
+    """y = a * x + b, but backward gives b no gradient on batches of odd size (a parameter without
+    a gradient on some steps, as a gated or unused branch has)."""
+
+    def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+        shape = input_shapes[0]
+        return [shape], {"a": rng.normal(size=shape), "b": np.zeros(shape)}
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        return [params["a"] * inputs[0] + params["b"]], inputs[0]
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        g = grads[0]
+        p_grads = {"a": np.sum(cache * g, axis=0)}
+        if len(g) % 2 == 0:
+            p_grads["b"] = g.sum(axis=0)
+        return [params["a"] * g], p_grads
+
+
+@pytest.fixture
+def registered() -> Iterator[None]:
+    structures = [Center, CenterGradingItsBuffer, CenterTrainingInInference, OddBatchesSkipB]
+    get_plugins().register(SimpleNamespace(tn_register_structures=tn.hookimpl(lambda: structures)), "buffer-test")
+    yield
+    get_plugins().unregister("buffer-test")
+
+
+def network(structure: kit.Structure | None = None, seed: int = 0) -> tuple[tn.System, tn.Instance]:
+    rng = np.random.default_rng(seed)
+    x = tn.Input((3,))()
+    center = (structure or Center())(tn.Dense(3)(x, rng=rng), rng=rng)
+    return tn.System([x], [tn.Dense(2)(center, rng=rng)], dtype=np.float64), center
+
+
+DATA = np.random.default_rng(1).normal(2.0, 1.0, size=(8, 3)), np.random.default_rng(2).normal(size=(8, 2))
+
+
+def test_optimizers_weight_decay_and_hooks_never_see_buffers() -> None:
+    system, center = network()
+    seen: list[set[str]] = []
+
+    class Spy(tn.Callback):
+        def before_update(self, grads: dict, optimizer: Any, step: int) -> None:
+            seen.append({key for layer in grads.values() for key in layer})
+
+    expected = np.zeros(3)
+    dense = system.order[1]
+    for _ in range(3):
+        hidden = system.forward([DATA[0]]).values[dense[0]]
+        expected += 0.5 * (hidden.mean(axis=0) - expected)
+        _, state = system.guess([DATA[0]], return_state=True)
+        system.learn(state, [DATA[1]], method=tn.AdamW(lr=0.1, weight_decay=0.5))
+    np.testing.assert_allclose(center.params["running_mean"], expected, rtol=1e-12)
+    system.fit(DATA[0], DATA[1], epochs=2, batch_size=4, optimizer=tn.AdamW(weight_decay=0.5), verbose=0,
+               callbacks=[Spy(), tn.GradientClip(0.01)])
+    assert seen and all("running_mean" not in keys and "shift" in keys for keys in seen)
+    pgrads, _ = system.gradients([DATA[0]], [DATA[1]])
+    assert set(pgrads[center]) == {"shift"}
+    assert [name for _, name, _ in system.parameters()].count("running_mean") == 0
+    assert [(layer, name) for layer, name, _ in system.buffers()] == [("center_1", "running_mean")]
+    assert len(system.optimizer.slots["m"]) == len(system.parameters())
+
+
+def test_a_layer_with_only_buffers_has_nothing_to_train() -> None:
+    @attrs.define
+    class OnlyState(Center):
+        buffers: ClassVar[tuple[str, ...]] = ("running_mean", "shift")
+
+        def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+            return [grads[0]], {}
+
+    x = tn.Input((3,))()
+    system = tn.System([x], [OnlyState()(x)], dtype=np.float64)
+    assert system.parameters() == [] and len(system.buffers()) == 2
+    pgrads, (dx,) = system.gradients([DATA[0]], [DATA[0]])
+    assert pgrads == {} and dx.shape == (8, 3)
+
+
+def test_weights_and_model_files_keep_buffers(registered: None, tmp_path: Path) -> None:
+    system, center = network()
+    system.fit(DATA[0], DATA[1], epochs=2, batch_size=4, optimizer="adamw", verbose=0)
+    stats = center.params["running_mean"].copy()
+    assert np.abs(stats).min() > 0.01
+    system.save_weights(tmp_path / "w.npz")
+    fresh, fresh_center = network(seed=5)
+    fresh.load_weights(tmp_path / "w.npz")
+    np.testing.assert_array_equal(fresh_center.params["running_mean"], stats)
+    assert "default/center_1/running_mean" in np.load(tmp_path / "w.npz").files
+    tn.save(system, tmp_path / "m.tn")
+    loaded = tn.load(tmp_path / "m.tn")
+    np.testing.assert_array_equal(loaded.buffers()[0][2], stats)
+    np.testing.assert_array_equal(loaded.guess([DATA[0]])[0], system.guess([DATA[0]])[0])
+    resumed = [s.fit(DATA[0], DATA[1], epochs=1, batch_size=4, shuffle=False, verbose=0)["loss"] for s in
+               (system, loaded)]
+    assert resumed[0] == resumed[1]
+
+
+def test_summary_counts_buffers_apart(capsys: pytest.CaptureFixture) -> None:
+    system, _ = network()
+    system.summary()
+    out = capsys.readouterr().out
+    assert "3 + 3 non-trainable" in out
+    assert "parameters: 23 (float64, shared parameters counted once); non-trainable: 3 (buffers)" in out
+
+
+def test_a_gradient_for_a_buffer_is_a_plugin_error_and_changes_nothing() -> None:
+    system, _ = network(CenterGradingItsBuffer())
+    before = [array.copy() for _, _, array in system.parameters()]
+    _, state = system.guess([DATA[0]], return_state=True)
+    with pytest.raises(tn.PluginError, match=r"CenterGradingItsBuffer 'centergradingitsbuffer_1'.backward returned "
+                                             r"gradients for \['running_mean'\].*buffers \['running_mean'\] get none"):
+        system.learn(state, [DATA[1]])
+    assert all(np.array_equal(a, b) for a, b in zip(before, [array for _, _, array in system.parameters()]))
+
+
+def test_a_declared_buffer_that_build_does_not_make_is_a_plugin_error() -> None:
+    with pytest.raises(tn.PluginError, match=r"Forgetful .*no array for the buffers \['running_var'\]"):
+        Forgetful()(tn.Input((3,))())
+
+
+def test_the_kit_checks_buffers(registered: None) -> None:
+    report = check_structure(Center(), [(2, 3)])
+    assert "buffers" in report.passed and "gradients (training)" in report.passed
+    with pytest.raises(AssertionError, match=r"\[buffers\] inference \(training=False\) changed the buffers"):
+        check_structure(CenterTrainingInInference(), [(4,)])
+    with pytest.raises(AssertionError, match=r"backward returned gradients for the buffers \['running_mean'\]"):
+        check_structure(CenterGradingItsBuffer(), [(4,)])
+
+
+def test_optimizer_state_of_a_parameter_without_gradients_saves_and_loads(registered: None, tmp_path: Path) -> None:
+    x = tn.Input((3,))()
+    rng = np.random.default_rng(0)
+    system = tn.System([x], [tn.Dense(2)(OddBatchesSkipB()(x, rng=rng), rng=rng)], dtype=np.float64)
+    for method in ("adam", "momentum", "rmsprop"):
+        _, state = system.guess([DATA[0][:3]], return_state=True)
+        system.learn(state, [DATA[1][:3]], method=method)  # 'b' of OddBatchesSkipB has no gradient yet
+        assert any(array is None for arrays in system.optimizer.slots.values() for array in arrays)
+        tn.save(system, tmp_path / f"{method}.tn")
+        loaded = tn.load(tmp_path / f"{method}.tn")
+        assert sorted(loaded.optimizer.state()) == sorted(system.optimizer.state())
+        for s in (system, loaded):
+            for _ in range(3):
+                _, state = s.guess([DATA[0]], return_state=True)
+                s.learn(state, [DATA[1]], method=method)
+        np.testing.assert_array_equal(loaded.guess([DATA[0]])[0], system.guess([DATA[0]])[0])
+        system.optimizer = None
