@@ -52,8 +52,8 @@ def real_field(default: float, test: Callable[[float], bool], requirement: str) 
     return attrs.field(default=default, converter=_as_real, validator=check)
 
 
-def int_field(default: int, low: int) -> Any:
-    """An int (not a bool) of at least ``low``."""
+def int_field(default: Any = attrs.NOTHING, low: int = 0) -> Any:
+    """An int (not a bool) of at least ``low``; required unless a ``default`` is given."""
 
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low):

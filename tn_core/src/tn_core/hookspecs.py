@@ -6,12 +6,16 @@ under the ``tensornet`` entry-point group. The core registers its own
 built-ins through these same hooks.
 
 Registration hooks return lists of classes (or callables for initializers);
-each is registered under its class name and its lower-case name.
+each is registered under its class name and its lower-case name. A plugin
+whose registration hook raises or returns anything else is skipped with a
+warning (and shown as failed by ``tn plugins``); a name two plugins register
+is ambiguous: using it is an error naming both, every other name works.
 
 Training hooks run inside ``System.learn`` and ``System.fit`` for every
 System; an implementation that cares about one System compares ``system``.
-Gradients arrive as ``{instance: {param name: array}}`` and may be changed in
-place (clipping, averaging across processes) before the optimizer sees them.
+Gradients arrive as ``{instance: {param name: array}}`` (trainable parameters
+only: buffers are never passed) and may be changed in place (clipping,
+averaging across processes) before the optimizer sees them.
 """
 
 from __future__ import annotations
@@ -50,11 +54,15 @@ def tn_register_initializers() -> list[Any]:
 
 
 @hookspec
-def tn_structure_examples() -> list[tuple[Any, list[tuple[int, ...]]]]:
-    """Return ``(structure, input_shapes)`` pairs exercising each registered Structure.
+def tn_structure_examples() -> list[tuple[Any, ...]]:
+    """Return ``(structure, input_shapes)`` or ``(structure, input_shapes, inputs)`` examples of each
+    registered Structure.
 
-    The conformance suite (``tn_core.testing``) runs its checks on every pair;
-    a registered Structure with no example fails the suite.
+    ``inputs`` (arrays with a batch axis) are for layers on which random
+    normals are meaningless: integer arrays among them are ids, fed through an
+    integer ``Input``. The conformance suite (``tn_core.testing.check_structure``)
+    runs its checks on every example; a registered Structure with no example
+    fails the suite.
     """
 
 
