@@ -1,33 +1,61 @@
-"""The plugin manager: registry, names, duplicates, failing plugins, the environment, `tn plugins`."""
+"""The plugin manager: registry, names, clashes, failing plugins, the environment, `tn plugins`."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import subprocess
 import sys
 import types
+import warnings
 
 import attrs
 import numpy as np
 import pytest
 
 import tn_core as tn
+import tn_core.plugins
 from tn_core import cli
-from tn_core.plugins import Plugins, get_plugins
+from tn_core.plugins import Plugins, get_plugins, missing_plugin_error
+from tn_layers_dense import plugin as dense_plugin
+
+DENSE_VERSION = importlib.metadata.version("tn-layers-dense")
 
 
 def core_only() -> Plugins:
     plugins = Plugins()
-    plugins.register(importlib.import_module("tn_core.builtins"), "core")
+    plugins.register(importlib.import_module("tn_core.builtins"), "core", "", "tn-core")
+    return plugins
+
+
+def core_and_dense() -> Plugins:
+    plugins = core_only()
+    plugins.register(dense_plugin, "dense", DENSE_VERSION, "tn-layers-dense")
     return plugins
 
 
 def plugin_module(name: str, **hooks: object) -> types.ModuleType:
+    """A plugin module whose hooks return the given values (or are the given functions)."""
     module = types.ModuleType(name)
     for hook, value in hooks.items():
-        setattr(module, hook, tn.hookimpl(lambda value=value: value))  # type: ignore[misc]
+        function = value if isinstance(value, types.FunctionType) else (lambda value=value: value)
+        setattr(module, hook, tn.hookimpl(function))
     return module
+
+
+def raising(exc: BaseException) -> types.FunctionType:
+    def hook() -> None:
+        raise exc
+
+    return hook  # type: ignore[return-value]
+
+
+def tn_plugins_output(plugins: Plugins, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    """What `tn plugins` prints with ``plugins`` as the process-wide manager."""
+    monkeypatch.setattr(tn_core.plugins, "_plugins", plugins)
+    assert cli.main(["plugins"]) == 0
+    return capsys.readouterr().out
 
 
 @attrs.define
@@ -46,13 +74,6 @@ class Scale(tn.Structure):
         return [self.factor * grads[0]], {}
 
 
-def test_names_resolve_by_class_name_and_lower_case() -> None:
-    plugins = get_plugins()
-    assert plugins.lookup("structure", "Dense") is plugins.lookup("structure", "dense")
-    assert plugins.lookup("optimizer", "ADAM") is tn.Adam
-    assert tn.Input is plugins.lookup("structure", "input")
-
-
 @attrs.define
 class Cube(tn.Activation):
     """The design contract's example activation."""
@@ -62,6 +83,22 @@ class Cube(tn.Activation):
 
     def derivative(self, z, a):  # type: ignore[no-untyped-def]
         return 3 * z**2
+
+
+def test_names_resolve_by_class_name_and_lower_case() -> None:
+    plugins = get_plugins()
+    assert plugins.lookup("structure", "Dense") is plugins.lookup("structure", "dense")
+    assert plugins.lookup("optimizer", "ADAM") is tn.Adam
+    assert tn.Input is plugins.lookup("structure", "input")
+
+
+def test_entries_name_the_plugin_and_its_distribution() -> None:
+    registry = get_plugins().registry()
+    flatten, dense = registry["structure"]["Flatten"], registry["structure"]["dense"]
+    assert (flatten.plugin, flatten.distribution, flatten.version) == (
+        "core", "tn-core", importlib.metadata.version("tn-core"))
+    assert (dense.obj, dense.plugin, dense.distribution, dense.version) == (
+        tn.Dense, "dense", "tn-layers-dense", DENSE_VERSION)
 
 
 def test_the_design_contracts_example_plugin_works_beside_the_first_party_ones() -> None:
@@ -81,37 +118,168 @@ def test_the_design_contracts_example_plugin_works_beside_the_first_party_ones()
         tn.Scale  # noqa: B018
 
 
-def test_the_same_name_from_two_plugins_is_an_error_naming_both() -> None:
+# -- a plugin whose registration fails is skipped, the rest works ---------------------
+
+
+@pytest.mark.parametrize(
+    "hooks, reason",
+    [
+        ({"tn_register_losses": raising(ValueError("boom"))}, "tn_register_losses raised ValueError: boom"),
+        ({"tn_register_losses": raising(SystemExit(3))}, "tn_register_losses raised SystemExit: 3"),
+        ({"tn_register_optimizers": raising(SystemExit())}, "tn_register_optimizers raised SystemExit"),
+        ({"tn_register_losses": Scale}, f"tn_register_losses returned {Scale!r}, not a list"),
+        ({"tn_register_losses": {"Scale": Scale}}, f"tn_register_losses returned {{'Scale': {Scale!r}}}, not a list"),
+        ({"tn_register_activations": [Cube, 42]}, "tn_register_activations returned 42, which is not an Activation "
+                                                  "subclass"),
+        ({"tn_register_optimizers": [Cube]}, f"tn_register_optimizers returned {Cube!r}, which is not an Optimizer "
+                                             "subclass"),
+        ({"tn_register_losses": [tn.Adam]}, f"tn_register_losses returned {tn.Adam!r}, which is not a Loss subclass"),
+        ({"tn_register_initializers": ["he"]}, "tn_register_initializers returned 'he', which is not a named callable"),
+    ],
+    ids=["raises", "sys.exit", "sys.exit()", "bare class", "dict", "42", "activation as optimizer",
+         "optimizer as loss", "string initializer"],
+)
+def test_a_plugin_whose_registration_fails_is_reported_and_nothing_of_it_is_registered(
+    hooks: dict, reason: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugins = core_and_dense()
+    bad = plugin_module("bad", tn_register_structures=[Scale], **{"tn_register_activations": [Cube], **hooks})
+    warning = f"tensornet plugin 'bad' from tn-bad 1.0 failed to load and was skipped: {reason}"
+    with pytest.warns(RuntimeWarning, match=f"^{re.escape(warning)}$"):
+        plugins.register(bad, "bad", "1.0", "tn-bad")
+    assert not plugins.pm.has_plugin("bad")
+    for kind, name in [("structure", "Scale"), ("activation", "cube")]:
+        with pytest.raises(tn.UnknownNameError) as info:
+            plugins.lookup(kind, name)
+        assert str(info.value).endswith(f"did not load: plugin 'bad' from tn-bad 1.0 failed to load: {reason}")
+    assert plugins.lookup("structure", "Dense") is tn.Dense and plugins.lookup("activation", "tanh") is tn.Tanh
+    assert plugins.lookup("loss", "ce") is tn.CE and plugins.lookup("optimizer", "adam") is tn.Adam
+    out = tn_plugins_output(plugins, monkeypatch, capsys)
+    assert [line.split()[0] for line in out.splitlines() if not line.startswith(" ")] == ["core", "dense", "bad"]
+    assert out.endswith(f"\nbad 1.0: FAILED to load: {reason}\n  distribution: tn-bad\n")
+
+
+def test_a_keyboard_interrupt_in_a_hook_is_not_swallowed() -> None:
+    plugins = core_only()
+    with pytest.raises(KeyboardInterrupt):
+        plugins.register(plugin_module("stop", tn_register_structures=raising(KeyboardInterrupt())), "stop")
+
+
+# -- two plugins registering one name: that name is ambiguous, every other works ------
+
+
+@attrs.define
+class Tanh(tn.Activation):
+    """A rival's tanh, clashing with the dense plugin's."""
+
+    def forward(self, z):  # type: ignore[no-untyped-def]
+        return np.tanh(z)
+
+    def derivative(self, z, a):  # type: ignore[no-untyped-def]
+        return 1 - a**2
+
+
+def test_a_name_two_plugins_register_is_ambiguous_and_every_other_name_works(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugins = core_and_dense()
+    plugins.register(plugin_module("rival", tn_register_activations=[Tanh, Cube]), "rival", "2.0", "tn-rival")
+    both = f"plugin 'dense' from tn-layers-dense {DENSE_VERSION} and plugin 'rival' from tn-rival 2.0"
+    for name, ambiguous in [("Tanh", "Tanh"), ("tanh", "tanh"), ("TANH", "tanh")]:
+        with pytest.raises(tn.PluginError, match=f"activation name '{ambiguous}' is ambiguous: .* by {both}"):
+            plugins.lookup("activation", name)
+    with pytest.raises(tn.PluginError, match=f"activation name 'Tanh' is ambiguous: it is registered by {both}"):
+        plugins.find("Tanh")
+    assert plugins.lookup("activation", "cube") is Cube and plugins.find("Cube") is Cube
+    assert plugins.lookup("activation", "Sigmoid") is tn.Sigmoid and plugins.find("Dense") is tn.Dense
+    assert "Tanh" not in plugins.registry()["activation"]
+
+    out = tn_plugins_output(plugins, monkeypatch, capsys)  # now the process-wide manager
+    with pytest.raises(tn.PluginError, match="'Tanh' is ambiguous"):
+        tn.Tanh  # noqa: B018
+    assert "  ambiguous: activation 'Tanh', also registered by plugin 'rival' from tn-rival 2.0\n" in out
+    dense = f"plugin 'dense' from tn-layers-dense {DENSE_VERSION}"
+    assert f"  ambiguous: activation 'tanh', also registered by {dense}\n" in out
+    assert "rival 2.0\n  activations: Cube, Tanh\n" in out
+
+
+def test_the_core_name_clashes_too() -> None:
     plugins = core_only()
 
     @attrs.define
     class Flatten(tn.Structure):
         pass
 
-    plugins.register(plugin_module("impostor", tn_register_structures=[Flatten]), "impostor")
-    with pytest.raises(tn.PluginError, match="'Flatten' is registered by two plugins: 'core' and 'impostor'"):
-        plugins.registry()
+    plugins.register(plugin_module("impostor", tn_register_structures=[Flatten, Scale]), "impostor")
+    with pytest.raises(tn.PluginError, match="'Flatten' is ambiguous: it is registered by plugin 'core' from tn-core "
+                                             "and plugin 'impostor'; uninstall one of them or skip it with "
+                                             "TN_DISABLE_PLUGINS"):
+        plugins.lookup("structure", "Flatten")
+    assert plugins.lookup("structure", "Scale") is Scale and plugins.lookup("structure", "Reshape") is tn.Reshape
 
 
-def test_hook_returning_nonsense_is_reported() -> None:
+def test_a_class_and_another_plugins_lower_case_name_clash_on_that_name_only() -> None:
     plugins = core_only()
-    plugins.register(plugin_module("bad", tn_register_activations=[42]), "bad")
-    with pytest.raises(tn.PluginError, match="plugin 'bad' returned 42 from tn_register_activations"):
-        plugins.registry()
+
+    class Thing(tn.Structure):
+        pass
+
+    class thing(tn.Structure):
+        pass
+
+    plugins.register(plugin_module("upper", tn_register_structures=[Thing]), "upper")
+    plugins.register(plugin_module("lower", tn_register_structures=[thing]), "lower")
+    with pytest.raises(tn.PluginError, match="structure name 'thing' is ambiguous: .* 'upper' and plugin 'lower'"):
+        plugins.lookup("structure", "thing")
+    assert plugins.lookup("structure", "Thing") is Thing
 
 
-def test_unknown_and_missing_names() -> None:
+def test_one_object_registered_by_two_plugins_is_not_a_clash() -> None:
     plugins = core_only()
-    with pytest.raises(tn.MissingPluginError, match="tn.Conv needs tn-layers-conv.*pip install tn-layers-conv"):
+    plugins.register(plugin_module("first", tn_register_structures=[Scale]), "first", "1", "tn-first")
+    plugins.register(plugin_module("again", tn_register_structures=[Scale]), "again")
+    entry = plugins.registry()["structure"]["scale"]
+    assert (entry.obj, entry.plugin, entry.distribution) == (Scale, "first", "tn-first")
+    assert plugins.ambiguous()["structure"] == {}
+
+
+# -- unknown names and missing plugins ------------------------------------------------
+
+
+def test_an_unknown_name_says_where_names_come_from() -> None:
+    plugins = core_only()
+    generic = ("no loaded plugin registers it; layers and activations come from plugin distributions "
+               r"\(tn-layers-dense, tn-layers-conv, tn-layers-recurrent, or a third-party plugin\), "
+               "and `tn plugins` lists the loaded ones")
+    with pytest.raises(tn.UnknownNameError, match=f"^unknown structure 'Conv': {generic}$") as info:
         plugins.lookup("structure", "Conv")
-    with pytest.raises(tn.MissingPluginError, match="tn.lstm needs tn-layers-recurrent"):
-        plugins.lookup("structure", "lstm")
-    with pytest.raises(tn.MissingPluginError, match="tn-layers-dense"):
-        plugins.find("Tanh")
-    with pytest.raises(tn.UnknownNameError, match="unknown structure 'Flaten' \\(did you mean 'Flatten'\\?\\)"):
+    assert not isinstance(info.value, (tn.MissingPluginError, AttributeError))
+    with pytest.raises(tn.UnknownNameError, match=r"^unknown structure 'Flaten' \(did you mean 'Flatten'\?\): no lo"):
         plugins.lookup("structure", "Flaten")
+    with pytest.raises(AttributeError, match=f"^tn has no attribute 'Tanh': {generic}$"):
+        plugins.find("Tanh")
     with pytest.raises(AttributeError, match="tn has no attribute 'Concatenat'.*did you mean 'Concatenate'"):
         tn.Concatenat  # noqa: B018
+
+
+def test_hasattr_is_false_for_a_name_no_plugin_registers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tn_core.plugins, "_plugins", core_only())
+    assert not hasattr(tn, "Dense") and hasattr(tn, "Flatten")
+
+
+def test_an_unknown_name_names_the_plugins_that_did_not_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    points = [FakeEntryPoint("conv", ImportError("no libfoo"), FakeDist("tn-layers-conv", "0.1.0")),
+              FakeEntryPoint("recurrent", plugin_module("recurrent"), FakeDist("tn-layers-recurrent", "0.1.0"))]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
+    monkeypatch.setenv("TN_DISABLE_PLUGINS", "recurrent")
+    plugins = core_only()
+    with pytest.warns(RuntimeWarning, match="plugin 'conv' from tn-layers-conv 0.1.0 failed to load"):
+        plugins.load_entry_points()
+    with pytest.raises(tn.UnknownNameError, match=(
+        "^unknown structure 'lstm': no loaded plugin registers it; it may come from a plugin that did not load: "
+        "plugin 'conv' from tn-layers-conv 0.1.0 failed to load: ImportError: no libfoo; "
+        "plugin 'recurrent' from tn-layers-recurrent 0.1.0 is disabled by TN_DISABLE_PLUGINS$")):
+        plugins.lookup("structure", "lstm")
 
 
 def test_a_name_of_another_kind_is_not_reported_as_a_missing_plugin() -> None:
@@ -123,28 +291,139 @@ def test_a_name_of_another_kind_is_not_reported_as_a_missing_plugin() -> None:
     assert not isinstance(info.value, tn.MissingPluginError)
 
 
+def test_missing_plugin_error_for_a_distribution_that_is_not_installed() -> None:
+    error = missing_plugin_error("layer 'Conv'", "tn-layers-nowhere", "1.2.0")
+    assert isinstance(error, tn.MissingPluginError) and isinstance(error, AttributeError)
+    assert str(error) == (
+        "layer 'Conv' needs tn-layers-nowhere (1.2.0), which is not installed: pip install tn-layers-nowhere")
+    assert str(missing_plugin_error("tn.Conv", "tn-layers-nowhere", "")) == (
+        "tn.Conv needs tn-layers-nowhere, which is not installed: pip install tn-layers-nowhere")
+
+
+@pytest.mark.parametrize(
+    "env, load, why",
+    [
+        ({"TN_DISABLE_PLUGINS": "dense"}, None, "is disabled by TN_DISABLE_PLUGINS"),
+        ({"TN_PLUGINS": "conv"}, None, "is not listed in TN_PLUGINS"),
+        ({}, ImportError("needs libfoo"), "failed to load: ImportError: needs libfoo"),
+        ({}, plugin_module("dense", tn_register_structures=raising(SystemExit(2))),
+         "failed to load: tn_register_structures raised SystemExit: 2"),
+    ],
+    ids=["disabled", "not listed", "import fails", "registration fails"],
+)
+def test_missing_plugin_error_for_an_installed_distribution_whose_plugin_did_not_load(
+    env: dict, load: object, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = [FakeEntryPoint("dense", load or dense_plugin, FakeDist("tn-layers-dense", DENSE_VERSION))]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
+    for key in ("TN_PLUGINS", "TN_DISABLE_PLUGINS"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    plugins = core_only()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        plugins.load_entry_points()
+    monkeypatch.setattr(tn_core.plugins, "_plugins", plugins)
+    assert str(missing_plugin_error("layer 'Dense'", "tn-layers-dense", "0.1.0")) == (
+        f"layer 'Dense' needs tn-layers-dense (0.1.0), which is installed but its plugin 'dense' {why}")
+
+
+def test_missing_plugin_error_for_an_installed_plugin_that_is_not_loaded_or_lacks_the_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tn_core.plugins, "_plugins", core_only())
+    assert str(missing_plugin_error("tn.Dense", "tn-layers-dense", "")) == (
+        "tn.Dense needs tn-layers-dense, which is installed but its plugin 'dense' is not loaded")
+    monkeypatch.setattr(tn_core.plugins, "_plugins", core_and_dense())
+    assert str(missing_plugin_error("layer 'Dense2'", "tn-layers-dense", "9.0")) == (
+        f"layer 'Dense2' needs tn-layers-dense (9.0), but the installed tn-layers-dense {DENSE_VERSION} "
+        "does not provide it")
+    assert str(missing_plugin_error("layer 'X'", "numpy", "")) == (
+        "layer 'X' needs numpy, but the installed numpy declares no tensornet plugin")
+
+
+# -- entry points ----------------------------------------------------------------------
+
+
+@attrs.define
+class FakeDist:
+    name: str
+    version: str
+
+
 class FakeEntryPoint:
-    def __init__(self, name: str, load: object) -> None:
-        self.name, self.value, self.dist = name, f"fake_{name}.plugin", None
+    def __init__(self, name: str, load: object, dist: FakeDist | None = None) -> None:
+        self.name, self.value, self.group, self.dist = name, f"fake_{name}.plugin", "tensornet", dist
         self._load = load
 
     def load(self) -> object:
-        if isinstance(self._load, Exception):
+        if isinstance(self._load, BaseException):
             raise self._load
         return self._load
 
 
-def test_a_plugin_that_fails_to_import_is_reported_and_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "error, message",
+    [(ImportError("no module named 'missing_dep'"), "ImportError: no module named 'missing_dep'"),
+     (SystemExit("cannot run here"), "SystemExit: cannot run here")],
+)
+def test_a_plugin_that_fails_to_import_is_reported_and_skipped(
+    error: BaseException, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     good = plugin_module("good", tn_register_structures=[Scale])
-    points = [FakeEntryPoint("broken", ImportError("no module named 'missing_dep'")), FakeEntryPoint("good", good)]
+    points = [FakeEntryPoint("broken", error, FakeDist("tn-broken", "0.3")), FakeEntryPoint("good", good)]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
     plugins = core_only()
-    with pytest.warns(RuntimeWarning, match="plugin 'broken'.*failed to load.*missing_dep"):
+    with pytest.warns(RuntimeWarning, match=f"plugin 'broken' from tn-broken 0.3 failed to load.*{message}"):
         plugins.load_entry_points()
     assert plugins.lookup("structure", "Scale") is Scale
     infos = {info.name: info for info in plugins.plugin_infos()}
-    assert infos["broken"].error == "ImportError: no module named 'missing_dep'"
+    assert infos["broken"].error == message and infos["broken"].distribution == "tn-broken"
     assert infos["good"].registered == {"structure": ["Scale"]}
+
+
+def evil_module() -> types.ModuleType:
+    @attrs.define
+    class Evil(tn.Structure):
+        pass
+
+    return plugin_module("evil", tn_register_structures=[Evil])
+
+
+@pytest.mark.parametrize("name, owner", [("dense", f"plugin 'dense' from tn-layers-dense {DENSE_VERSION}"),
+                                         ("core", "plugin 'core' from tn-core")])
+def test_an_entry_point_name_already_taken_is_reported(
+    name: str, owner: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    points = [FakeEntryPoint("dense", dense_plugin, FakeDist("tn-layers-dense", DENSE_VERSION)),
+              FakeEntryPoint(name, evil_module(), FakeDist("tn-evil", "6.6"))]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
+    plugins = core_only()
+    taken = f"entry point name '{name}' is already taken by {owner}"
+    warning = f"plugin '{name}' from tn-evil 6.6 failed to load and was skipped: {taken}"
+    with pytest.warns(RuntimeWarning, match=warning):
+        plugins.load_entry_points()
+    with pytest.raises(tn.UnknownNameError, match=f"unknown structure 'evil'.*{taken}"):
+        plugins.lookup("structure", "evil")
+    assert plugins.lookup("structure", "Dense") is tn.Dense and plugins.lookup("structure", "Flatten") is tn.Flatten
+    out = tn_plugins_output(plugins, monkeypatch, capsys)
+    assert f"\n{name} 6.6: FAILED to load: {taken}\n  distribution: tn-evil\n" in out
+    assert f"dense {DENSE_VERSION}\n  activations: " in out
+
+
+def test_loading_entry_points_again_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    points = [FakeEntryPoint("dense", dense_plugin, FakeDist("tn-layers-dense", DENSE_VERSION)),
+              FakeEntryPoint("broken", ImportError("nope"), FakeDist("tn-broken", "1"))]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
+    plugins = core_only()
+    with pytest.warns(RuntimeWarning, match="'broken'"):
+        plugins.load_entry_points()
+    before = plugins.plugin_infos()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plugins.load_entry_points()
+    assert plugins.plugin_infos() == before
 
 
 @pytest.mark.parametrize(
@@ -161,6 +440,10 @@ def test_environment_restricts_plugins(monkeypatch: pytest.MonkeyPatch, env: dic
     plugins = core_only()
     plugins.load_entry_points()
     assert {name for name, _ in plugins.pm.list_name_plugin()} - {"core"} == loaded
+    assert {info.name for info in plugins.disabled} == {"good", "other"} - loaded
+
+
+# -- tn plugins ---------------------------------------------------------------------------
 
 
 def test_tn_plugins_lists_every_plugin(capsys: pytest.CaptureFixture[str]) -> None:
@@ -169,6 +452,8 @@ def test_tn_plugins_lists_every_plugin(capsys: pytest.CaptureFixture[str]) -> No
     for name in ("core", "dense", "conv", "recurrent"):
         assert any(line.startswith(name + " ") for line in out.splitlines()), out
     assert "structures: " in out and "Dense" in out and "optimizers: Adam, AdamW" in out
+    assert f"dense {DENSE_VERSION}\n  activations: ELU, " in out and "\n  distribution: tn-layers-dense\n" in out
+    assert "\n  activations: Linear\n" in out and "\n  distribution: tn-core\n" in out
 
 
 def test_tn_plugins_command_honours_the_environment() -> None:

@@ -10,7 +10,6 @@ import pytest
 
 import tn_core as tn
 from tn_core import kit
-from tn_core.plugins import FIRST_PARTY
 from tn_core.testing import check_gradients
 from tn_layers_dense.activations import ACTIVATIONS
 
@@ -134,8 +133,10 @@ def test_slopes_at_the_kinks_follow_pytorch() -> None:
 
 
 def test_every_name_resolves_as_attribute_and_string() -> None:
-    names = [n for n in FIRST_PARTY["tn-layers-dense"] if n in {c.__name__ for c in ACTIVATIONS}]
-    assert set(names) >= {"Linear", "Sigmoid", "Tanh", "ReLU", "Softmax", "ELU", "GELU", "Softplus", "SiLU", "Swish"}
+    registry = tn.get_plugins().registry()["activation"]
+    assert {e.obj for e in registry.values() if e.plugin == "dense"} == set(ACTIVATIONS)
+    assert {c.__name__ for c in ACTIVATIONS} >= {"Sigmoid", "Tanh", "ReLU", "Softmax", "ELU", "GELU", "SiLU", "Swish"}
+    assert registry["Linear"].plugin == "core" and tn.Linear is tn.linear is kit.Linear
     for cls in ACTIVATIONS:
         assert getattr(tn, cls.__name__) is cls
         assert getattr(tn, cls.__name__.lower()) is cls

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.metadata import version
 
 import numpy as np
 import pytest
 
 import tn_core as tn
-from tn_core.plugins import FIRST_PARTY
+import tn_layers_dense
 from tn_core.structure import using_forward_rng
 from tn_core.testing import check_gradients
 from tn_layers_dense import plugin
@@ -48,13 +49,17 @@ def test_examples_cover_every_registered_structure() -> None:
     assert {type(s) for s, _ in EXAMPLES} == registered
 
 
-def test_first_party_table_lists_exactly_what_the_plugin_registers() -> None:
+def test_the_plugin_registers_exactly_the_layers_and_activations_the_package_defines() -> None:
     registry = tn.get_plugins().registry()
-    ours = {name for kind in ("structure", "activation") for name, e in registry[kind].items()
-            if e.plugin == "dense" and name == e.obj.__name__}
-    assert ours == set(FIRST_PARTY["tn-layers-dense"])
-    for name in ours:
-        assert getattr(tn, name) is getattr(tn, name.lower())
+    entries = [e for kind in ("structure", "activation") for e in registry[kind].values() if e.plugin == "dense"]
+    exported = {getattr(tn_layers_dense, name) for name in tn_layers_dense.__all__}
+    defined_here = {cls for cls in exported if cls.__module__.startswith("tn_layers_dense.")}
+    assert {e.obj for e in entries} == defined_here
+    assert {(e.distribution, e.version) for e in entries} == {("tn-layers-dense", version("tn-layers-dense"))}
+    for cls in exported - defined_here:  # re-exported from the core (Linear)
+        assert registry["activation"][cls.__name__].plugin == "core"
+    for cls in exported:
+        assert getattr(tn, cls.__name__) is getattr(tn, cls.__name__.lower()) is cls
 
 
 @pytest.mark.parametrize(("structure", "shapes"), EXAMPLES, ids=EXAMPLE_IDS)

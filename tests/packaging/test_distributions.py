@@ -1,8 +1,10 @@
-"""Each distribution installs on its own, plugins are found through entry points, and a
-broken plugin does not take the rest down. Every test builds a fresh virtual environment."""
+"""Each distribution installs on its own, plugins are found through entry points, and a faulty
+plugin (import fails, a hook exits, a taken entry-point name, a clashing name) does not take the
+rest down. Every test builds a fresh virtual environment."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -22,11 +24,16 @@ def plugin_names(bin_dir: Path) -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")]
 
 
+UNKNOWN = ("no loaded plugin registers it; layers and activations come from plugin distributions (tn-layers-dense, "
+           "tn-layers-conv, tn-layers-recurrent, or a third-party plugin), and `tn plugins` lists the loaded ones")
+
+
 def test_core_alone(tmp_path: Path, deps_site: Path) -> None:
     bin_dir = make_venv(tmp_path / "venv", deps_site, DISTS["tn_core"])
     assert plugin_names(bin_dir) == ["core"]
     out = python(bin_dir, """
         import importlib.metadata as md, tn_core as tn
+        from tn_core.plugins import missing_plugin_error
         requires = sorted(r.split(">")[0].split("=")[0].split(";")[0].strip() for r in md.requires("tn-core")
                           if "extra ==" not in r)
         print(requires)
@@ -34,13 +41,17 @@ def test_core_alone(tmp_path: Path, deps_site: Path) -> None:
         print(tn.System([x], [tn.Flatten()(x)]).guess([[1.0, 2.0]])[0].tolist())
         try:
             tn.Dense
-        except tn.MissingPluginError as e:
-            print(e)
+        except AttributeError as e:
+            print(type(e).__name__, e)
+        print(hasattr(tn, "Dense"), tn.get_plugins().registry()["structure"]["Flatten"].distribution)
+        print(missing_plugin_error("layer 'Dense'", "tn-layers-dense", "0.1.0"))
     """)
     assert out.splitlines() == [
         "['attrs', 'numpy', 'pluggy', 'scipy']",
         "[1.0, 2.0]",
-        "tn.Dense needs tn-layers-dense, which is not installed: pip install tn-layers-dense",
+        f"UnknownAttributeError tn has no attribute 'Dense': {UNKNOWN}",
+        "False tn-core",
+        "layer 'Dense' needs tn-layers-dense (0.1.0), which is not installed: pip install tn-layers-dense",
     ]
 
 
@@ -61,11 +72,31 @@ def test_core_and_dense(tmp_path: Path, deps_site: Path) -> None:
         print(losses[-1] < 0.5 * losses[0])
         try:
             tn.Conv((3, 3))
-        except tn.MissingPluginError as e:
-            print(e)
+        except tn.UnknownNameError as e:
+            print(type(e).__name__, e)
+        entry = tn.get_plugins().registry()["structure"]["Dense"]
+        print(entry.plugin, entry.distribution, entry.version)
     """)
-    missing = "tn.Conv needs tn-layers-conv, which is not installed: pip install tn-layers-conv"
-    assert out.splitlines() == ["True", missing]
+    assert out.splitlines() == ["True", f"UnknownAttributeError tn has no attribute 'Conv': {UNKNOWN}",
+                                "dense tn-layers-dense 0.1.0"]
+    env = {**os.environ, "TN_DISABLE_PLUGINS": "dense"}
+    disabled = run(bin_dir / "python", "-c", textwrap.dedent("""
+        import tn_core as tn
+        from tn_core.plugins import missing_plugin_error
+        print(hasattr(tn, "Dense"))
+        try:
+            tn.get_plugins().lookup("structure", "dense")
+        except tn.UnknownNameError as e:
+            print(e)
+        print(missing_plugin_error("layer 'Dense'", "tn-layers-dense", "0.1.0"))
+    """), env=env).stdout
+    assert disabled.splitlines() == [
+        "False",
+        "unknown structure 'dense': no loaded plugin registers it; it may come from a plugin that did not load: "
+        "plugin 'dense' from tn-layers-dense 0.1.0 is disabled by TN_DISABLE_PLUGINS",
+        "layer 'Dense' needs tn-layers-dense (0.1.0), which is installed but its plugin 'dense' is disabled by "
+        "TN_DISABLE_PLUGINS",
+    ]
 
 
 def test_all_four(tmp_path: Path, deps_site: Path) -> None:
@@ -73,7 +104,8 @@ def test_all_four(tmp_path: Path, deps_site: Path) -> None:
     assert plugin_names(bin_dir) == ["core", "conv", "dense", "recurrent"]
 
 
-def write_distribution(folder: Path, name: str, module_source: str) -> Path:
+def write_distribution(folder: Path, name: str, module_source: str, entry_point: str = "") -> Path:
+    """A source folder for distribution ``name``: its package is the ``tensornet`` entry point ``entry_point``."""
     package = name.replace("-", "_")
     (folder / package).mkdir(parents=True)
     (folder / package / "__init__.py").write_text(textwrap.dedent(module_source))
@@ -88,7 +120,7 @@ def write_distribution(folder: Path, name: str, module_source: str) -> Path:
         dependencies = ["tn-core"]
 
         [project.entry-points.tensornet]
-        {package} = "{package}"
+        {entry_point or package} = "{package}"
     """))
     return folder
 
@@ -130,18 +162,66 @@ def test_third_party_plugin_is_found_after_install(tmp_path: Path, deps_site: Pa
     assert out.splitlines() == ["[1.0, 4.0, 9.0]", "True"]
 
 
-def test_a_broken_plugin_leaves_the_rest_working(tmp_path: Path, deps_site: Path) -> None:
-    broken = write_distribution(tmp_path / "src", "tn-broken", "raise ImportError('needs libfoo')\n")
+RIVAL = """
+    import attrs, numpy as np, tn_core as tn
+
+    @attrs.define
+    class Tanh(tn.Activation):
+        def forward(self, z):
+            return np.tanh(z)
+
+    @attrs.define
+    class Cube(tn.Activation):
+        def forward(self, z):
+            return z ** 3
+
+    @tn.hookimpl
+    def tn_register_activations():
+        return [Tanh, Cube]
+"""
+
+EXITS = """
+    import sys, tn_core as tn
+
+    @tn.hookimpl
+    def tn_register_structures():
+        sys.exit(1)
+"""
+
+
+def test_faulty_plugins_leave_the_rest_working(tmp_path: Path, deps_site: Path) -> None:
+    faulty = [
+        write_distribution(tmp_path / "broken", "tn-broken", "raise ImportError('needs libfoo')\n"),
+        write_distribution(tmp_path / "exits", "tn-exits", EXITS),
+        write_distribution(tmp_path / "impostor", "tn-impostor", THIRD_PARTY, entry_point="core"),
+        write_distribution(tmp_path / "rival", "tn-rival", RIVAL),
+    ]
     bin_dir = make_venv(tmp_path / "venv", deps_site, DISTS["tn_core"], DISTS["tn_layers_dense"])
-    install(tmp_path / "venv", broken)
+    install(tmp_path / "venv", *faulty)
     listing = run(bin_dir / "tn", "plugins")
-    assert "tn_broken 0.0.1: FAILED to load: ImportError: needs libfoo" in listing.stdout
-    assert "failed to load and was skipped" in listing.stderr
+    lines = listing.stdout.splitlines()
+    assert "tn_broken 0.0.1: FAILED to load: ImportError: needs libfoo" in lines
+    assert "tn_exits 0.0.1: FAILED to load: tn_register_structures raised SystemExit: 1" in lines
+    assert "core 0.0.1: FAILED to load: entry point name 'core' is already taken by plugin 'core' from tn-core 0.1.0" \
+        in lines
+    assert "  ambiguous: activation 'Tanh', also registered by plugin 'tn_rival' from tn-rival 0.0.1" in lines
+    assert "  ambiguous: activation 'tanh', also registered by plugin 'dense' from tn-layers-dense 0.1.0" in lines
+    assert listing.stderr.count("failed to load and was skipped") == 3, listing.stderr
     out = python(bin_dir, """
         import warnings
         warnings.simplefilter("ignore")
         import tn_core as tn
         x = tn.Input((2,))()
-        print(tn.System([x], [tn.Dense(3)(x)]).guess([[1.0, 2.0]])[0].shape)
+        print(tn.System([x], [tn.Dense(3, activation="cube")(x)]).guess([[1.0, 2.0]])[0].shape)
+        print(hasattr(tn, "Square"), tn.Flatten.__module__)
+        try:
+            tn.Tanh
+        except tn.PluginError as e:
+            print(e)
     """)
-    assert out.strip() == "(3,)"
+    assert out.splitlines() == [
+        "(3,)",
+        "False tn_core.wiring",
+        "activation name 'Tanh' is ambiguous: it is registered by plugin 'dense' from tn-layers-dense 0.1.0 and "
+        "plugin 'tn_rival' from tn-rival 0.0.1; uninstall one of them or skip it with TN_DISABLE_PLUGINS",
+    ]

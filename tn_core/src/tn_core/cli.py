@@ -13,15 +13,19 @@ PLURALS = {"structure": "structures", "activation": "activations", "optimizer": 
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    """List loaded plugins, their versions and what each registered."""
+    """List plugins, their versions and distributions, what each registered, clashes and failures."""
     for info in get_plugins().plugin_infos():
         version = f" {info.version}" if info.version else ""
         if info.error:
             print(f"{info.name}{version}: FAILED to load: {info.error}")
-            continue
-        print(f"{info.name}{version}")
+        else:
+            print(f"{info.name}{version}")
         for kind, names in sorted(info.registered.items()):
             print(f"  {PLURALS[kind]}: {', '.join(sorted(names))}")
+        for clash in info.ambiguous:
+            print(f"  ambiguous: {clash}")
+        if info.distribution:
+            print(f"  distribution: {info.distribution}")
     return 0
 
 

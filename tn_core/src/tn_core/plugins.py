@@ -5,6 +5,11 @@ losses, initializers) comes from the registration hooks of
 :mod:`tn_core.hookspecs`, the core's own built-ins included. Names are the
 class (or function) name and its lower-case form.
 
+One plugin's fault stays that plugin's: a plugin that fails to import or to
+register (a hook raises or returns nonsense) is skipped with a warning, and a
+name two plugins register is ambiguous (an error to use) while every other
+name works.
+
 Environment:
     TN_PLUGINS          comma-separated entry-point names to load (unset: all)
     TN_DISABLE_PLUGINS  comma-separated entry-point names to skip
@@ -15,7 +20,9 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import re
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -32,6 +39,7 @@ from tn_core.errors import (
 )
 
 ENTRY_POINT_GROUP = "tensornet"
+CORE_DISTRIBUTION = "tn-core"
 KINDS = ("structure", "activation", "optimizer", "loss", "initializer")
 _HOOK_OF_KIND = {
     "structure": "tn_register_structures",
@@ -40,25 +48,22 @@ _HOOK_OF_KIND = {
     "loss": "tn_register_losses",
     "initializer": "tn_register_initializers",
 }
-
-# Names provided by the first-party plugins, so a missing one says what to install.
-FIRST_PARTY = {
-    "tn-layers-dense": (
-        "Dense Pointwise Add Sub Mul Activate Gain Bias ResWrap Residual Dropout LayerNorm "
-        "Linear Sigmoid Tanh ReLU LeakyReLU Softmax ELU GELU Softplus SiLU Swish Softsign HardTanh"
-    ).split(),
-    "tn-layers-conv": "Conv Conv1D Conv2D Conv3D MaxPool AvgPool GlobalAvgPool".split(),
-    "tn-layers-recurrent": "RNN LSTM GRU Bidirectional".split(),
-}
+_WHERE_NAMES_COME_FROM = (
+    "layers and activations come from plugin distributions "
+    "(tn-layers-dense, tn-layers-conv, tn-layers-recurrent, or a third-party plugin), "
+    "and `tn plugins` lists the loaded ones"
+)
 
 
 @attrs.define
 class Entry:
-    """One registered object and the plugin that registered it."""
+    """One registered object, the plugin that registered it and that plugin's distribution."""
 
     obj: Any
     kind: str
     plugin: str
+    distribution: str
+    version: str
 
 
 @attrs.define
@@ -67,8 +72,30 @@ class PluginInfo:
 
     name: str
     version: str
+    distribution: str = ""
     registered: dict[str, list[str]] = attrs.Factory(dict)
+    ambiguous: list[str] = attrs.Factory(list)
     error: str | None = None
+    disabled_by: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``plugin 'dense' from tn-layers-dense 0.1.0``."""
+        return plugin_label(self.name, self.distribution, self.version)
+
+    def why_not_loaded(self) -> str:
+        """``failed to load: ...`` or ``is disabled by ...`` for a plugin that is not loaded."""
+        if self.error is not None:
+            return f"failed to load: {self.error}"
+        if self.disabled_by == "TN_PLUGINS":
+            return "is not listed in TN_PLUGINS"
+        return f"is disabled by {self.disabled_by}"
+
+
+def plugin_label(name: str, distribution: str, version: str) -> str:
+    """``plugin 'dense' from tn-layers-dense 0.1.0`` (what is known of it)."""
+    source = " ".join(part for part in (distribution, version) if part)
+    return f"plugin {name!r} from {source}" if source else f"plugin {name!r}"
 
 
 def _env_names(var: str) -> set[str] | None:
@@ -78,6 +105,35 @@ def _env_names(var: str) -> set[str] | None:
     return {n.strip() for n in value.split(",") if n.strip()}
 
 
+def _same_distribution(a: str, b: str) -> bool:
+    """Distribution names compare as PyPI does (case, and ``-``, ``_``, ``.`` alike)."""
+    return re.sub(r"[-_.]+", "-", a).lower() == re.sub(r"[-_.]+", "-", b).lower()
+
+
+def _exception_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _expected_types() -> dict[str, type]:
+    """The base class each registration hook must return subclasses of (imported here: they import this module)."""
+    from tn_core.activation import Activation
+    from tn_core.losses import Loss
+    from tn_core.optimizers import Optimizer
+    from tn_core.structure import Structure
+
+    return {"structure": Structure, "activation": Activation, "optimizer": Optimizer, "loss": Loss}
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "AEIOU" else f"a {noun}"
+
+
+def _registrable(kind: str, obj: Any, expected: dict[str, type]) -> bool:
+    if kind == "initializer":
+        return callable(obj) and isinstance(getattr(obj, "__name__", None), str)
+    return isinstance(obj, type) and issubclass(obj, expected[kind])
+
+
 class Plugins:
     """A pluggy PluginManager plus the registry built from its registration hooks."""
 
@@ -85,129 +141,204 @@ class Plugins:
         self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
         self.pm.add_hookspecs(hookspecs)
         self.versions: dict[str, str] = {}
+        self.distributions: dict[str, str] = {}
         self.failed: list[PluginInfo] = []
+        self.disabled: list[PluginInfo] = []
+        self._offered: dict[str, dict[str, list[Any]]] = {}  # plugin -> kind -> objects, in registration order
+        self._entry_points: dict[str, tuple[str, str]] = {}  # plugin -> (distribution, entry-point value)
         self._registry: dict[str, dict[str, Entry]] | None = None
+        self._ambiguous: dict[str, dict[str, list[Entry]]] = {}
 
     @property
     def hook(self) -> Any:
         return self.pm.hook
 
-    def register(self, plugin: Any, name: str, version: str = "") -> None:
-        """Register a plugin module or object (clears the registry cache)."""
+    def register(self, plugin: Any, name: str, version: str = "", distribution: str = "") -> None:
+        """Register a plugin module or object (clears the registry cache).
+
+        A plugin whose registration hooks raise or return anything but a list
+        of the right classes is unregistered again, reported and skipped.
+        """
         self.pm.register(plugin, name=name)
+        try:
+            offered = self._registrations(plugin)
+        except PluginError as exc:
+            self.pm.unregister(plugin)
+            self._fail(PluginInfo(name, version, distribution, error=str(exc)))
+            return
         self.versions[name] = version
+        self.distributions[name] = distribution
+        self._offered[name] = offered
         self._registry = None
 
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
-        self.versions.pop(name, None)
+        for table in (self.versions, self.distributions, self._offered, self._entry_points):
+            table.pop(name, None)
         self._registry = None
 
     def load_entry_points(self) -> None:
         """Import every ``tensornet`` entry point allowed by the environment.
 
-        A plugin that fails to import is reported with a warning and skipped.
+        A plugin that fails to import or to register, or whose entry-point name
+        is taken, is reported with a warning and skipped. Loading again skips
+        what was already loaded or reported.
         """
         only = _env_names("TN_PLUGINS")
         skip = _env_names("TN_DISABLE_PLUGINS") or set()
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            distribution, version = (ep.dist.name, ep.dist.version) if ep.dist is not None else ("", "")
+            info = PluginInfo(ep.name, version, distribution)
+            if self._entry_points.get(ep.name) == (distribution, ep.value) or self.not_loaded(ep.name, distribution):
+                continue
             if (only is not None and ep.name not in only) or ep.name in skip:
+                info.disabled_by = "TN_DISABLE_PLUGINS" if ep.name in skip else "TN_PLUGINS"
+                self.disabled.append(info)
                 continue
             if self.pm.has_plugin(ep.name):
+                info.error = f"entry point name {ep.name!r} is already taken by {self.label(ep.name)}"
+                self._fail(info)
                 continue
-            version = ep.dist.version if ep.dist is not None else ""
             try:
                 module = ep.load()
-            except Exception as exc:  # any import failure must not take the core down
-                message = f"{type(exc).__name__}: {exc}"
-                self.failed.append(PluginInfo(ep.name, version, error=message))
-                warnings.warn(
-                    f"tensornet plugin {ep.name!r} ({ep.value}) failed to load and was skipped: "
-                    f"{message}",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+            except (Exception, SystemExit) as exc:  # any import failure must not take the core down
+                info.error = _exception_text(exc)
+                self._fail(info)
                 continue
-            self.register(module, ep.name, version)
+            try:
+                self.register(module, ep.name, version, distribution)
+            except (ValueError, pluggy.PluginValidationError) as exc:  # malformed hooks, module of another plugin
+                info.error = _exception_text(exc)
+                self._fail(info)
+                continue
+            if self.pm.has_plugin(ep.name):
+                self._entry_points[ep.name] = (distribution, ep.value)
+
+    def not_loaded(self, name: str, distribution: str) -> PluginInfo | None:
+        """The report of plugin ``name`` of ``distribution`` if it failed or was disabled."""
+        for info in self.failed + self.disabled:
+            if info.name == name and _same_distribution(info.distribution, distribution):
+                return info
+        return None
+
+    def label(self, name: str) -> str:
+        """``plugin 'dense' from tn-layers-dense 0.1.0`` for a registered plugin."""
+        return plugin_label(name, self.distributions.get(name, ""), self.versions.get(name, ""))
+
+    def _fail(self, info: PluginInfo) -> None:
+        self.failed.append(info)
+        warnings.warn(f"tensornet {info.label} failed to load and was skipped: {info.error}", RuntimeWarning,
+                      stacklevel=3)
+
+    def _registrations(self, plugin: Any) -> dict[str, list[Any]]:
+        """{kind: objects} that ``plugin``'s registration hooks return; PluginError saying what is wrong."""
+        expected = _expected_types()
+        offered: dict[str, list[Any]] = {}
+        for kind, hook_name in _HOOK_OF_KIND.items():
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                try:
+                    objs = impl.function()
+                except (Exception, SystemExit) as exc:
+                    raise PluginError(f"{hook_name} raised {_exception_text(exc)}") from exc
+                if objs is None:  # pluggy's "no result"
+                    continue
+                if not isinstance(objs, (list, tuple)):
+                    raise PluginError(f"{hook_name} returned {objs!r}, not a list")
+                for obj in objs:
+                    if not _registrable(kind, obj, expected):
+                        what = _a(f"{expected[kind].__name__} subclass") if kind in expected else "a named callable"
+                        raise PluginError(f"{hook_name} returned {obj!r}, which is not {what}")
+                if objs:
+                    offered[kind] = list(objs)
+        return offered
 
     # -- registry -------------------------------------------------------------
 
     def registry(self) -> dict[str, dict[str, Entry]]:
-        """{kind: {name: Entry}}, built once from the registration hooks."""
+        """{kind: {name: Entry}}, built once from the registration hooks; ambiguous names are left out."""
         if self._registry is None:
-            self._registry = self._build_registry()
+            self._registry, self._ambiguous = self._build_registry()
         return self._registry
 
-    def _build_registry(self) -> dict[str, dict[str, Entry]]:
+    def ambiguous(self) -> dict[str, dict[str, list[Entry]]]:
+        """{kind: {name: the Entries of the plugins that each registered a different object as name}}."""
+        self.registry()
+        return self._ambiguous
+
+    def _build_registry(self) -> tuple[dict[str, dict[str, Entry]], dict[str, dict[str, list[Entry]]]]:
         table: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
-        for kind in KINDS:
-            caller = getattr(self.pm.hook, _HOOK_OF_KIND[kind])
-            for impl in caller.get_hookimpls():  # registration order
-                plugin = self.pm.get_name(impl.plugin) or repr(impl.plugin)
-                for obj in impl.function() or ():
-                    base = getattr(obj, "__name__", None)
-                    if not isinstance(base, str):
-                        raise PluginError(
-                            f"plugin {plugin!r} returned {obj!r} from {_HOOK_OF_KIND[kind]}; "
-                            "expected classes or named functions"
-                        )
-                    for name in dict.fromkeys((base, base.lower())):
-                        if name in table[kind] and table[kind][name].obj is not obj:
-                            other = table[kind][name].plugin
-                            raise PluginError(
-                                f"{kind} name {name!r} is registered by two plugins: "
-                                f"{other!r} and {plugin!r}"
-                            )
-                        table[kind][name] = Entry(obj, kind, plugin)
-        return table
+        clashes: dict[str, dict[str, list[Entry]]] = {kind: {} for kind in KINDS}
+        for plugin, offered in self._offered.items():
+            for kind, objs in offered.items():
+                for obj in objs:
+                    entry = Entry(obj, kind, plugin, self.distributions[plugin], self.versions[plugin])
+                    for name in dict.fromkeys((obj.__name__, obj.__name__.lower())):
+                        if name in clashes[kind]:
+                            if all(other.obj is not obj for other in clashes[kind][name]):
+                                clashes[kind][name].append(entry)
+                        elif name in table[kind] and table[kind][name].obj is not obj:
+                            clashes[kind][name] = [table[kind].pop(name), entry]
+                        else:
+                            table[kind].setdefault(name, entry)
+        return table, clashes
 
     def lookup(self, kind: str, name: str) -> Any:
         """The object registered as ``name`` for ``kind``; a clear error otherwise."""
         table = self.registry()[kind]
-        if name in table:
-            return table[name].obj
-        lowered = name.lower()
-        if lowered in table:
-            return table[lowered].obj
+        for candidate in dict.fromkeys((name, name.lower())):
+            self._refuse_ambiguous(kind, candidate)
+            if candidate in table:
+                return table[candidate].obj
         for other, entries in self.registry().items():  # not "plugin missing" when it is only the wrong kind
-            if name in entries or lowered in entries:
+            if name in entries or name.lower() in entries:
                 raise UnknownNameError(f"unknown {kind} {name!r} (that name is a registered {other})")
-        raise missing_name_error(kind, name, table)
+        raise self._unknown_name_error(f"unknown {kind} {name!r}", name, table, UnknownNameError)
 
     def find(self, name: str) -> Any:
         """Look ``name`` up in every kind (``tn.<Name>`` attribute access)."""
         table = self.registry()
-        for kind in ("structure", "activation", "optimizer", "loss", "initializer"):
+        for kind in KINDS:
+            self._refuse_ambiguous(kind, name)
             if name in table[kind]:
                 return table[kind][name].obj
         all_names = [n for kind in KINDS for n in table[kind]]
-        raise missing_name_error("name", name, all_names, attribute=True)
+        raise self._unknown_name_error(f"tn has no attribute {name!r}", name, all_names, UnknownAttributeError)
+
+    def _refuse_ambiguous(self, kind: str, name: str) -> None:
+        entries = self.ambiguous()[kind].get(name)
+        if entries:
+            registrants = " and ".join(plugin_label(e.plugin, e.distribution, e.version) for e in entries)
+            raise PluginError(f"{kind} name {name!r} is ambiguous: it is registered by {registrants}; "
+                              "uninstall one of them or skip it with TN_DISABLE_PLUGINS")
+
+    def _unknown_name_error(
+        self, subject: str, name: str, known: Iterable[str], error: type[UnknownNameError]
+    ) -> UnknownNameError:
+        """The suggestion, then the plugins that did not load and why (or where names come from)."""
+        not_loaded = [f"{info.label} {info.why_not_loaded()}" for info in self.failed + self.disabled]
+        hint = _WHERE_NAMES_COME_FROM
+        if not_loaded:
+            hint = f"it may come from a plugin that did not load: {'; '.join(not_loaded)}"
+        return error(f"{subject}{suggest(name, known)}: no loaded plugin registers it; {hint}")
 
     def plugin_infos(self) -> list[PluginInfo]:
-        """Loaded plugins with what each registered, then the ones that failed."""
-        infos: dict[str, PluginInfo] = {}
-        for name, _plugin in self.pm.list_name_plugin():
-            infos[name] = PluginInfo(name, self.versions.get(name, ""))
-        for kind, entries in self.registry().items():
-            for name, entry in entries.items():
-                if name == entry.obj.__name__:  # list each object once, by its own name
-                    info = infos.setdefault(entry.plugin, PluginInfo(entry.plugin, ""))
-                    info.registered.setdefault(kind, []).append(name)
+        """Loaded plugins with what each registered and its ambiguous names, then the ones that failed."""
+        infos = {
+            name: PluginInfo(name, self.versions.get(name, ""), self.distributions.get(name, ""))
+            for name, _plugin in self.pm.list_name_plugin()
+        }
+        for name, offered in self._offered.items():
+            for kind, objs in offered.items():
+                infos[name].registered[kind] = list(dict.fromkeys(obj.__name__ for obj in objs))
+        for kind, names in self.ambiguous().items():
+            for name, entries in names.items():
+                for entry in entries:
+                    others = " and ".join(plugin_label(e.plugin, e.distribution, e.version)
+                                          for e in entries if e is not entry)
+                    infos[entry.plugin].ambiguous.append(f"{kind} {name!r}, also registered by {others}")
         return list(infos.values()) + self.failed
-
-
-def missing_name_error(
-    kind: str, name: str, known: Any, attribute: bool = False
-) -> UnknownNameError:
-    """An UnknownNameError with a suggestion, or MissingPluginError naming the distribution."""
-    for dist, names in FIRST_PARTY.items():
-        if name in names or name in (n.lower() for n in names):
-            return MissingPluginError(
-                f"tn.{name} needs {dist}, which is not installed: pip install {dist}"
-            )
-    if attribute:
-        return UnknownAttributeError(f"tn has no attribute {name!r}{suggest(name, known)}")
-    return UnknownNameError(f"unknown {kind} {name!r}{suggest(name, known)}")
 
 
 _plugins: Plugins | None = None
@@ -219,14 +350,36 @@ def get_plugins() -> Plugins:
     if _plugins is None:
         builtins = importlib.import_module("tn_core.builtins")
         try:
-            version = importlib.metadata.version("tn-core")
+            version = importlib.metadata.version(CORE_DISTRIBUTION)
         except importlib.metadata.PackageNotFoundError:  # running from a source tree
             version = ""
         plugins = Plugins()
-        plugins.register(builtins, "core", version)
+        plugins.register(builtins, "core", version, CORE_DISTRIBUTION)
         plugins.load_entry_points()
         _plugins = plugins
     return _plugins
+
+
+def missing_plugin_error(subject: str, distribution: str, version: str) -> MissingPluginError:
+    """``<subject> needs <distribution> (<version>)``, and why it is not there: not installed, disabled or failed."""
+    needs = f"{subject} needs {distribution} ({version})" if version else f"{subject} needs {distribution}"
+    try:
+        installed = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return MissingPluginError(f"{needs}, which is not installed: pip install {distribution}")
+    plugins = get_plugins()
+    ours = [ep for ep in installed.entry_points if ep.group == ENTRY_POINT_GROUP]
+    if not ours:
+        return MissingPluginError(f"{needs}, but the installed {distribution} declares no tensornet plugin")
+    reasons = []
+    for ep in ours:
+        if plugins.pm.has_plugin(ep.name) and _same_distribution(plugins.distributions[ep.name], distribution):
+            continue
+        info = plugins.not_loaded(ep.name, distribution)
+        reasons.append(f"its plugin {ep.name!r} {info.why_not_loaded() if info else 'is not loaded'}")
+    if reasons:
+        return MissingPluginError(f"{needs}, which is installed but {'; '.join(reasons)}")
+    return MissingPluginError(f"{needs}, but the installed {distribution} {installed.version} does not provide it")
 
 
 def lookup(kind: str, name: str) -> Any:
@@ -242,5 +395,5 @@ def resolve(kind: str, base: type, spec: Any) -> Any:
         return spec()
     if isinstance(spec, str):
         return lookup(kind, spec)()
-    a = f"an {base.__name__}" if base.__name__[0] in "AEIOU" else f"a {base.__name__}"
+    a = _a(base.__name__)
     raise ConfigError(f"{kind} must be {a}, {a} class or a registered name, got {type(spec).__name__} {spec!r}")
