@@ -10,17 +10,18 @@ import pytest
 
 import tn_core as tn
 from tn_core.plugins import get_plugins
+from tn_core.testing import structure_examples
 
 from .helpers import blobs, classifier, params
 
 
-def examples() -> list[tuple[tn.Structure, list[tuple[int, ...]]]]:
-    """Every (structure, input shapes) pair the installed plugins offer."""
-    return [pair for group in get_plugins().hook.tn_structure_examples() for pair in group]
+def examples() -> list[tuple]:
+    """Every (structure, input shapes, example inputs or None) the installed plugins offer."""
+    return structure_examples()
 
 
-def example_id(pair: tuple) -> str:
-    return f"{type(pair[0]).__name__}{pair[1]}"
+def example_id(example: tuple) -> str:
+    return f"{type(example[0]).__name__}{example[1]}"
 
 
 def registered_structures() -> set[str]:
@@ -28,12 +29,12 @@ def registered_structures() -> set[str]:
 
 
 def test_every_registered_structure_has_an_example() -> None:
-    assert {type(s).__name__ for s, _ in examples()} == registered_structures()
+    assert {type(s).__name__ for s, _, _ in examples()} == registered_structures()
 
 
-@pytest.mark.parametrize("pair", examples(), ids=example_id)
-def test_save_load_gives_identical_outputs(pair: tuple, tmp_path: Path) -> None:
-    structure, shapes = pair
+@pytest.mark.parametrize("example", examples(), ids=example_id)
+def test_save_load_gives_identical_outputs(example: tuple, tmp_path: Path) -> None:
+    structure, shapes, given = example
     assert tn.from_config(json.loads(json.dumps(tn.to_config(structure)))) is not structure
     assert tn.to_config(tn.from_config(tn.to_config(structure))) == tn.to_config(structure)
     if not shapes:  # sources (Input, Constant): read by a layer
@@ -41,13 +42,14 @@ def test_save_load_gives_identical_outputs(pair: tuple, tmp_path: Path) -> None:
         x = tn.Input((2,))()
         inputs, outputs = ([source], [source]) if isinstance(structure, tn.Input) else ([x], [source, x])
     else:
-        inputs = [tn.Input(shape)() for shape in shapes]
+        dtypes = [x.dtype.name if x.dtype.kind in "iu" else None for x in given] if given else [None] * len(shapes)
+        inputs = [tn.Input(shape, dtype=dtype)() for shape, dtype in zip(shapes, dtypes)]
         inst = structure(*inputs, rng=np.random.default_rng(0))
         outputs = [inst[k] for k in range(len(inst.output_shapes))]
     s = tn.System(inputs, outputs, dtype=np.float64)
     tn.save(s, tmp_path / "m.tn")
     loaded = tn.load(tmp_path / "m.tn")
-    xs = [np.random.default_rng(1).normal(size=(3, *inst.shape)) for inst in s.inputs]
+    xs = given or [np.random.default_rng(1).normal(size=(3, *inst.shape)) for inst in s.inputs]
     for a, b in zip(s.guess(xs), loaded.guess(xs)):
         np.testing.assert_array_equal(a, b)
     assert loaded.dtype == np.float64 and [loaded.names[i] for i in loaded.order] == [s.names[i] for i in s.order]
@@ -164,26 +166,75 @@ def saved(tmp_path: Path) -> Path:
 
 
 def rename_dense(name: str) -> object:
+    """Rename the output Dense's type, listing the new name in the types table as coming from Dense's plugin."""
+
     def edit(model: dict) -> None:
         model["instances"][-1]["structure"]["type"] = name
+        dense = [row for row in model.get("types", []) if row["type"] == "Dense"]
+        model.get("types", []).extend({**row, "type": name} for row in dense)
 
     return edit
+
+
+def adam_without_state(model: dict) -> None:
+    model["optimizer"] = {"kind": "optimizer", "type": "Adam", "config": {}}
+    core = next(row for row in model["types"] if row["plugin"] == "core")
+    model["types"].append({**core, "kind": "optimizer", "type": "Adam"})
+
+
+def test_the_file_records_where_every_type_comes_from(saved: Path) -> None:
+    with np.load(saved) as archive:
+        model = json.loads(archive["model.json"].tobytes())
+    rows = {(row["kind"], row["type"]): row for row in model["types"]}
+    assert set(rows) == {("structure", "Input"), ("structure", "Dense"), ("structure", "Concatenate"),
+                         ("activation", "Tanh"), ("activation", "Sigmoid")}
+    version = get_plugins().registry()["structure"]["Dense"].version
+    assert rows["activation", "Tanh"] == {"kind": "activation", "type": "Tanh", "plugin": "dense",
+                                          "distribution": "tn-layers-dense", "version": version}
+    assert rows["structure", "Input"]["distribution"] == "tn-core"
 
 
 def test_a_layer_from_a_missing_first_party_plugin_names_the_distribution(saved: Path) -> None:
     plugins = get_plugins()
     module = plugins.pm.get_plugin("dense")
-    version = plugins.versions["dense"]
+    version, distribution = plugins.versions["dense"], plugins.distributions["dense"]
     plugins.unregister("dense")
     try:
-        with pytest.raises(tn.MissingPluginError, match="tn-layers-dense"):
+        with pytest.raises(tn.MissingPluginError, match=rf"\(types Sigmoid, Tanh, Dense\) needs tn-layers-dense "
+                                                         rf"\({version}\), which is installed but its plugin 'dense'"):
             tn.load(saved)
     finally:
-        plugins.register(module, "dense", version)
+        plugins.register(module, "dense", version, distribution)
     tn.load(saved)
 
 
-def test_a_layer_from_an_unknown_plugin_is_refused_with_its_origin(saved: Path) -> None:
+def test_a_type_the_named_distribution_does_not_provide_is_refused_with_its_origin(saved: Path) -> None:
+    rewrite(saved, rename_dense("Transmogrifier"))
+    with pytest.raises(tn.MissingPluginError, match=r"\(types Transmogrifier\) needs tn-layers-dense \(.*\), but "
+                                                     r"the installed tn-layers-dense .* does not provide it"):
+        tn.load(saved)
+
+
+def test_a_type_missing_from_the_types_table_is_a_weights_file_error(saved: Path) -> None:
+    rewrite(saved, lambda m: m["instances"][-1]["structure"].update(type="Transmogrifier"))
+    with pytest.raises(tn.WeightsFileError, match=r"names types its types table does not list: "
+                                                  r"\[\('structure', 'Transmogrifier'\)\]"):
+        tn.load(saved)
+    rewrite(saved, lambda m: m["types"].append({"kind": "structure"}))
+    with pytest.raises(tn.WeightsFileError, match="malformed types table"):
+        tn.load(saved)
+
+
+def test_version_1_files_of_tn_core_0_1_still_load(saved: Path) -> None:
+    def as_version_1(model: dict) -> None:
+        del model["types"]
+        model["version"] = 1
+        for entry in model["instances"]:
+            entry["plugin"] = "dense" if entry["structure"]["type"] == "Dense" else "core"
+
+    expected = tn.load(saved).guess([np.ones((2, 4)), np.zeros((2, 4))])[0]
+    rewrite(saved, as_version_1)
+    np.testing.assert_array_equal(tn.load(saved).guess([np.ones((2, 4)), np.zeros((2, 4))])[0], expected)
     rewrite(saved, rename_dense("Transmogrifier"))
     with pytest.raises(tn.UnknownNameError, match="Transmogrifier.*plugin 'dense'"):
         tn.load(saved)
@@ -199,7 +250,7 @@ def test_a_layer_from_an_unknown_plugin_is_refused_with_its_origin(saved: Path) 
         (lambda m: m.update(outputs=[[0, 3]]), "rebuilt"),
         (lambda m: m.update(version=99), "version"),
         (lambda m: m.update(dtype="object"), "malformed"),
-        (lambda m: m.update(optimizer={"kind": "optimizer", "type": "Adam", "config": {}}), "step count"),
+        (adam_without_state, "step count"),
         (lambda m: m.pop("names"), "malformed"),
     ],
 )

@@ -7,10 +7,12 @@ initializer names its attrs fields hold) into plain JSON data, and
 registry, so reading a configuration never runs code named by it.
 
 ``save(system, path)`` writes one .npz file: the architecture as UTF-8 JSON
-in a uint8 array (``model.json``), the parameters (``params/<group>/<name>``)
-and optionally the optimizer's state (``optimizer/<key>``). ``load(path)``
-reads it with ``allow_pickle=False`` and checks every part before building
-the System.
+in a uint8 array (``model.json``), the parameters and buffers
+(``params/<group>/<name>``) and optionally the optimizer's state
+(``optimizer/<key>``). ``model.json`` records, for every type it names, the
+plugin, distribution and version that registered it, so a file whose plugin
+is missing says what to install. ``load(path)`` reads it with
+``allow_pickle=False`` and checks every part before building the System.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from tn_core.activation import Activation
 from tn_core.errors import ConfigError, UnknownNameError, WeightsFileError
 from tn_core.losses import Loss
 from tn_core.optimizers import Optimizer
-from tn_core.plugins import get_plugins
+from tn_core.plugins import get_plugins, missing_plugin_error
 from tn_core.structure import Clone, Instance, Structure
 from tn_core.weights import read_npz, write_npz_atomic
 
 FORMAT = "tensornet-model"
-VERSION = 1
+VERSION = 2  # 2: a "types" table of provenance; 1 (tn-core 0.1): a plugin name per layer
+READABLE_VERSIONS = (1, 2)
 BASES = {"structure": Structure, "activation": Activation, "optimizer": Optimizer, "loss": Loss}
 ARRAY_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                 "float16", "float32", "float64")
@@ -187,17 +190,15 @@ def save(system: Any, path: Any, optimizer: bool = True) -> None:
     """
     index = {inst: k for k, inst in enumerate(system.order)}
     group_of = {id(params): g for g, (_, params) in enumerate(system.groups)}
-    registry = get_plugins().registry()["structure"]
-    instances = []
-    for inst in system.order:
-        name = type(inst.structure).__name__
-        instances.append({
+    instances = [
+        {
             "name": inst.name,
             "structure": to_config(inst.structure),
             "parents": [[index[ref.instance], ref.slot] for ref in inst.parents],
             "group": group_of.get(id(inst.params)) if inst.params else None,
-            "plugin": registry[name].plugin,
-        })
+        }
+        for inst in system.order
+    ]
     arrays = {
         f"params/{g}/{key}": np.ascontiguousarray(array)
         for g, (_, params) in enumerate(system.groups)
@@ -217,9 +218,48 @@ def save(system: Any, path: Any, optimizer: bool = True) -> None:
     if optimizer and system.optimizer is not None:
         model["optimizer"] = to_config(system.optimizer)
         arrays.update({f"optimizer/{key}": np.asarray(value) for key, value in system.optimizer.state().items()})
+    model["types"] = _provenance(model)
     text = json.dumps(model, allow_nan=False)
     arrays["model.json"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     write_npz_atomic(Path(path), arrays)
+
+
+def _named_types(data: Any) -> set[tuple[str, str]]:
+    """(kind, type) of every configuration inside ``data`` (the model's JSON)."""
+    found = set()
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if set(item) == {"kind", "type", "config"} and isinstance(item["kind"], str):
+                found.add((item["kind"], item["type"]))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _provenance(model: dict[str, Any]) -> list[dict[str, str]]:
+    """For every type the model names: its kind, name, and the plugin, distribution and version behind it."""
+    registry = get_plugins().registry()
+    rows = []
+    for kind, name in sorted(_named_types(model)):
+        entry = registry[kind][name]
+        rows.append({"kind": kind, "type": name, "plugin": entry.plugin, "distribution": entry.distribution,
+                     "version": entry.version})
+    return rows
+
+
+def _check_plugins_present(model: dict[str, Any], path: Any) -> None:
+    """MissingPluginError naming what to install when a type the file names is registered by no plugin."""
+    registry = get_plugins().registry()
+    missing: dict[tuple[str, str], list[str]] = {}
+    for row in model.get("types", []):
+        if row["type"] not in registry.get(row["kind"], {}):
+            missing.setdefault((row["distribution"], row["version"]), []).append(row["type"])
+    if missing:
+        (distribution, version), names = next(iter(missing.items()))
+        raise missing_plugin_error(f"{path} (types {', '.join(names)})", distribution, version)
 
 
 def load(path: Any) -> Any:
@@ -234,6 +274,7 @@ def load(path: Any) -> Any:
 
     arrays = read_npz(path)
     model = _read_model(arrays, path)
+    _check_plugins_present(model, path)
     try:
         instances = _rebuild(model["instances"], path)
         inputs = [instances[k] for k in model["inputs"]]
@@ -267,36 +308,54 @@ def _read_model(arrays: dict[str, np.ndarray], path: Any) -> dict[str, Any]:
                 "names": list, "optimizer": (dict, type(None))}
     if not isinstance(model, dict) or model.get("format") != FORMAT:
         raise WeightsFileError(f"{path}: not a tensornet model file")
-    if model.get("version") != VERSION:
-        raise WeightsFileError(f"{path}: model file version {model.get('version')!r}; this tn-core reads {VERSION}")
+    version = model.get("version")
+    if version not in READABLE_VERSIONS:
+        raise WeightsFileError(f"{path}: model file version {version!r}; this tn-core reads {READABLE_VERSIONS}")
+    if version >= 2:
+        expected["types"] = list
     bad = [key for key, kind in expected.items() if not isinstance(model.get(key), kind)]
     bad += [] if _is_count(model.get("step")) else ["step"]
     if bad or model["dtype"] not in ("float32", "float64"):
         raise WeightsFileError(f"{path}: model.json has missing or malformed entries {bad or ['dtype']}")
     count = len(model["instances"])
     for k, entry in enumerate(model["instances"]):
-        _check_entry(entry, k, path)
+        _check_entry(entry, k, path, version)
+    if version >= 2:
+        _check_types(model, path)
     refs_ok = all(_is_ref(pair, count) for pair in model["outputs"])
     if not (refs_ok and all(_is_index(k, count) for k in model["inputs"])):
         raise WeightsFileError(f"{path}: model.json refers to layers that do not exist")
     return model
 
 
-def _check_entry(entry: Any, k: int, path: Any) -> None:
-    """A stored layer: its name, structure, parents stored before it, parameter group and plugin."""
+def _check_entry(entry: Any, k: int, path: Any, version: int) -> None:
+    """A stored layer: its name, structure, parents stored before it, parameter group (and, in version 1, plugin)."""
+    keys = {"name", "structure", "parents", "group"} | ({"plugin"} if version == 1 else set())
     ok = (
         isinstance(entry, dict)
-        and set(entry) == {"name", "structure", "parents", "group", "plugin"}
+        and set(entry) == keys
         and isinstance(entry["name"], (str, type(None)))
         and isinstance(entry["structure"], dict)
         and isinstance(entry["parents"], list)
         and (entry["group"] is None or _is_count(entry["group"]))
-        and isinstance(entry["plugin"], str)
+        and isinstance(entry.get("plugin", ""), str)
     )
     if not ok:
         raise WeightsFileError(f"{path}: layer {k} of model.json is malformed")
     if not all(_is_ref(pair, k) for pair in entry["parents"]):
         raise WeightsFileError(f"{path}: layer {k} reads a layer that is not stored before it")
+
+
+def _check_types(model: dict[str, Any], path: Any) -> None:
+    """The provenance table: well formed, and naming every type the architecture uses."""
+    fields = {"kind", "type", "plugin", "distribution", "version"}
+    rows = model["types"]
+    if not all(isinstance(row, dict) and set(row) == fields and all(isinstance(row[f], str) for f in fields)
+               for row in rows):
+        raise WeightsFileError(f"{path}: model.json has a malformed types table")
+    undeclared = _named_types({k: v for k, v in model.items() if k != "types"}) - {(r["kind"], r["type"]) for r in rows}
+    if undeclared:
+        raise WeightsFileError(f"{path}: model.json names types its types table does not list: {sorted(undeclared)}")
 
 
 def _is_index(value: Any, count: int) -> bool:
@@ -316,6 +375,8 @@ def _rebuild(entries: list[Any], path: Any) -> list[Instance]:
         try:
             structure = from_config(entry["structure"])
         except UnknownNameError as exc:
+            if "plugin" not in entry:
+                raise
             raise type(exc)(f"{exc} (the file's layer {k} came from plugin {entry['plugin']!r})") from None
         parents = [instances[index][slot] for index, slot in entry["parents"]]
         group = entry["group"]
