@@ -11,13 +11,13 @@ import pytest
 import tn_core as tn
 import tn_layers_dense
 from tn_core.structure import using_forward_rng
-from tn_core.testing import check_gradients
+from tn_core.testing import as_example, check_gradients
 from tn_layers_dense import plugin
 from tn_layers_dense.activations import ACTIVATIONS
 from tn_layers_dense.pointwise import OPS
 
-EXAMPLES = plugin.tn_structure_examples()
-EXAMPLE_IDS = [f"{type(s).__name__}-{k}" for k, (s, _) in enumerate(EXAMPLES)]
+EXAMPLES = [as_example(entry) for entry in plugin.tn_structure_examples()]  # (structure, shapes, inputs or None)
+EXAMPLE_IDS = [f"{type(s).__name__}-{k}" for k, (s, _, _) in enumerate(EXAMPLES)]
 
 
 def shape(rng: np.random.Generator, max_rank: int = 3) -> tuple[int, ...]:
@@ -46,7 +46,7 @@ FACTORIES: dict[str, Callable[[np.random.Generator], tuple[tn.Structure, list[tu
 def test_examples_cover_every_registered_structure() -> None:
     registered = {e.obj for e in tn.get_plugins().registry()["structure"].values() if e.plugin == "dense"}
     assert registered == set(plugin.STRUCTURES)
-    assert {type(s) for s, _ in EXAMPLES} == registered
+    assert {type(s) for s, _, _ in EXAMPLES} == registered
 
 
 def test_the_plugin_registers_exactly_the_layers_and_activations_the_package_defines() -> None:
@@ -62,10 +62,10 @@ def test_the_plugin_registers_exactly_the_layers_and_activations_the_package_def
         assert getattr(tn, cls.__name__) is getattr(tn, cls.__name__.lower()) is cls
 
 
-@pytest.mark.parametrize(("structure", "shapes"), EXAMPLES, ids=EXAMPLE_IDS)
+@pytest.mark.parametrize(("structure", "shapes", "inputs"), EXAMPLES, ids=EXAMPLE_IDS)
 @pytest.mark.parametrize("training", [False, True])
-def test_example_gradients(structure: tn.Structure, shapes: list, training: bool) -> None:
-    check_gradients(structure, shapes, batch_size=3, training=training)
+def test_example_gradients(structure: tn.Structure, shapes: list, inputs: list | None, training: bool) -> None:
+    check_gradients(structure, shapes, batch_size=3, inputs=inputs, training=training)
 
 
 @pytest.mark.parametrize("kind", list(FACTORIES))
@@ -76,13 +76,15 @@ def test_gradients_on_random_shapes(kind: str, seed: int) -> None:
     check_gradients(structure, shapes, batch_size=int(rng.integers(1, 6)), seed=seed, training=kind == "Dropout")
 
 
-@pytest.mark.parametrize(("structure", "shapes"), EXAMPLES, ids=EXAMPLE_IDS)
-def test_a_batch_gives_what_its_samples_give_one_at_a_time(structure: tn.Structure, shapes: list) -> None:
+@pytest.mark.parametrize(("structure", "shapes", "inputs"), EXAMPLES, ids=EXAMPLE_IDS)
+def test_a_batch_gives_what_its_samples_give_one_at_a_time(
+    structure: tn.Structure, shapes: list, inputs: list | None
+) -> None:
     rng = np.random.default_rng(0)
     _, params = structure.build_checked(shapes, rng)
-    xs = [rng.normal(size=(5, *s)) for s in shapes]
+    xs = inputs or [rng.normal(size=(5, *s)) for s in shapes]
     batch, _ = structure.forward(params, xs, False)
-    for i in range(5):
+    for i in range(len(xs[0])):
         single, _ = structure.forward(params, [x[i:i + 1] for x in xs], False)
         for b, s in zip(batch, single):
             np.testing.assert_allclose(b[i:i + 1], s, rtol=1e-12, atol=1e-12)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import tn_core as tn
-from tn_core.testing import check_system_gradients
+from tn_core.testing import as_example, check_system_gradients
 from tn_layers_dense import plugin
 
-EXAMPLES = plugin.tn_structure_examples()
+EXAMPLES = [as_example(entry) for entry in plugin.tn_structure_examples()]  # (structure, shapes, inputs or None)
 
 
 def test_seed_example_prints_the_seed_shape_lines(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,17 +60,20 @@ def test_cross_entropy_fused_with_a_saturated_sigmoid_has_the_right_gradient(out
     np.testing.assert_allclose(got, [0.5, -0.5, 0.5])  # the unfused path would give 0 here
 
 
-@pytest.mark.parametrize(("structure", "shapes"), EXAMPLES, ids=[type(s).__name__ for s, _ in EXAMPLES])
-def test_float32_systems_stay_float32(structure: tn.Structure, shapes: list) -> None:
-    inputs = [tn.Input(s)() for s in shapes]
+@pytest.mark.parametrize(("structure", "shapes", "given"), EXAMPLES, ids=[type(s).__name__ for s, _, _ in EXAMPLES])
+def test_float32_systems_stay_float32(structure: tn.Structure, shapes: list, given: list | None) -> None:
+    ids = [x.dtype.name if x.dtype.kind in "iu" else None for x in given] if given else [None] * len(shapes)
+    inputs = [tn.Input(s, dtype=dtype)() for s, dtype in zip(shapes, ids)]
     out = structure(*inputs)
     s = tn.System(inputs, [out], seed=0)
     rng = np.random.default_rng(0)
-    xs = [rng.normal(size=(3, *sh)).astype(np.float32) for sh in shapes]
+    xs = [x if dtype else x.astype(np.float32)
+          for x, dtype in zip(given or [rng.normal(size=(3, *sh)) for sh in shapes], ids)]
+    n = len(xs[0])
     state = s.forward(xs, training=True)
-    assert all(v.dtype == np.float32 for v in state.values.values())
-    pgrads, xgrads = s.gradients(xs, [np.zeros((3, *out.shape), np.float32)], loss="quad")
-    assert all(g.dtype == np.float32 for g in xgrads)
+    assert all(v.dtype == np.float32 for ref, v in state.values.items() if ref.instance not in s.inputs)
+    pgrads, xgrads = s.gradients(xs, [np.zeros((n, *out.shape), np.float32)], loss="quad")
+    assert all(g is None or g.dtype == np.float32 for g in xgrads)
     assert all(g.dtype == np.float32 for grads in pgrads.values() for g in grads.values())
 
 

@@ -20,7 +20,7 @@ EXAMPLES = tn_structure_examples()
 @pytest.mark.parametrize(("structure", "input_shapes"), EXAMPLES, ids=[f"example{k}" for k in range(len(EXAMPLES))])
 def test_examples_pass_the_conformance_check(tn_check_structure, structure, input_shapes) -> None:  # type: ignore[no-untyped-def]
     report = tn_check_structure(structure, input_shapes)
-    assert report.skipped == {}  # registered through our entry point, so the model-file round trip ran too
+    assert set(report.skipped) == {"buffers"}  # registered through our entry point: the round trip ran too
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
