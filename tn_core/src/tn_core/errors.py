@@ -30,7 +30,7 @@ class UnknownAttributeError(UnknownNameError, AttributeError):
 
 
 class MissingPluginError(UnknownNameError, AttributeError):
-    """A first-party name whose plugin distribution is not installed."""
+    """A model file names a type whose plugin distribution is missing, disabled or failed (says what to install)."""
 
 
 class PluginError(TensornetError):
