@@ -21,6 +21,7 @@ import numpy as np
 from tn_core.errors import ConfigError
 from tn_core.fields import int_field, real_field
 from tn_core.hookspecs import hookimpl
+from tn_core.serialize import save
 
 
 def _mode(instance: Any, attribute: Any, value: str) -> None:
@@ -225,8 +226,6 @@ class ModelCheckpoint(Callback):
         if self.weights_only:
             self.system.save_weights(path, checkpoint=self.checkpoint)
         else:
-            from tn_core.serialize import save
-
             save(self.system, path)
         self.saved.append((epoch, str(path)))
 

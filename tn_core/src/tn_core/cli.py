@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tn_core import demo
 from tn_core.errors import TensornetError
 from tn_core.plugins import get_plugins
+from tn_core.serialize import load
+from tn_core.summary import summary_table
 
 PLURALS = {"structure": "structures", "activation": "activations", "optimizer": "optimizers",
            "loss": "losses", "initializer": "initializers"}
@@ -31,17 +34,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Train the seed's OCR network on generated block letters; report accuracy, save the model and a picture."""
-    from tn_core.demo import run
-
-    run(model=args.model, epochs=args.epochs, samples=args.samples, seed=args.seed, out=args.out, quiet=args.quiet)
+    demo.run(model=args.model, epochs=args.epochs, samples=args.samples, seed=args.seed, out=args.out, quiet=args.quiet)
     return 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the layers, output shapes and parameter counts of a model file."""
-    from tn_core.serialize import load
-    from tn_core.summary import summary_table
-
     system = load(args.path)
     print(f"{args.path}:")
     print(summary_table(system))
@@ -58,20 +56,18 @@ def _count(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tn_core.demo import MODELS
-
     parser = argparse.ArgumentParser(prog="tn", description="tensornet command line")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("plugins", help=cmd_plugins.__doc__).set_defaults(func=cmd_plugins)
-    demo = commands.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)
-    demo.add_argument("--model", choices=list(MODELS), default="mlp",
-                      help="network: the seed's mlp (default), conv, rnn, lstm or residual")
-    demo.add_argument("--epochs", type=_count, help="passes over the training set (default: the model's)")
-    demo.add_argument("--samples", type=_count, help="training images to generate (default: the model's)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the shuffling")
-    demo.add_argument("--out", default=".", help="folder for the model file and the picture (default: .)")
-    demo.add_argument("--quiet", action="store_true", help="no progress bar and no layer table")
-    demo.set_defaults(func=cmd_demo)
+    demo_command = commands.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)
+    demo_command.add_argument("--model", choices=list(demo.MODELS), default="mlp",
+                              help="network: the seed's mlp (default), conv, rnn, lstm or residual")
+    demo_command.add_argument("--epochs", type=_count, help="passes over the training set (default: the model's)")
+    demo_command.add_argument("--samples", type=_count, help="training images to generate (default: the model's)")
+    demo_command.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the shuffling")
+    demo_command.add_argument("--out", default=".", help="folder for the model file and the picture (default: .)")
+    demo_command.add_argument("--quiet", action="store_true", help="no progress bar and no layer table")
+    demo_command.set_defaults(func=cmd_demo)
     summary = commands.add_parser("summary", help=cmd_summary.__doc__, description=cmd_summary.__doc__)
     summary.add_argument("path", help="a model file written by tn.save or tn demo")
     summary.set_defaults(func=cmd_summary)

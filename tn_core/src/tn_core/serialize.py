@@ -31,7 +31,9 @@ from tn_core.losses import Loss
 from tn_core.optimizers import Optimizer
 from tn_core.plugins import get_plugins, missing_plugin_error
 from tn_core.structure import Clone, Instance, Structure
+from tn_core.system import System
 from tn_core.weights import read_npz, write_npz_atomic
+from tn_core.wiring import Input
 
 FORMAT = "tensornet-model"
 VERSION = 2  # 2: a "types" table of provenance; 1 (tn-core 0.1): a plugin name per layer
@@ -269,9 +271,6 @@ def load(path: Any) -> Any:
     (or one holding pickled objects), MissingPluginError naming the
     distribution to install when a layer's plugin is missing.
     """
-    from tn_core.system import System
-    from tn_core.wiring import Input
-
     arrays = read_npz(path)
     model = _read_model(arrays, path)
     _check_plugins_present(model, path)

@@ -190,7 +190,7 @@ def fit(
     ``system.stop_training``. A non-finite loss or gradient raises
     NonFiniteError naming the step, before that update.
     """
-    from tn_core.callbacks import ProgressBar
+    from tn_core.callbacks import ProgressBar  # callbacks save models, which build Systems, which fit: a cycle
 
     epochs = _positive_int(epochs, "epochs", low=0)
     batch_size = _positive_int(batch_size, "batch_size")
