@@ -8,13 +8,14 @@ from typing import Any
 import attrs
 import numpy as np
 
-from tn_core import training, weights
 from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError
 from tn_core.losses import Loss, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
 from tn_core.plugins import get_plugins
 from tn_core.structure import Instance, OutputRef, Shape, as_refs, as_typed, using_forward_rng, wanting_input_grads
 from tn_core.summary import summary_table
+from tn_core.training import evaluate, fit, predict
+from tn_core.weights import load_weights, save_weights
 from tn_core.wiring import Constant, Input
 
 #: {owner instance: {param name: gradient}}; shared parameters appear once, under their first instance
@@ -342,11 +343,11 @@ class System:
 
     def _check_param_grads(self, inst: Instance, owner: Instance, p_grads: dict[str, Any]) -> None:
         """PluginError for a gradient of a buffer or of a name the layer has no parameter for."""
-        wrong = sorted(set(p_grads) - set(self.trainable[owner]))
+        wrong = p_grads.keys() - self.trainable[owner]
         if wrong:
             raise PluginError(
-                f"{_describe(inst, self.names[inst])}.backward returned gradients for {wrong}, which are not its "
-                f"trainable parameters {self.trainable[owner]}"
+                f"{_describe(inst, self.names[inst])}.backward returned gradients for {sorted(wrong)}, which are not "
+                f"its trainable parameters {self.trainable[owner]}"
                 + (f" (buffers {list(inst.structure.buffers)} get none)" if inst.structure.buffers else "")
             )
 
@@ -412,15 +413,15 @@ class System:
 
     def fit(self, x: Any, y: Any, **kwargs: Any) -> Any:
         """Train on arrays for some epochs; see :func:`tn_core.training.fit`."""
-        return training.fit(self, x, y, **kwargs)
+        return fit(self, x, y, **kwargs)
 
     def evaluate(self, x: Any, y: Any, **kwargs: Any) -> dict[str, float]:
         """Loss and metrics over a data set; see :func:`tn_core.training.evaluate`."""
-        return training.evaluate(self, x, y, **kwargs)
+        return evaluate(self, x, y, **kwargs)
 
     def predict(self, x: Any, batch_size: int = 256) -> list[np.ndarray]:
         """Outputs for a large data set, computed in batches."""
-        return training.predict(self, x, batch_size=batch_size)
+        return predict(self, x, batch_size=batch_size)
 
     def summary(self) -> None:
         """Print a table of the layers, their output shapes and parameter counts."""
@@ -433,9 +434,9 @@ class System:
         save(self, path, optimizer=optimizer)
 
     def save_weights(self, path: Any, checkpoint: str = "default") -> None:
-        """Write the parameters to an .npz file as a named checkpoint (atomically)."""
-        weights.save_weights(self, path, checkpoint)
+        """Write the parameters and buffers to an .npz file as a named checkpoint (atomically)."""
+        save_weights(self, path, checkpoint)
 
     def load_weights(self, path: Any, checkpoint: str = "default") -> None:
         """Read a checkpoint, checked against this network before anything changes."""
-        weights.load_weights(self, path, checkpoint)
+        load_weights(self, path, checkpoint)
