@@ -1,4 +1,5 @@
-"""tensornet plugin: Dense, Pointwise, Residual, Dropout, LayerNorm and the standard activations.
+"""tensornet plugin: Dense, Pointwise, Residual, Dropout, LayerNorm, BatchNorm, Embedding and the standard
+activations.
 
 Everything here is also reachable as ``tn.<Name>`` and by its lower-case name once installed.
 """
@@ -18,7 +19,9 @@ from tn_layers_dense.activations import (
     Swish,
     Tanh,
 )
+from tn_layers_dense.batchnorm import BatchNorm
 from tn_layers_dense.dense import Dense
+from tn_layers_dense.embedding import Embedding
 from tn_layers_dense.pointwise import Activate, Add, Bias, Gain, Mul, Pointwise, Sub
 from tn_layers_dense.regularization import Dropout, LayerNorm
 from tn_layers_dense.residual import Residual, ResWrap
@@ -28,9 +31,11 @@ __all__ = [
     "GELU",
     "Activate",
     "Add",
+    "BatchNorm",
     "Bias",
     "Dense",
     "Dropout",
+    "Embedding",
     "Gain",
     "HardTanh",
     "LayerNorm",
