@@ -84,7 +84,14 @@ def throughput(spec: Spec, batch: int, seconds: float = 2.0, rounds: int = 5) ->
     rng = np.random.default_rng(0)
     x, y = random_batch(spec, batch, rng)
     steppers = {"tn": tn_stepper(spec, x, y), "torch": torch_stepper(spec, x, y)}
-    steppers = {k: v for k, v in steppers.items() if v is not None}
+    result = alternate({k: v for k, v in steppers.items() if v is not None}, batch, seconds, rounds)
+    if "torch" in result:
+        result["ratio"] = result["tn"] / result["torch"]
+    return result
+
+
+def alternate(steppers: dict[str, Callable[[], None]], batch: int, seconds: float, rounds: int) -> dict[str, float]:
+    """Median samples/s of each stepper, timed in alternating rounds of about ``seconds / rounds`` each."""
     steps = {}
     for name, step in steppers.items():  # warm up, then size a round to ~seconds/rounds
         step()
@@ -95,7 +102,4 @@ def throughput(spec: Spec, batch: int, seconds: float = 2.0, rounds: int = 5) ->
     for _ in range(rounds):
         for name, step in steppers.items():
             rates[name].append(_rate(step, steps[name], batch))
-    result = {name: statistics.median(r) for name, r in rates.items()}
-    if "torch" in result:
-        result["ratio"] = result["tn"] / result["torch"]
-    return result
+    return {name: statistics.median(r) for name, r in rates.items()}

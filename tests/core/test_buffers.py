@@ -214,3 +214,30 @@ def test_optimizer_state_of_a_parameter_without_gradients_saves_and_loads(regist
                 s.learn(state, [DATA[1]], method=method)
         np.testing.assert_array_equal(loaded.guess([DATA[0]])[0], system.guess([DATA[0]])[0])
         system.optimizer = None
+
+
+@attrs.define
+class RunningScale(kit.Structure):
+    """Training: y = x, and running_scale moves towards 1 + mean |x|. Inference: y = x / running_scale."""
+
+    buffers: ClassVar[tuple[str, ...]] = ("running_scale",)
+    forgets_the_scale: bool = False  # planted bug: inference backward as if running_scale were 1
+
+    def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+        return [input_shapes[0]], {"running_scale": np.ones(input_shapes[0])}
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        x = inputs[0]
+        if training:
+            params["running_scale"] += 0.5 * (1 + np.abs(x).mean(axis=0) - params["running_scale"])
+            return [x], None
+        return [x / params["running_scale"]], params["running_scale"]
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        return [grads[0] if cache is None or self.forgets_the_scale else grads[0] / cache], {}
+
+
+def test_gradient_checks_move_buffers_off_their_initial_values() -> None:
+    kit.check_gradients(RunningScale(), [(2, 3)])
+    with pytest.raises(AssertionError, match="input 0: .* checked entries differ"):
+        kit.check_gradients(RunningScale(forgets_the_scale=True), [(2, 3)])

@@ -107,8 +107,9 @@ def check_gradients(
 
     Trainable parameters are moved off their initial values by N(0, perturb^2)
     noise, so that a backward which is right only at special values (a gain of
-    1, a bias of 0) fails. Stochastic layers see the same random numbers, and
-    buffers the same values, in every evaluation. Integer ``inputs`` (ids) are
+    1, a bias of 0) fails, and buffers by two training forwards on the inputs.
+    Stochastic layers see the same random numbers, and buffers the same
+    values, in every evaluation. Integer ``inputs`` (ids) are
     fed as they are and not differentiated: the layer is told their gradient
     is not wanted. NaN or infinity in outputs or gradients fails the check.
     """
@@ -124,6 +125,9 @@ def check_gradients(
     discrete = [_is_discrete(x) for x in xs]
     n = xs[0].shape[0] if xs else batch_size
     weights = [rng.normal(size=(n, *shape)) for shape in output_shapes]
+    for _ in range(2 if structure.buffers else 0):  # buffers off their initial values too, as training moves them
+        with using_forward_rng(np.random.default_rng(seed)):
+            structure.forward(params, xs, True)
     start = {key: params[key].copy() for key in structure.buffers}
 
     def run() -> tuple[list[np.ndarray], Any]:
