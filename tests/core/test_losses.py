@@ -46,10 +46,10 @@ def test_ce_on_probabilities_and_fused_with_sigmoid(seed: int) -> None:
     assert value == pytest.approx(-np.sum(t * np.log(a) + (1 - t) * np.log(1 - a)) / len(a))
     numeric = finite_difference(lambda v: loss.evaluate(v, t, False)[0], a)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
-    fused_value, grad_z = loss.evaluate(a, t, fused=True)
-    assert fused_value == pytest.approx(value)
-    np.testing.assert_allclose(grad_z, finite_difference(lambda v: loss.evaluate(expit(v), t, False)[0], z), atol=1e-7)
-    np.testing.assert_allclose(grad_z, (a - t) / len(a))
+    fused_value, grad_z = loss.evaluate(z, t, fused=True)  # fused: computed from the pre-activation z
+    assert fused_value == pytest.approx(value, rel=1e-12)
+    np.testing.assert_allclose(grad_z, finite_difference(lambda v: loss.evaluate(v, t, True)[0], z), atol=1e-7)
+    np.testing.assert_allclose(grad_z, (a - t) / len(a), rtol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -60,8 +60,8 @@ def test_softmax_ce_on_logits_and_fused(seed: int) -> None:
     value, grad = loss.evaluate(z, t, fused=False)
     assert value == pytest.approx(-np.sum(t * log_softmax(z, axis=-1)) / len(z))
     np.testing.assert_allclose(grad, finite_difference(lambda v: loss.evaluate(v, t, False)[0], z), atol=1e-7)
-    fused_value, fused_grad = loss.evaluate(softmax(z, axis=-1), t, fused=True)
-    assert fused_value == pytest.approx(value)
+    fused_value, fused_grad = loss.evaluate(z, t, fused=True)  # fused with a Softmax output: from its z too
+    assert fused_value == pytest.approx(-np.sum(t * np.log(softmax(z, axis=-1))) / len(z), rel=1e-12)
     np.testing.assert_allclose(fused_grad, grad, atol=1e-12)
 
 

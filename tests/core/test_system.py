@@ -310,19 +310,19 @@ def test_layers_are_told_which_input_gradients_are_used() -> None:
 
 
 def fused_at(s: tn.System, xs: list[np.ndarray], targets: list[np.ndarray], loss: object) -> set[tn.Instance]:
-    return s.loss_gradients(s.forward(xs), targets, loss)[2]
+    return set(s.loss_gradients(s.forward(xs), targets, loss)[2])
 
 
-def test_an_output_that_also_feeds_a_layer_is_not_fused() -> None:
-    """y1 gets dE/dy1 from its own loss and from y2's: the sum is w.r.t. the activation, not z."""
+def test_an_output_that_also_feeds_a_layer_is_fused_and_gets_both_gradients() -> None:
+    """y1's loss gives dE/dz1 (fused), y2's reaches y1 as dE/da1: the layer's backward takes both."""
     x = tn.Input((3,))()
     y1 = tn.Dense(2, activation="sigmoid")(x)
     y2 = tn.Dense(2)(y1)
     s = tn.System([x], [y1, y2], dtype=np.float64)
     xs, targets = [data(4, 3)], [RNG.random((4, 2)), data(4, 2)]
-    assert fused_at(s, xs, targets, ["ce", "quad"]) == set()
+    assert fused_at(s, xs, targets, ["ce", "quad"]) == {y1}
     check_system_gradients(s, xs, targets, loss=["ce", "quad"])
-    alone = tn.System([x], [y1], dtype=np.float64)  # the same layer as the only output does fuse
+    alone = tn.System([x], [y1], dtype=np.float64)
     assert fused_at(alone, xs, targets[:1], "ce") == {y1}
 
 
@@ -332,8 +332,46 @@ def test_an_output_listed_twice_gets_both_losses(losses: list[str]) -> None:
     y = tn.Dense(2, activation="sigmoid")(x)
     s = tn.System([x], [y, y], dtype=np.float64)
     xs, targets = [data(4, 3)], [RNG.random((4, 2)), RNG.random((4, 2))]
-    assert fused_at(s, xs, targets, losses) == set()
+    assert fused_at(s, xs, targets, losses) == ({y} if "ce" in losses else set())
     check_system_gradients(s, xs, targets, loss=losses)
+
+
+@pytest.mark.parametrize("loss, activation", [("ce", "sigmoid"), ("softmax_ce", "softmax")])
+def test_a_loss_means_the_same_whoever_else_reads_the_output(loss: str, activation: str) -> None:
+    """The loss of an activated output is a function of that output, alone, read by a layer or listed twice."""
+    rng = np.random.default_rng(3)
+    x = tn.Input((3,))()
+    y = tn.Dense(4, activation=activation)(x, rng=rng)
+    xs, t = [data(5, 3)], np.eye(4)[rng.integers(0, 4, 5)]
+    alone = tn.System([x], [y], dtype=np.float64)
+    read_again = tn.System([x], [y, tn.Dense(2)(y, rng=rng)], dtype=np.float64)
+    listed_twice = tn.System([x], [y, y], dtype=np.float64)
+    a = alone.guess(xs)[0]
+    per_sample = -np.sum(t * np.log(a) + (1 - t) * np.log(1 - a)) if loss == "ce" else -np.sum(t * np.log(a))
+    expected = per_sample / 5
+    np.testing.assert_allclose(alone.loss_gradients(alone.forward(xs), [t], loss)[0], expected, rtol=1e-12)
+    state = read_again.forward(xs)
+    quad = 0.5 * np.sum(state.outputs[1] ** 2) / 5
+    value = read_again.loss_gradients(state, [t, np.zeros((5, 2))], [loss, "quad"])[0]
+    np.testing.assert_allclose(value, expected + quad, rtol=1e-12)
+    value = listed_twice.loss_gradients(listed_twice.forward(xs), [t, t], loss)[0]
+    np.testing.assert_allclose(value, 2 * expected, rtol=1e-12)
+    once, twice = alone.gradients(xs, [t], loss=loss)[0][y], listed_twice.gradients(xs, [t, t], loss=loss)[0][y]
+    for key, g in once.items():
+        np.testing.assert_allclose(twice[key], 2 * g, rtol=1e-12)
+    check_system_gradients(read_again, xs, [t, data(5, 2)], loss=[loss, "quad"])
+
+
+def test_fused_losses_stay_exact_where_the_activation_saturates() -> None:
+    """ce on a sigmoid at z = +-40 (a rounds to 1 or 0): the value is computed from z, not from log(clip(a))."""
+    x = tn.Input((1,))()
+    y = tn.Dense(1, activation="sigmoid")(x)
+    y.params["weights"][:] = 40.0
+    y.params["biases"][:] = 0.0
+    s = tn.System([x], [y], dtype=np.float64)
+    value, _, fused = s.loss_gradients(s.forward([np.array([[1.0], [-1.0]])]), [np.array([[0.0], [1.0]])], "ce")
+    np.testing.assert_allclose(value, 40.0, rtol=1e-12)  # each sample: softplus(40) = 40 + 4e-18, mean 40
+    np.testing.assert_allclose(fused[y], [[0.5], [-0.5]], rtol=1e-12)
 
 
 def test_only_slot_0_fuses_with_the_loss() -> None:

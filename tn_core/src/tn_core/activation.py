@@ -24,6 +24,9 @@ class Activation:
     #: "logistic" if a = 1 / (1 + exp(-z)) element-wise (binary cross-entropy: dE/dz = a - t),
     #: "softmax" if a = softmax(z) over the last axis (categorical cross-entropy: dE/dz = a sum(t) - t)
     fusion: ClassVar[str | None] = None
+    #: whether outputs depend on all the elements along the last axis (Softmax normalizes over it):
+    #: layers refuse to apply it to per-sample scalars, where the last axis would be the batch
+    reduces_last_axis: ClassVar[bool] = False
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")

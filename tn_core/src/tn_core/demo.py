@@ -103,8 +103,7 @@ def letter_weights(system: tn.System, x: np.ndarray, y: np.ndarray) -> np.ndarra
     z_k being output k's pre-activation: the input weights the network uses for that letter."""
     state = system.forward([x])
     ref = system.outputs[0]
-    fused = {ref.instance} if hasattr(ref.instance.structure, "backward_from_preactivation") else set()
-    _, (grads,) = system.backward(state, {ref: y.astype(system.dtype)}, fused)
+    _, (grads,) = system.backward(state, {}, {ref.instance: y.astype(system.dtype)})
     sums = y.T @ grads.reshape(len(x), -1)
     return (sums / np.maximum(y.sum(axis=0), 1)[:, None]).reshape(len(data.LETTERS), *x.shape[1:])
 

@@ -1,9 +1,11 @@
 """Losses: E summed over a sample's output elements and averaged over the batch.
 
-Each loss returns (E, gradient). The gradient is dE/dy for the output y, or,
-when the loss is *fused* with the output layer's activation, dE/dz for that
-layer's pre-activation z: cross-entropy on a sigmoid output gives a - t with
-no sigmoid slope in it, which stays right when the sigmoid saturates.
+``evaluate(y, t, fused)`` returns (E, gradient). Unfused, y is the output and
+the gradient dE/dy. *Fused* with the output layer's activation (a Neuron
+whose activation declares this loss's ``fusion``), y is that layer's
+pre-activation z and the gradient dE/dz: cross-entropy on a sigmoid output is
+then computed from z, exact where the sigmoid saturates, with dE/dz = a - t.
+The loss means the same either way: a function of the activated output.
 """
 
 from __future__ import annotations
@@ -12,16 +14,20 @@ from typing import Any, ClassVar
 
 import attrs
 import numpy as np
+from scipy.special import expit
 
 from tn_core.neuron import Neuron
 from tn_core.plugins import resolve
 
 
 class Loss:
-    """Base class: ``evaluate(y, t, fused) -> (E, grad)``."""
+    """Base class: ``evaluate(y, t, fused) -> (E, grad)`` (see the module doc for ``fused``)."""
 
     #: the ``Activation.fusion`` whose derivative this loss cancels, if any
     fusion: ClassVar[str | None] = None
+    #: whether the loss of a sample depends on all the elements along its last axis (SoftmaxCE: the
+    #: classes), so outputs of per-sample shape () are refused
+    reduces_last_axis: ClassVar[bool] = False
 
     def evaluate(self, y: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
         raise NotImplementedError
@@ -49,7 +55,9 @@ class Quad(Loss):
 class CE(Loss):
     """Binary cross-entropy on outputs in (0, 1): E = -sum [t log a + (1 - t) log(1 - a)].
 
-    Fused with a Sigmoid output, dE/dz = a - t.
+    Fused with a logistic output a = sigmoid(z), from z: log a = -softplus(-z),
+    log(1 - a) = -softplus(z), so E = sum [t softplus(-z) + (1 - t) softplus(z)]
+    and dE/dz = a - t, exact for any z. Unfused, a is clipped to [eps, 1 - eps].
     """
 
     fusion: ClassVar[str | None] = "logistic"
@@ -57,36 +65,32 @@ class CE(Loss):
 
     def evaluate(self, y: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
         n = y.shape[0]
+        if fused:
+            value = float(np.sum(t * np.logaddexp(0, -y) + (1.0 - t) * np.logaddexp(0, y))) / n
+            return value, (expit(y) - t) / n
         a = np.clip(y, self.eps, 1.0 - self.eps)
         value = -float(np.sum(t * np.log(a) + (1.0 - t) * np.log1p(-a))) / n
-        grad = (y - t) / n if fused else (a - t) / (a * (1.0 - a) * n)
-        return value, grad
+        return value, (a - t) / (a * (1.0 - a) * n)
 
 
 @attrs.define
 class SoftmaxCE(Loss):
-    """Softmax cross-entropy over the last axis: E = -sum t log softmax(z).
+    """Softmax cross-entropy over the last axis: E = -sum t log softmax(z), from the logits z.
 
-    On a linear output z (logits) it is computed stably with log-sum-exp and
-    dE/dz = softmax(z) * sum(t) - t. Fused with a Softmax output a, dE/dz is
-    the same expression in a.
+    z is a linear output, or the pre-activation of a Softmax output the loss
+    fuses with (then E = -sum t log a for its output a): either way it is
+    computed stably with log-sum-exp, and dE/dz = softmax(z) * sum(t) - t.
     """
 
     fusion: ClassVar[str | None] = "softmax"
-    eps: float = 1e-12
+    reduces_last_axis: ClassVar[bool] = True
 
     def evaluate(self, y: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
         n = y.shape[0]
-        if fused:
-            probs = y
-            log_probs = np.log(np.maximum(y, self.eps))
-        else:
-            shifted = y - y.max(axis=-1, keepdims=True)
-            log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-            probs = np.exp(log_probs)
+        shifted = y - y.max(axis=-1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
         value = -float(np.sum(t * log_probs)) / n
-        grad = (probs * t.sum(axis=-1, keepdims=True) - t) / n
-        return value, grad
+        return value, (np.exp(log_probs) * t.sum(axis=-1, keepdims=True) - t) / n
 
 
 BUILTIN_LOSSES = [Quad, CE, SoftmaxCE]

@@ -45,9 +45,10 @@ class Neuron(Structure):
         pre_activation(params, inputs, training) -> (z, cache)
         pre_activation_backward(params, cache, grad_z) -> (input grads, param grads)
 
-    Losses fused with the output activation (cross-entropy on a sigmoid) hand
-    dE/dz straight to ``backward_from_preactivation``, which skips the
-    activation's derivative: that is what keeps them stable when it saturates.
+    A loss fused with the activation (cross-entropy on a sigmoid) is computed
+    from z and hands dE/dz straight to ``backward_from_preactivation``, which
+    skips the activation's derivative: that is what keeps it exact when the
+    activation saturates.
     """
 
     activation: Activation
@@ -67,5 +68,16 @@ class Neuron(Structure):
         z, a, inner = cache
         return self.pre_activation_backward(params, inner, self.activation.backward(z, a, grads[0]))
 
-    def backward_from_preactivation(self, params: Params, cache: Any, grad_z: np.ndarray) -> BackwardResult:
-        return self.pre_activation_backward(params, cache[2], grad_z)
+    @staticmethod
+    def preactivation(cache: Any) -> np.ndarray:
+        """z, from the cache ``forward`` returned."""
+        return cache[0]
+
+    def backward_from_preactivation(
+        self, params: Params, cache: Any, grad_z: np.ndarray, grad_a: np.ndarray | None = None
+    ) -> BackwardResult:
+        """Backward from dE/dz of fused losses, plus dE/da from the output's other readers (if any)."""
+        z, a, inner = cache
+        if grad_a is not None:
+            grad_z = grad_z + self.activation.backward(z, a, grad_a)
+        return self.pre_activation_backward(params, inner, grad_z)

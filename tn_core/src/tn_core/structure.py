@@ -202,6 +202,12 @@ class Structure:
         missing = [name for name in self.buffers if name not in params]
         if missing:
             raise PluginError(f"{label}: build made no array for the buffers {missing} the layer declares")
+        activation = getattr(self, "activation", None)
+        if getattr(activation, "reduces_last_axis", False) and output_shapes and output_shapes[0] == ():
+            raise ShapeError(
+                f"{label}: {type(activation).__name__} works along the last axis of each sample, and the output "
+                "has per-sample shape (): it would mix the samples of a batch"
+            )
         return output_shapes, params
 
     def config(self) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from tn_core.wiring import Constant, Input
 ParamGrads = dict[Instance, dict[str, np.ndarray]]
 #: dE/d(output) for the outputs a loss reaches
 Seeds = dict[OutputRef, np.ndarray]
+#: dE/dz for the Neurons whose activation a loss fuses with (z: the pre-activation)
+FusedSeeds = dict[Instance, np.ndarray]
 
 
 @attrs.define
@@ -95,7 +97,8 @@ class System:
         return checked
 
     def _topological_order(self) -> list[Instance]:
-        """Instances the outputs depend on, parents before children (iterative DFS)."""
+        """The instances the outputs depend on, parents before children (iterative DFS), then the inputs
+        no output depends on (fed, named, summarized and saved like the others)."""
         order: list[Instance] = []
         done: set[int] = set()
         for root in self.outputs:
@@ -116,7 +119,7 @@ class System:
                     f"the outputs depend on {inst!r}{f' (named {inst.name!r})' if inst.name else ''}, "
                     "which is not in the System's inputs"
                 )
-        return order
+        return order + [inst for inst in self.inputs if id(inst) not in done]
 
     def _name_instances(self) -> dict[Instance, str]:
         names: dict[Instance, str] = {}
@@ -255,41 +258,52 @@ class System:
     # -- loss and backward ------------------------------------------------------------
 
     def _losses(self, loss: Any) -> list[Loss]:
+        """One Loss per output, checked against the output's shape."""
         specs = loss if isinstance(loss, (list, tuple)) else [loss] * len(self.outputs)
         if len(specs) != len(self.outputs):
             raise ConfigError(f"{len(specs)} losses given for {len(self.outputs)} outputs")
-        return [resolve_loss(spec) for spec in specs]
+        losses = [resolve_loss(spec) for spec in specs]
+        for ref, fn in zip(self.outputs, losses):
+            if fn.reduces_last_axis and ref.shape == ():
+                raise ShapeError(
+                    f"loss {type(fn).__name__} works along the last axis of each sample (the classes), and output "
+                    f"{self.names[ref.instance]}[{ref.slot}] has per-sample shape (): it would mix the samples"
+                )
+        return losses
 
-    def loss_gradients(self, state: State, targets: Any, loss: Any) -> tuple[float, Seeds, set[Instance]]:
-        """(total loss, dE/d(each output), instances whose gradient is w.r.t. the pre-activation)."""
+    def loss_gradients(self, state: State, targets: Any, loss: Any) -> tuple[float, Seeds, FusedSeeds]:
+        """(total loss, dE/d(outputs) of unfused losses, dE/dz of fused ones).
+
+        A loss fuses with the activation of a single-output Neuron that
+        declares its fusion, whoever else reads that output: it is computed
+        from z, and the readers' dE/da joins dE/dz in ``backward``.
+        """
         losses = self._losses(loss)
         shapes = [ref.shape for ref in self.outputs]
         ts, _, n = self._as_arrays(targets, shapes, "true outputs")
         if n != state.batch_size:
             raise ShapeError(f"true outputs: {n} samples for a forward pass of {state.batch_size}")
-        total, seeds, fused_at = 0.0, {}, set()
+        total, seeds, fused = 0.0, {}, {}
         for ref, y, t, fn in zip(self.outputs, state.outputs, ts, losses):
-            fused = (
-                ref.slot == 0
-                and fn.can_fuse(ref.instance.structure)
-                and self.consumers.get(ref, 0) == 0
-                and self.outputs.count(ref) == 1
-            )
-            value, grad = fn.evaluate(y, t, fused)
+            inst = ref.instance
+            if len(inst.output_shapes) == 1 and fn.can_fuse(inst.structure):
+                value, grad = fn.evaluate(inst.structure.preactivation(state.caches[inst]), t, True)
+                fused[inst] = fused[inst] + grad if inst in fused else grad
+            else:
+                value, grad = fn.evaluate(y, t, False)
+                seeds[ref] = seeds[ref] + grad if ref in seeds else grad
             total += value
-            seeds[ref] = seeds[ref] + grad if ref in seeds else grad
-            if fused:
-                fused_at.add(ref.instance)
-        return total, seeds, fused_at
+        return total, seeds, fused
 
     def backward(
         self,
         state: State,
         seeds: Seeds,
-        fused_at: frozenset[Instance] | set[Instance] = frozenset(),
+        fused: FusedSeeds | None = None,
         input_grads: bool = True,
     ) -> tuple[ParamGrads, list[np.ndarray | None]]:
-        """Backpropagate dE/d(outputs); returns (parameter grads, dE/d(each input)).
+        """Backpropagate dE/d(outputs) and, for Neurons in ``fused``, dE/dz; returns
+        (parameter grads, dE/d(each input)).
 
         Gradients reaching one tensor from several layers are summed, and so
         are the gradients of parameters shared by several instances. Layers
@@ -298,6 +312,7 @@ class System:
         gradient list comes back empty). Integer inputs get None.
         """
         grads: dict[OutputRef, np.ndarray] = dict(seeds)
+        fused = fused or {}
         pgrads: ParamGrads = {}
         n = state.batch_size
         needed = self._needs_grad[input_grads]
@@ -306,13 +321,14 @@ class System:
             if inst not in needed or isinstance(structure, (Input, Constant)):
                 continue
             slot_grads = [grads.pop(OutputRef(inst, k), None) for k in range(len(inst.output_shapes))]
-            if all(g is None for g in slot_grads):
+            if inst not in fused and all(g is None for g in slot_grads):
                 continue
             wanted = tuple(ref.instance in needed for ref in inst.parents)
             with wanting_input_grads(wanted):
-                if inst in fused_at:
-                    cache = state.caches[inst]
-                    in_grads, p_grads = structure.backward_from_preactivation(inst.params, cache, slot_grads[0])
+                if inst in fused:
+                    in_grads, p_grads = structure.backward_from_preactivation(
+                        inst.params, state.caches[inst], fused[inst], slot_grads[0]
+                    )
                 else:
                     filled = [
                         g if g is not None else np.zeros((n, *shape), self.dtype)
@@ -359,8 +375,8 @@ class System:
         Integer inputs have no gradient (None); buffers are not parameters.
         """
         state = self.forward(inputs, training=training)
-        _, seeds, fused_at = self.loss_gradients(state, true_outputs, loss)
-        pgrads, xgrads = self.backward(state, seeds, fused_at)
+        _, seeds, fused = self.loss_gradients(state, true_outputs, loss)
+        pgrads, xgrads = self.backward(state, seeds, fused)
         return pgrads, (xgrads if state.batched else [None if g is None else g[0] for g in xgrads])
 
     # -- updates -----------------------------------------------------------------------
@@ -402,10 +418,10 @@ class System:
         if any(inst[0] not in state.values for inst in self.order):
             raise ConfigError("learn: the state comes from another System's forward pass; "
                               "use the state this System's guess(..., return_state=True) returned")
-        total, seeds, fused_at = self.loss_gradients(state, true_outputs, loss)
+        total, seeds, fused = self.loss_gradients(state, true_outputs, loss)
         if not np.isfinite(total):
             raise NonFiniteError(f"loss is {total} at step {self.step}; the parameters were left unchanged")
-        pgrads, _ = self.backward(state, seeds, fused_at, input_grads=False)
+        pgrads, _ = self.backward(state, seeds, fused, input_grads=False)
         self.apply_gradients(pgrads, self.use_optimizer(method, scale), total)
         return total
 

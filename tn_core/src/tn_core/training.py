@@ -221,8 +221,8 @@ def fit(
             for batch, idx in enumerate(_batches(n, batch_size, rng.permutation(n) if shuffle else None)):
                 state = system.forward([a[idx] for a in xs], training=True)
                 targets = [a[idx] for a in ys]
-                value, seeds, fused_at = system.loss_gradients(state, targets, loss)
-                pgrads, _ = system.backward(state, seeds, fused_at, input_grads=False)
+                value, seeds, fused = system.loss_gradients(state, targets, loss)
+                pgrads, _ = system.backward(state, seeds, fused, input_grads=False)
                 _check_finite(system, value, pgrads, epoch, batch)
                 means.add({"loss": value, **_metric_values(system, state.outputs, targets, fns)}, len(idx))
                 system.apply_gradients(pgrads, opt, value)

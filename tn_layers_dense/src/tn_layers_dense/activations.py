@@ -166,6 +166,7 @@ class Softmax(kit.Activation):
     """
 
     fusion: ClassVar[str | None] = "softmax"
+    reduces_last_axis: ClassVar[bool] = True
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         e = np.exp(z - z.max(axis=-1, keepdims=True))
