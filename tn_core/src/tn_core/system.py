@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +26,9 @@ ParamGrads = dict[Instance, dict[str, np.ndarray]]
 Seeds = dict[OutputRef, np.ndarray]
 #: dE/dz for the Neurons whose activation a loss fuses with (z: the pre-activation)
 FusedSeeds = dict[Instance, np.ndarray]
+
+#: the live Systems using each parameter set, by the id of its params dict (alive as long as they are)
+_USERS: dict[int, weakref.WeakSet[System]] = {}
 
 
 @attrs.define
@@ -80,9 +85,7 @@ class System:
         self.step = 0
         self.stop_training = False
         self.loss: Any = "quad"  # the loss of the last fit: evaluate's default
-        for _, params in self.groups:
-            for key in params:
-                params[key] = params[key].astype(self.dtype, copy=False)
+        self._adopt_parameters()
 
     # -- compilation ------------------------------------------------------------
 
@@ -146,6 +149,39 @@ class System:
                 groups.append((inst, inst.params))
         self._owner = {inst: seen[id(inst.params)] for inst in self.order if inst.params}
         return groups
+
+    def _adopt_parameters(self) -> None:
+        """Cast the parameters to the System's dtype, unless a live System of another dtype shares them.
+
+        Systems sharing layers share their arrays (one encoder in two Systems trains once), so they must
+        agree on the dtype: casting would silently change the other System's precision.
+        """
+        clashes = self._dtype_clashes()
+        if clashes:
+            gc.collect()  # a System that is only garbage in a reference cycle is not live
+            clashes = self._dtype_clashes()
+        if clashes:
+            raise ConfigError(
+                f"a {self.dtype.name} System cannot use the layers {sorted(clashes)}: a live System of dtype "
+                f"{sorted(set(clashes.values()))} shares their parameters, and Systems sharing layers share one "
+                "dtype; build this System with that dtype, or give it layers of its own (copy the weights "
+                "across with save_weights / load_weights)"
+            )
+        for dead in [key for key, users in _USERS.items() if not users]:
+            del _USERS[dead]
+        for _, params in self.groups:
+            _USERS.setdefault(id(params), weakref.WeakSet()).add(self)
+            for key in params:
+                params[key] = params[key].astype(self.dtype, copy=False)
+
+    def _dtype_clashes(self) -> dict[str, str]:
+        """{layer name: dtype} for the parameter sets a live System of another dtype uses."""
+        clashes = {}
+        for owner, params in self.groups:
+            other = next((s for s in _USERS.get(id(params), ()) if s.dtype != self.dtype), None)
+            if other is not None:
+                clashes[self.names[owner]] = other.dtype.name
+        return clashes
 
     def _needing_gradients(self, with_inputs: bool) -> set[Instance]:
         """Instances whose output gradients are used: those with trainable parameters,

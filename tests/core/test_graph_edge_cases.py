@@ -1,0 +1,78 @@
+"""Edge cases random-graph testing found (issue 16): unused inputs, softmax over a per-sample scalar,
+Systems of different dtypes sharing layers. (Fused losses read by other layers: tests/core/test_system.py;
+0-d parameters in files: the file tests.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tn_core as tn
+from tn_core.testing import check_system_gradients
+
+RNG = np.random.default_rng(16)
+
+
+def test_an_input_no_output_depends_on_is_fed_named_summarized_and_saved(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    a, unused = tn.Input((3,))(), tn.Input((2,))(name="spare")
+    y = tn.Dense(2)(a, rng=np.random.default_rng(0))
+    s = tn.System([a, unused], [y], dtype=np.float64)
+    xs, ts = [RNG.normal(size=(4, 3)), RNG.normal(size=(4, 2))], [RNG.normal(size=(4, 2))]
+    assert [s.names[inst] for inst in s.order] == ["input_1", "dense_1", "spare"]
+    s.summary()
+    assert "spare    Input         (2,)" in capsys.readouterr().out
+    _, (_, spare_grad) = s.gradients(xs, ts)
+    assert not spare_grad.any()
+    check_system_gradients(s, xs, ts)
+    with pytest.raises(tn.ShapeError, match="expected 2 arrays, got 1"):
+        s.guess(xs[:1])  # still one of the System's inputs: it must be fed
+    tn.save(s, tmp_path / "m.tn")
+    loaded = tn.load(tmp_path / "m.tn")
+    assert [inst.name for inst in loaded.inputs] == [None, "spare"]
+    np.testing.assert_array_equal(loaded.guess(xs)[0], s.guess(xs)[0])
+    s.save_weights(tmp_path / "w.npz")
+    loaded.load_weights(tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize(("input_shape", "make"), [
+    ((), lambda x: tn.Activate("softmax")(x)),
+    ((3,), lambda x: tn.Dense((), activation="softmax")(x)),
+    ((3,), lambda x: tn.Activate(tn.Softmax())(tn.Split()(x)[1])),
+])
+def test_softmax_over_a_per_sample_scalar_is_refused_at_wiring(input_shape: tuple, make) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(tn.ShapeError, match=r"Softmax works along the last axis of each sample, and the output has "
+                                            r"per-sample shape \(\): it would mix the samples of a batch"):
+        make(tn.Input(input_shape)())
+
+
+def test_softmax_ce_on_a_per_sample_scalar_output_is_refused_naming_the_output() -> None:
+    x = tn.Input((3,))()
+    s = tn.System([x], [tn.Dense(())(x)], dtype=np.float64)
+    batch = [RNG.normal(size=(3, 3))]
+    with pytest.raises(tn.ShapeError, match=r"SoftmaxCE works along the last axis .* output dense_1\[0\] has "
+                                            r"per-sample shape \(\): it would mix the samples"):
+        s.gradients(batch, [np.ones(3)], loss="softmax_ce")
+    before = [array.copy() for _, _, array in s.parameters()]
+    with pytest.raises(tn.ShapeError, match="SoftmaxCE works along the last axis"):
+        s.fit(batch[0], np.ones(3), loss="softmax_ce", verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, [array for _, _, array in s.parameters()]))
+    s.gradients(batch, [np.ones(3)], loss="quad")  # a loss per element is fine
+
+
+def test_systems_of_another_dtype_cannot_share_live_layers() -> None:
+    x = tn.Input((3,))()
+    encoder = tn.Dense(4, activation="tanh")(x)
+    head = tn.Dense(2)(encoder)
+    single = tn.System([x], [head], dtype=np.float32)
+    with pytest.raises(tn.ConfigError, match=r"a float64 System cannot use the layers \['dense_1'\]: a "
+                                             r"live System of dtype \['float32'\] shares their parameters"):
+        tn.System([x], [encoder], dtype=np.float64)
+    assert all(array.dtype == np.float32 for _, _, array in single.parameters())
+    assert single.guess([np.ones((2, 3))])[0].dtype == np.float32
+    same = tn.System([x], [encoder], dtype=np.float32)  # the same dtype shares, and trains one set of weights
+    assert same.parameters()[0][2] is single.parameters()[0][2]
+    del single, same
+    double = tn.System([x], [head], dtype=np.float64)  # no live float32 System any more
+    assert double.guess([np.ones((2, 3))])[0].dtype == np.float64
