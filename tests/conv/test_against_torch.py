@@ -1,4 +1,7 @@
-"""Conv and pooling agree with PyTorch's (an independent implementation), when PyTorch is installed."""
+"""Conv and pooling agree with PyTorch's (an independent implementation) in outputs and gradients.
+
+Always against the committed references (make_torch_references.py), and against live PyTorch when it imports.
+"""
 
 from __future__ import annotations
 
@@ -6,44 +9,49 @@ import numpy as np
 import pytest
 
 import tn_core as tn
-from tests.conv.references import random_conv_config, resolve_pads
-
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+from tests.conv.make_torch_references import CONV_CASES, PATH, POOL_CASES, make_inputs, torch_results
 
 
-def _torch_layout(x: np.ndarray) -> torch.Tensor:
-    """(n, *spatial, C) channels last -> (n, C, *spatial)."""
-    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))
+@pytest.fixture(params=["committed", "live"])
+def reference(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
+    """PyTorch's results: from the committed file, or computed now when torch imports."""
+    if request.param == "committed":
+        return dict(np.load(PATH, allow_pickle=False))
+    pytest.importorskip("torch")
+    inputs = make_inputs()
+    return inputs | torch_results(inputs)
 
 
-CASES = [(rank, mode, seed) for rank in (1, 2, 3) for mode in ("same", "explicit") for seed in (0, 1)]
+def test_the_committed_references_were_made_from_the_scripts_inputs() -> None:
+    committed = np.load(PATH, allow_pickle=False)
+    for key, value in make_inputs().items():
+        np.testing.assert_array_equal(committed[key], value, err_msg=key)
 
 
-@pytest.mark.parametrize(("rank", "mode", "seed"), CASES)
-def test_conv_matches_torch(rank: int, mode: str, seed: int) -> None:
-    config = random_conv_config(np.random.default_rng(1000 + 10 * rank + seed), rank, mode)
-    shape = config.pop("input_shape")
-    conv = tn.Conv(**config)
-    _, params = conv.build_checked([shape], np.random.default_rng(seed))
-    x = np.random.default_rng(seed).normal(size=(2, *shape))
-    (y,), _ = conv.forward(params, [x], False)
-    xc = x.reshape(2, *shape[:rank], -1)
-    extent = tuple((k - 1) * d + 1 for k, d in zip(config["kernel_shape"], config["dilation"]))
-    pads = resolve_pads(config["pad"], shape[:rank], extent, config["kernel_stride"])
-    padded = F.pad(_torch_layout(xc), [p for pair in reversed(pads) for p in pair])  # last axis first
-    weights = torch.from_numpy(np.ascontiguousarray(np.moveaxis(params["weights"], -1, 1)))
-    op = (F.conv1d, F.conv2d, F.conv3d)[rank - 1]
-    expected = op(padded, weights, torch.from_numpy(params["biases"]), stride=config["kernel_stride"],
-                  dilation=config["dilation"]).numpy()
-    np.testing.assert_allclose(y.reshape(2, *expected.shape[2:], -1), np.moveaxis(expected, 1, -1), atol=1e-12)
+def assert_matches(ours: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> None:
+    for key, value in ours.items():
+        assert value.shape == reference[key].shape, key
+        np.testing.assert_allclose(value, reference[key], rtol=1e-10, atol=1e-10, err_msg=key)
 
 
-def test_max_and_avg_pool_match_torch() -> None:
-    x = np.random.default_rng(0).normal(size=(2, 7, 6, 3))
-    (y,), _ = tn.MaxPool((3, 2), stride=(2, 1)).forward({}, [x], False)
-    expected = F.max_pool2d(_torch_layout(x), (3, 2), stride=(2, 1)).numpy()
-    np.testing.assert_array_equal(y, np.moveaxis(expected, 1, -1))
-    (y,), _ = tn.AvgPool((2, 3), stride=2, pad=((1, 1), (1, 1))).forward({}, [x], False)
-    expected = F.avg_pool2d(_torch_layout(x), (2, 3), stride=2, padding=(1, 1), count_include_pad=False).numpy()
-    np.testing.assert_allclose(y, np.moveaxis(expected, 1, -1), atol=1e-12)
+@pytest.mark.parametrize("case", list(CONV_CASES))
+def test_conv_output_and_gradients_match_pytorch(reference: dict[str, np.ndarray], case: str) -> None:
+    shape, settings = CONV_CASES[case]
+    conv = tn.Conv(**settings)
+    _, params = conv.build_checked([shape], np.random.default_rng(0))
+    params["weights"][...], params["biases"][...] = reference[f"{case}_weights"], reference[f"{case}_biases"]
+    (y,), cache = conv.forward(params, [reference[f"{case}_x"]], True)
+    (dx,), grads = conv.backward(params, cache, [reference[f"{case}_grad_out"]])
+    ours = {"y": y, "dx": dx, "dweights": grads["weights"], "dbiases": grads["biases"]}
+    assert_matches({f"{case}_{what}": value for what, value in ours.items()}, reference)
+
+
+@pytest.mark.parametrize("case", list(POOL_CASES))
+def test_pooling_output_and_gradient_match_pytorch(reference: dict[str, np.ndarray], case: str) -> None:
+    """For max, the gradient goes to the first maximum in row-major window order (max2d_ties) as in PyTorch."""
+    kind, shape, settings = POOL_CASES[case]
+    pool = (tn.MaxPool if kind == "max" else tn.AvgPool)(**settings)
+    assert pool.build_checked([shape], np.random.default_rng(0))[0] == [reference[f"{case}_y"].shape[1:]]
+    (y,), cache = pool.forward({}, [reference[f"{case}_x"]], True)
+    (dx,), _ = pool.backward({}, cache, [reference[f"{case}_grad_out"]])
+    assert_matches({f"{case}_y": y, f"{case}_dx": dx}, reference)

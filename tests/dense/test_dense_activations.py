@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.dense.make_activation_references import ACTIVATION_CASES, PATH, POINTS, make_inputs, torch_results
 from tn_core import kit
 from tn_core.testing import check_gradients
 from tn_layers_dense.activations import ACTIVATIONS
@@ -98,38 +99,46 @@ def test_softmax_is_over_the_last_axis_and_shift_invariant() -> None:
     np.testing.assert_allclose(a[1, 2], np.exp(z[1, 2]) / np.exp(z[1, 2]).sum())
 
 
-def test_agrees_with_pytorch() -> None:
-    torch = pytest.importorskip("torch")
-    f = torch.nn.functional
-    reference = {
-        "Sigmoid": torch.sigmoid, "Tanh": torch.tanh, "ReLU": f.relu, "LeakyReLU": f.leaky_relu, "ELU": f.elu,
-        "GELU": f.gelu, "Softplus": f.softplus, "SiLU": f.silu, "Softsign": f.softsign, "HardTanh": f.hardtanh,
-        "Softmax": lambda t: torch.softmax(t, dim=-1),
-    }
-    rng = np.random.default_rng(2)
-    z = rng.normal(scale=4.0, size=(4, 7))
-    g = rng.normal(size=z.shape)
-    for name, fn in reference.items():
-        activation = kit.resolve_activation(name)
-        zt = torch.tensor(z, requires_grad=True)
-        out = fn(zt)
-        out.backward(torch.tensor(g))
+# every activation, keyed by the name of its PyTorch case in make_activation_references.py
+OURS = {
+    "sigmoid": tn.Sigmoid(), "tanh": tn.Tanh(), "relu": tn.ReLU(), "relu_alpha_0.2": tn.ReLU(alpha=0.2),
+    "leaky_relu": tn.LeakyReLU(), "elu": tn.ELU(), "elu_alpha_0.5": tn.ELU(alpha=0.5), "gelu": tn.GELU(),
+    "softplus": tn.Softplus(), "silu": tn.SiLU(), "swish": tn.Swish(), "softsign": tn.Softsign(),
+    "hardtanh": tn.HardTanh(), "softmax": tn.Softmax(),
+}
+
+
+@pytest.fixture(params=["committed", "live"])
+def reference(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
+    """PyTorch's results: from the committed file, or computed now when torch imports."""
+    if request.param == "committed":
+        return dict(np.load(PATH, allow_pickle=False))
+    pytest.importorskip("torch")
+    inputs = make_inputs()
+    return inputs | torch_results(inputs)
+
+
+def test_the_committed_references_were_made_from_the_scripts_inputs() -> None:
+    committed = np.load(PATH, allow_pickle=False)
+    for key, value in make_inputs().items():
+        np.testing.assert_array_equal(committed[key], value, err_msg=key)
+
+
+def test_every_activation_is_compared_with_pytorch() -> None:
+    assert OURS.keys() == ACTIVATION_CASES.keys()
+    assert {type(activation) for activation in OURS.values()} == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("case", list(OURS))
+def test_output_and_gradient_match_pytorch(reference: dict[str, np.ndarray], case: str) -> None:
+    """At random z, and the slopes at z = -1, 0, 1: ReLU's left one at 0, HardTanh's 0 at +-1, ELU's alpha at 0."""
+    activation = OURS[case]
+    for point in POINTS:
+        z, grad_out = reference[f"{point}_z"], reference[f"{point}_grad_out"]
         a = activation.forward(z)
-        np.testing.assert_allclose(a, out.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
-        np.testing.assert_allclose(activation.backward(z, a, g), zt.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
-
-
-def test_slopes_at_the_kinks_follow_pytorch() -> None:
-    """At z = -1, 0, 1 exactly: ReLU and LeakyReLU take the left slope at 0, HardTanh 0 at +-1, ELU 1 at 0."""
-    torch = pytest.importorskip("torch")
-    f = torch.nn.functional
-    z = np.array([[-1.0, 0.0, 1.0]])
-    for name, fn in {"ReLU": f.relu, "LeakyReLU": f.leaky_relu, "ELU": f.elu, "HardTanh": f.hardtanh}.items():
-        activation = kit.resolve_activation(name)
-        zt = torch.tensor(z, requires_grad=True)
-        fn(zt).backward(torch.ones_like(zt))
-        got = activation.backward(z, activation.forward(z), np.ones_like(z))
-        np.testing.assert_array_equal(got, zt.grad.numpy(), err_msg=name)
+        np.testing.assert_allclose(a, reference[f"{case}_{point}_out"], rtol=1e-10, atol=1e-12, err_msg=point)
+        grad = activation.backward(z, a, grad_out)
+        np.testing.assert_allclose(grad, reference[f"{case}_{point}_grad"], rtol=1e-10, atol=1e-12, err_msg=point)
 
 
 def test_every_name_resolves_as_attribute_and_string() -> None:
