@@ -132,5 +132,5 @@ def test_a_third_party_activation_declaring_the_fusion_fuses_with_its_loss() -> 
     _, seeds, fused = system.loss_gradients(state, [targets], "ce")
     assert seeds == {} and set(fused) == {system.order[-1]}
     np.testing.assert_allclose(fused[system.order[-1]], np.full((4, 3), 0.25))  # dE/dz = (a - t) / N
-    _, seeds, fused = system.loss_gradients(state, [targets], "softmax_ce")
+    _, seeds, fused = system.loss_gradients(state, [np.eye(3)[[0, 1, 2, 0]]], "softmax_ce")
     assert fused == {} and set(seeds) == {system.outputs[0]}

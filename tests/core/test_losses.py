@@ -87,3 +87,31 @@ def test_unknown_loss_name_suggests() -> None:
         resolve_loss("qaud")
     with pytest.raises(tn.ConfigError):
         resolve_loss(3)
+
+
+@pytest.mark.parametrize(("loss", "activation", "targets", "message"), [
+    ("ce", "sigmoid", [[0.0, 1.5]], r"\(CE\): targets must lie in \[0, 1\], got values from 0 to 1.5"),
+    ("ce", "sigmoid", [[-0.5, 1.0]], r"\(CE\): targets must lie in \[0, 1\], got values from -0.5 to 1"),
+    ("softmax_ce", "softmax", [[-0.5, 1.5]], r"\(SoftmaxCE\): targets must be distributions .* a negative value -0.5"),
+    ("softmax_ce", "linear", [[0.3, 0.3]], r"\(SoftmaxCE\): targets must be distributions .* a sum of 0.6 at sample 0"),
+    ("softmax_ce", "linear", [[0.0, 0.0]], r"\(SoftmaxCE\): targets must be distributions .* a sum of 0 at sample 0"),
+])
+def test_targets_that_do_not_suit_the_loss_are_a_shape_error_naming_the_output(
+    loss: str, activation: str, targets: list, message: str
+) -> None:
+    x = tn.Input((2,))()
+    s = tn.System([x], [tn.Dense(2, activation=activation)(x)], dtype=np.float64)
+    before = [array.copy() for _, _, array in s.parameters()]
+    with pytest.raises(tn.ShapeError, match=r"true outputs\[0\] for output dense_1\[0\] " + message):
+        s.gradients([np.ones((1, 2))], [np.array(targets)], loss=loss)
+    data = np.ones((8, 2)), np.repeat(np.array(targets), 8, axis=0)
+    with pytest.raises(tn.ShapeError, match=message):
+        s.fit(*data, loss=loss, epochs=2, verbose=0)
+    assert s.step == 0 and all(np.array_equal(a, b) for a, b in zip(before, [a for _, _, a in s.parameters()]))
+
+
+def test_soft_labels_summing_to_one_in_float32_are_accepted() -> None:
+    t = np.random.default_rng(0).random((64, 10)).astype(np.float32)
+    t /= t.sum(axis=1, keepdims=True)
+    assert tn.SoftmaxCE().target_problem(t) is None
+    assert tn.CE().target_problem(t) is None

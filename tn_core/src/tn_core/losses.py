@@ -32,6 +32,10 @@ class Loss:
     def evaluate(self, y: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
         raise NotImplementedError
 
+    def target_problem(self, t: np.ndarray) -> str | None:
+        """What is wrong with targets ``t`` (a batch) for this loss, or None when they are fine."""
+        return None
+
     def can_fuse(self, structure: Any) -> bool:
         """Whether ``structure`` is a Neuron whose activation declares this loss's fusion."""
         return (
@@ -72,6 +76,13 @@ class CE(Loss):
         value = -float(np.sum(t * np.log(a) + (1.0 - t) * np.log1p(-a))) / n
         return value, (a - t) / (a * (1.0 - a) * n)
 
+    def target_problem(self, t: np.ndarray) -> str | None:
+        """Targets are probabilities: in [0, 1]."""
+        low, high = float(t.min(initial=0.0)), float(t.max(initial=1.0))
+        if 0.0 <= low and high <= 1.0:
+            return None
+        return f"targets must lie in [0, 1], got values from {low:g} to {high:g}"
+
 
 @attrs.define
 class SoftmaxCE(Loss):
@@ -91,6 +102,18 @@ class SoftmaxCE(Loss):
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
         value = -float(np.sum(t * log_probs)) / n
         return value, (np.exp(log_probs) * t.sum(axis=-1, keepdims=True) - t) / n
+
+    def target_problem(self, t: np.ndarray) -> str | None:
+        """Targets are distributions over the last axis: non-negative, each summing to 1 (one-hot rows, soft labels)."""
+        if t.size and float(t.min()) < 0.0:
+            return f"targets must be distributions over the last axis, got a negative value {float(t.min()):g}"
+        sums = t.sum(axis=-1)
+        off = np.abs(sums - 1.0)
+        if off.size and float(off.max()) > 1e3 * np.finfo(t.dtype).eps:
+            worst = np.unravel_index(int(off.argmax()), off.shape)
+            return (f"targets must be distributions over the last axis (each summing to 1), got a sum of "
+                    f"{float(sums[worst]):g} at sample {worst[0]}")
+        return None
 
 
 BUILTIN_LOSSES = [Quad, CE, SoftmaxCE]

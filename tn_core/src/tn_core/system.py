@@ -307,6 +307,16 @@ class System:
                 )
         return losses
 
+    def check_targets(self, targets: list[np.ndarray], losses: list[Loss]) -> None:
+        """ShapeError naming the output when its targets do not suit its loss (``Loss.target_problem``)."""
+        for k, (ref, t, fn) in enumerate(zip(self.outputs, targets, losses)):
+            problem = fn.target_problem(t)
+            if problem is not None:
+                raise ShapeError(
+                    f"true outputs[{k}] for output {self.names[ref.instance]}[{ref.slot}] ({type(fn).__name__}): "
+                    f"{problem}"
+                )
+
     def loss_gradients(self, state: State, targets: Any, loss: Any) -> tuple[float, Seeds, FusedSeeds]:
         """(total loss, dE/d(outputs) of unfused losses, dE/dz of fused ones).
 
@@ -319,6 +329,7 @@ class System:
         ts, _, n = self._as_arrays(targets, shapes, "true outputs")
         if n != state.batch_size:
             raise ShapeError(f"true outputs: {n} samples for a forward pass of {state.batch_size}")
+        self.check_targets(ts, losses)
         total, seeds, fused = 0.0, {}, {}
         for ref, y, t, fn in zip(self.outputs, state.outputs, ts, losses):
             inst = ref.instance

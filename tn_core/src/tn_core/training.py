@@ -201,7 +201,7 @@ def fit(
             raise ConfigError("fit: validation must be a pair (x, y)")
         vx, vy, _ = _dataset(system, *validation, "fit validation")
     opt = system.use_optimizer(optimizer, lr)
-    system._losses(loss)  # an unknown loss fails now, not after the first epoch
+    system.check_targets(ys, system._losses(loss))  # unknown losses and unsuitable targets fail now, before any update
     system.loss = loss
     if seed is not None:
         shuffle_seed, layer_seed = np.random.SeedSequence(seed).spawn(2)
