@@ -198,14 +198,16 @@ def test_batch_dependence_is_reported() -> None:
 
 def test_shape_inference_disagreeing_with_outputs_is_reported() -> None:
     text = failures_in(KitShapeLiar(), [(2, 3)])
-    assert "[shapes] raised PluginError: KitShapeLiar 'kitshapeliar_1' returned outputs of shapes [(3, 2, 3)]" in text
+    assert "[shapes] raised PluginError: KitShapeLiar 'kitshapeliar_1'.forward returned outputs of shapes [(3, 2, 3)]" \
+        in text
     assert "expected [(3, 7)]" in text
 
 
 def test_dtype_not_preserved_is_reported() -> None:
     text = failures_in(KitFloat64(), [(3,)])
     assert "1 of 9 checks failed" in text
-    assert "[float32] in a float32 System (inputs float32): output 0 is float64" in text
+    assert ("[float32] raised PluginError: KitFloat64 'kitfloat64_1'.forward returned outputs of dtype "
+            "[(0, 'float64')] (slot, dtype) in a float32 System") in text
 
 
 def test_non_shape_errors_for_wrong_shapes_are_reported() -> None:

@@ -46,6 +46,27 @@ def _describe(inst: Instance, name: str) -> str:
     return f"{inst.structure.type_name()} {name!r}"
 
 
+def _short(value: Any) -> str:
+    """What a value is, briefly: ``array (4, 3)``, ``list [array (4, 3), None]``, ``dict``."""
+    if isinstance(value, np.ndarray):
+        return f"array {value.shape}"
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(_short(item) for item in value[:4]) + (", ..." if len(value) > 4 else "")
+        return f"{type(value).__name__} [{items}]"
+    return "None" if value is None else type(value).__name__
+
+
+def _array_problem(value: Any, shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+    """What keeps ``value`` from being a gradient of ``shape`` and ``dtype``, or None."""
+    if not isinstance(value, np.ndarray):
+        return f"{type(value).__name__}, not an array"
+    if value.shape != shape:
+        return f"shape {value.shape}, expected {shape}"
+    if value.dtype != dtype:
+        return f"dtype {value.dtype}, expected {dtype}"
+    return None
+
+
 class System:
     """A network from ``inputs`` (Input instances) to ``outputs`` (instances or slots).
 
@@ -266,20 +287,64 @@ class System:
                 if isinstance(structure, Constant):
                     values[inst[0]] = structure.emit(n, self.dtype)
                     continue
-                outs, caches[inst] = structure.forward(inst.params, [values[r] for r in inst.parents], training)
-                self._check_outputs(inst, outs, n)
+                result = structure.forward(inst.params, [values[r] for r in inst.parents], training)
+                outs, caches[inst] = self._checked_forward(inst, result, n)
                 for slot, out in enumerate(outs):
                     values[OutputRef(inst, slot)] = out
         outputs = [values[ref] for ref in self.outputs]
         return State(values, caches, outputs, batched, n)
 
-    def _check_outputs(self, inst: Instance, outs: list[np.ndarray], n: int) -> None:
+    def _checked_forward(self, inst: Instance, result: Any, n: int) -> tuple[list[np.ndarray], Any]:
+        """(outputs, cache) from what ``forward`` returned; PluginError naming the layer unless the outputs are
+        arrays of the promised shapes and of the System's dtype (or integers: ids passed along)."""
+        where = f"{_describe(inst, self.names[inst])}.forward"
+        if not isinstance(result, (tuple, list)) or len(result) != 2 or not isinstance(result[0], (tuple, list)):
+            raise PluginError(f"{where} returned {_short(result)}; expected (list of outputs, cache)")
+        outs, cache = result
         expected = [(n, *shape) for shape in inst.output_shapes]
         if [getattr(o, "shape", None) for o in outs] != expected:
-            raise PluginError(
-                f"{_describe(inst, self.names[inst])} returned outputs of shapes "
-                f"{[getattr(o, 'shape', None) for o in outs]}, expected {expected}"
-            )
+            raise PluginError(f"{where} returned outputs of shapes {[getattr(o, 'shape', None) for o in outs]}, "
+                              f"expected {expected}")
+        wrong = [(k, o.dtype.name) for k, o in enumerate(outs) if o.dtype != self.dtype and o.dtype.kind not in "iu"]
+        if wrong:
+            raise PluginError(f"{where} returned outputs of dtype {wrong} (slot, dtype) in a {self.dtype} System")
+        return list(outs), cache
+
+    def _checked_backward(
+        self, inst: Instance, result: Any, n: int
+    ) -> tuple[list[np.ndarray | None], dict[str, np.ndarray]]:
+        """(input grads, param grads) from what ``backward`` returned; PluginError naming the layer unless every
+        gradient has the shape and dtype of what it is the gradient of, and every trainable parameter has one."""
+        where = f"{_describe(inst, self.names[inst])}.backward"
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise PluginError(f"{where} returned {_short(result)}; expected (input gradients, parameter gradients)")
+        in_grads, p_grads = result
+        if not isinstance(in_grads, (tuple, list)) or len(in_grads) != len(inst.parents):
+            raise PluginError(f"{where} returned {_short(in_grads)} as input gradients; expected a list of "
+                              f"{len(inst.parents)} (arrays or None)")
+        problems = [
+            f"input {k}: {_array_problem(g, (n, *ref.shape), self.dtype)}"
+            for k, (g, ref) in enumerate(zip(in_grads, inst.parents))
+            if g is not None and _array_problem(g, (n, *ref.shape), self.dtype)
+        ]
+        if not isinstance(p_grads, dict):
+            raise PluginError(f"{where} returned {_short(p_grads)} as parameter gradients; expected a dict")
+        trainable = self.trainable[self._owner[inst]] if inst.params else []
+        wrong = sorted(p_grads.keys() - trainable)
+        if wrong:
+            problems.append(f"gradients for {wrong}, which are not its trainable parameters {trainable}"
+                            + (f" (buffers {list(inst.structure.buffers)} get none)" if inst.structure.buffers else ""))
+        missing = [key for key in trainable if key not in p_grads]
+        if missing:
+            problems.append(f"no gradient for the parameters {missing}")
+        problems += [
+            f"parameter {key!r}: {_array_problem(g, inst.params[key].shape, self.dtype)}"
+            for key, g in p_grads.items()
+            if key in inst.params and _array_problem(g, inst.params[key].shape, self.dtype)
+        ]
+        if problems:
+            raise PluginError(f"{where} returned " + "; ".join(problems))
+        return list(in_grads), p_grads
 
     def guess(self, inputs: Any, return_state: bool = False, training: bool | None = None) -> Any:
         """Outputs for ``inputs`` (a batch, or one sample as in the seed).
@@ -373,7 +438,7 @@ class System:
             wanted = tuple(ref.instance in needed for ref in inst.parents)
             with wanting_input_grads(wanted):
                 if inst in fused:
-                    in_grads, p_grads = structure.backward_from_preactivation(
+                    result = structure.backward_from_preactivation(
                         inst.params, state.caches[inst], fused[inst], slot_grads[0]
                     )
                 else:
@@ -381,15 +446,10 @@ class System:
                         g if g is not None else np.zeros((n, *shape), self.dtype)
                         for g, shape in zip(slot_grads, inst.output_shapes)
                     ]
-                    in_grads, p_grads = structure.backward(inst.params, state.caches[inst], filled)
-            if len(in_grads) != len(inst.parents):
-                raise PluginError(
-                    f"{_describe(inst, self.names[inst])}.backward returned {len(in_grads)} input "
-                    f"gradients for {len(inst.parents)} inputs"
-                )
+                    result = structure.backward(inst.params, state.caches[inst], filled)
+            in_grads, p_grads = self._checked_backward(inst, result, n)
             if p_grads:
                 owner = self._owner[inst]
-                self._check_param_grads(inst, owner, p_grads)
                 total = pgrads.setdefault(owner, {})
                 for key, g in p_grads.items():
                     total[key] = total[key] + g if key in total else g
@@ -403,16 +463,6 @@ class System:
             for inst in self.inputs
         ]
         return pgrads, xgrads
-
-    def _check_param_grads(self, inst: Instance, owner: Instance, p_grads: dict[str, Any]) -> None:
-        """PluginError for a gradient of a buffer or of a name the layer has no parameter for."""
-        wrong = p_grads.keys() - self.trainable[owner]
-        if wrong:
-            raise PluginError(
-                f"{_describe(inst, self.names[inst])}.backward returned gradients for {sorted(wrong)}, which are not "
-                f"its trainable parameters {self.trainable[owner]}"
-                + (f" (buffers {list(inst.structure.buffers)} get none)" if inst.structure.buffers else "")
-            )
 
     def gradients(
         self, inputs: Any, true_outputs: Any, loss: Any = "quad", training: bool = True

@@ -1,0 +1,92 @@
+"""What a layer's forward and backward return is validated before it can do harm: a PluginError naming the
+layer and what it returned, raised before any parameter changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+
+import tn_core as tn
+from tn_core import kit
+
+
+@attrs.define
+class Faulty(kit.Structure):
+    """y = w * x (w of the input's shape), whose forward or backward returns what ``fault`` says."""
+
+    fault: str = "none"
+
+    def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+        shape = input_shapes[0]
+        return [shape], {"w": rng.normal(size=shape), "b": np.zeros(shape)}
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        x = inputs[0]
+        y = params["w"] * x + params["b"]
+        if self.fault == "no cache":
+            return [y]
+        if self.fault == "float64 output":
+            return [y.astype(np.float64)], x
+        return [y], x
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        g = grads[0]
+        dx, dw, db = g * params["w"], np.sum(g * cache, axis=0), g.sum(axis=0)
+        faults: dict[str, Any] = {
+            "none": ([dx], {"w": dw, "b": db}),
+            "broadcast input gradient": ([dx[:1]], {"w": dw, "b": db}),
+            "unsummed parameter gradient": ([dx], {"w": g * cache, "b": db}),
+            "missing parameter gradient": ([dx], {"w": dw}),
+            "extra gradient": ([dx], {"w": dw, "b": db, "c": db}),
+            "float64 gradient": ([dx], {"w": dw.astype(np.float64), "b": db}),
+            "no parameter dict": ([dx], [dw, db]),
+            "a bare list": [dx, dw, db],
+        }
+        return faults[self.fault]
+
+
+def network(fault: str) -> tuple[tn.System, list[np.ndarray]]:
+    x = tn.Input((3,))()
+    hidden = Faulty(fault)(tn.Dense(3)(x, rng=np.random.default_rng(0)), rng=np.random.default_rng(1))
+    s = tn.System([x], [tn.Dense(2)(hidden, rng=np.random.default_rng(2))], dtype=np.float32)
+    return s, [array.copy() for _, _, array in s.parameters()]
+
+
+BATCH = [np.random.default_rng(3).normal(size=(4, 3))], [np.random.default_rng(4).normal(size=(4, 2))]
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("no cache", r"Faulty 'faulty_1'.forward returned list \[array \(4, 3\)\]; expected \(list of outputs, cache\)"),
+    ("float64 output", r"Faulty 'faulty_1'.forward returned outputs of dtype \[\(0, 'float64'\)\] .* float32 System"),
+    ("broadcast input gradient", r"Faulty 'faulty_1'.backward returned input 0: shape \(1, 3\), expected \(4, 3\)"),
+    ("unsummed parameter gradient", r"backward returned parameter 'w': shape \(4, 3\), expected \(3,\)"),
+    ("missing parameter gradient", r"backward returned no gradient for the parameters \['b'\]"),
+    ("extra gradient", r"backward returned gradients for \['c'\], which are not its trainable parameters \['b', 'w'\]"),
+    ("float64 gradient", r"backward returned parameter 'w': dtype float64, expected float32"),
+    ("no parameter dict", r"backward returned list \[array \(3,\), array \(3,\)\] as parameter gradients; "
+                          r"expected a dict"),
+    ("a bare list", r"backward returned list \[array \(4, 3\), array \(3,\), array \(3,\)\]; expected \(input "
+                    r"gradients, parameter gradients\)"),
+])
+def test_bad_plugin_output_is_a_plugin_error_naming_the_layer_and_nothing_changes(fault: str, message: str) -> None:
+    s, before = network(fault)
+    _, state = s.guess(BATCH[0], return_state=True, training=True) if fault not in ("no cache", "float64 output") \
+        else (None, None)
+    with pytest.raises(tn.PluginError, match=message):
+        if state is None:
+            s.guess(BATCH[0])
+        else:
+            s.learn(state, BATCH[1], method="adam")
+    with pytest.raises(tn.PluginError, match=message):
+        s.fit(BATCH[0][0], BATCH[1][0], epochs=1, verbose=0)
+    assert s.step == 0
+    assert all(np.array_equal(a, b) for a, b in zip(before, [array for _, _, array in s.parameters()]))
+
+
+def test_the_correct_layer_trains() -> None:
+    s, before = network("none")
+    s.fit(BATCH[0][0], BATCH[1][0], epochs=2, verbose=0)
+    assert s.step == 2 and not np.array_equal(before[2], s.parameters()[2][2])
