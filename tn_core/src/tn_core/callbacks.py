@@ -141,6 +141,13 @@ class _Best:
     value: float | None = None
     epoch: int | None = None
 
+    def check(self, config: dict, who: str) -> None:
+        """ConfigError at fit start when fit will not log the monitored metric."""
+        logs = config.get("logs")
+        if logs is not None and self.monitor not in logs:
+            raise ConfigError(f"{who} monitors {self.monitor!r}, but this fit logs only {sorted(logs)} "
+                              "(validation metrics need fit(validation=...))")
+
     def improved(self, epoch: int, logs: dict, who: str) -> bool:
         if self.monitor not in logs:
             raise ConfigError(f"{who} monitors {self.monitor!r}, but fit logs only {sorted(logs)} "
@@ -176,6 +183,7 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, config: dict) -> None:
         self.best = _Best(self.monitor, self.mode, self.min_delta)
+        self.best.check(config, "EarlyStopping")
         self.stopped_epoch, self._wait, self._weights = None, 0, None
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
@@ -217,6 +225,14 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, config: dict) -> None:
         self.best = _Best(self.monitor, self.mode, self.min_delta)
+        self.best.check(config, "ModelCheckpoint")
+        logs = config.get("logs")
+        if logs is not None:
+            try:
+                self.path.format(epoch=1, **dict.fromkeys(logs, 0.0))
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ConfigError(f"ModelCheckpoint: path {self.path!r} cannot be filled in with what this fit logs "
+                                  f"({type(exc).__name__}: {exc}); it may use {{epoch}} and {sorted(logs)}") from None
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         assert self.best is not None

@@ -2,16 +2,19 @@
 
 ``step(params, grads)`` takes parallel lists of arrays; per-parameter state
 (moments) is kept in lists aligned with them and created on the first step.
+A step is all or nothing: one that would leave a parameter or its state
+non-finite (an overflow) puts everything back and raises NonFiniteError.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
+from tn_core.errors import NonFiniteError
 from tn_core.fields import real_field
 from tn_core.plugins import resolve
 
@@ -26,29 +29,118 @@ def _fraction(default: float) -> Any:
 
 @attrs.define
 class Optimizer:
-    """Base class. Subclasses implement ``update(i, p, g)`` for parameter i."""
+    """Base class. Subclasses implement one of:
+
+    - ``propose(i, p, g) -> step``: the update of parameter i is ``p -= step``; new slot values go into
+      ``self.staged(name, i, p)``, old ones are read with ``self.slot(name, i, p)``. Nothing changes
+      until every parameter's proposal is checked, so a failed step costs nothing to undo (the built-ins);
+    - ``update(i, p, g)``: change ``p`` and ``self.slot(...)`` arrays in place; the step is made undoable
+      by copying the parameters and slots first (simpler to write, slower).
+    """
+
+    #: whether finite gradients and finite slots always give finite new slots (then ``propose``'s staged
+    #: slots are not checked): true of the built-ins, whose slots are moving averages of g and g^2
+    slots_stay_finite: ClassVar[bool] = False
 
     lr: float = _positive(1e-3)
     steps: int = attrs.field(default=0, init=False)
     slots: dict[str, list[np.ndarray | None]] = attrs.field(factory=dict, init=False, repr=False)
-    scratch_arrays: dict[int, np.ndarray] = attrs.field(factory=dict, init=False, repr=False, eq=False)
+    #: work buffers: scratch arrays, staged slot values, copies to undo an in-place step (never saved)
+    buffers: dict[tuple[str, str, int], np.ndarray] = attrs.field(factory=dict, init=False, repr=False, eq=False)
+    _proposed: list[tuple[str, int]] = attrs.field(factory=list, init=False, repr=False, eq=False)
+    _created: list[tuple[str, int]] = attrs.field(factory=list, init=False, repr=False, eq=False)
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
-        """Apply one update to every parameter whose gradient is not None."""
+        """Apply one update to every parameter whose gradient is not None, all or nothing.
+
+        If a gradient is not finite, or the update would leave a parameter or a slot non-finite, every
+        parameter, slot and the step count stay as they were and NonFiniteError is raised, its ``parameter``
+        the index of the first such one and its ``cause`` "gradient" or "update".
+        """
+        touched = [i for i, g in enumerate(grads) if g is not None]
         self.steps += 1
-        for i, (p, g) in enumerate(zip(params, grads)):
-            if g is not None:
-                self.update(i, p, g)
+        self._created.clear()
+        try:
+            if type(self).propose is not Optimizer.propose:
+                self._step_staged(params, grads, touched)
+            else:
+                self._step_in_place(params, grads, touched)
+        except NonFiniteError:
+            self.steps -= 1
+            for name, i in self._created:  # slots the failed step made go again
+                self.slots[name][i] = None
+            raise
+
+    def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError
+
+    def _step_staged(self, params: list[np.ndarray], grads: list[np.ndarray | None], touched: list[int]) -> None:
+        """Every new value is computed and checked before any is stored (non-finite gradients show as
+        non-finite new parameters)."""
+        self._proposed.clear()
+        new = {}
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, before any change
+            for i in touched:
+                new[i] = np.subtract(params[i], self.propose(i, params[i], grads[i]),  # type: ignore[arg-type]
+                                     out=self._buffer("new", "", i, params[i]))
+        staged = {(name, i): self.buffers["staged", name, i] for name, i in self._proposed}
+        checked = {} if self.slots_stay_finite else staged
+        for i in touched:
+            if not finite(new[i]) or not all(finite(array) for (_, j), array in checked.items() if j == i):
+                raise _non_finite(self, i, "gradient" if not finite(grads[i]) else "update")  # type: ignore[arg-type]
+        for i in touched:
+            np.copyto(params[i], new[i])
+        for (name, i), array in staged.items():  # the new slot values become current; the old arrays, next staging
+            arrays = self._slot_list(name, i)
+            self.buffers.pop(("staged", name, i))
+            if arrays[i] is not None and arrays[i].shape == array.shape:
+                self.buffers["staged", name, i] = arrays[i]
+            arrays[i] = array
+
+    def _step_in_place(self, params: list[np.ndarray], grads: list[np.ndarray | None], touched: list[int]) -> None:
+        saved = {(name, i): self._copy(name, i, array) for i in touched for name, array in self._state_of(i, params)}
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below and undone
+            for i in touched:
+                self.update(i, params[i], grads[i])  # type: ignore[arg-type]
+        bad = next((i for i in touched if not all(finite(a) for _, a in self._state_of(i, params))), None)
+        if bad is None:
+            return
+        for (name, i), copy in saved.items():
+            (params[i] if name == "" else self.slots[name][i])[...] = copy  # type: ignore[index]
+        raise _non_finite(self, bad, "gradient" if not finite(grads[bad]) else "update")  # type: ignore[arg-type]
+
+    def _state_of(self, i: int, params: list[np.ndarray]) -> list[tuple[str, np.ndarray]]:
+        """("", parameter i) and (slot name, array) for its slots."""
+        return [("", params[i])] + [
+            (name, arrays[i]) for name, arrays in self.slots.items() if i < len(arrays) and arrays[i] is not None
+        ]
+
+    def _copy(self, name: str, i: int, array: np.ndarray) -> np.ndarray:
+        copy = self._buffer("undo", name, i, array)
+        np.copyto(copy, array)
+        return copy
+
+    def _buffer(self, kind: str, name: str, i: int, like: np.ndarray) -> np.ndarray:
+        buffer = self.buffers.get((kind, name, i))
+        if buffer is None or buffer.shape != like.shape or buffer.dtype != like.dtype:
+            buffer = self.buffers[kind, name, i] = np.empty_like(like)
+        return buffer
 
     def slot(self, name: str, i: int, like: np.ndarray) -> np.ndarray:
         """Per-parameter state array ``name`` for parameter i (zeros at first)."""
         arrays = self._slot_list(name, i)
         if arrays[i] is None or arrays[i].shape != like.shape:
             arrays[i] = np.zeros_like(like)
+            self._created.append((name, i))
         return arrays[i]
+
+    def staged(self, name: str, i: int, like: np.ndarray) -> np.ndarray:
+        """Inside ``propose``: the array to write slot ``name``'s new value for parameter i into."""
+        self._proposed.append((name, i))
+        return self._buffer("staged", name, i, like)
 
     def _slot_list(self, name: str, i: int) -> list[np.ndarray | None]:
         """The arrays of slot ``name``, long enough to hold parameter i (None: no state yet)."""
@@ -56,12 +148,9 @@ class Optimizer:
         arrays.extend([None] * (i + 1 - len(arrays)))
         return arrays
 
-    def scratch(self, i: int, like: np.ndarray) -> np.ndarray:
+    def scratch(self, i: int, like: np.ndarray, name: str = "step") -> np.ndarray:
         """A work buffer shaped like parameter i (not part of the saved state)."""
-        buffer = self.scratch_arrays.get(i)
-        if buffer is None or buffer.shape != like.shape or buffer.dtype != like.dtype:
-            buffer = self.scratch_arrays[i] = np.empty_like(like)
-        return buffer
+        return self._buffer("scratch", name, i, like)
 
     def state(self) -> dict[str, np.ndarray]:
         """All state as named numeric arrays (for saving): ``steps`` and ``<slot>/<parameter index>``.
@@ -89,39 +178,53 @@ class Optimizer:
 class SGD(Optimizer):
     """p -= lr * g."""
 
+    slots_stay_finite: ClassVar[bool] = True
     lr: float = _positive(1e-2)
 
-    def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
-        p -= self.lr * g
+    def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return np.multiply(g, self.lr, out=self.scratch(i, p))
 
 
 @attrs.define
 class Momentum(Optimizer):
     """v = mu v + g; p -= lr * v (or lr * (g + mu v) with nesterov=True)."""
 
+    slots_stay_finite: ClassVar[bool] = True
     lr: float = _positive(1e-2)
     momentum: float = _fraction(0.9)
     nesterov: bool = False
 
-    def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
-        v = self.slot("velocity", i, p)
-        v *= self.momentum
-        v += g
-        p -= self.lr * (g + self.momentum * v if self.nesterov else v)
+    def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        v, v_new, step = self.slot("velocity", i, p), self.staged("velocity", i, p), self.scratch(i, p)
+        np.multiply(v, self.momentum, out=v_new)
+        v_new += g
+        if self.nesterov:
+            np.multiply(v_new, self.momentum, out=step)
+            step += g
+            step *= self.lr
+            return step
+        return np.multiply(v_new, self.lr, out=step)
 
 
 @attrs.define
 class RMSProp(Optimizer):
     """s = rho s + (1 - rho) g^2; p -= lr * g / (sqrt(s) + eps)."""
 
+    slots_stay_finite: ClassVar[bool] = True
     rho: float = _fraction(0.9)
     eps: float = _positive(1e-8)
 
-    def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
-        s = self.slot("square", i, p)
-        s *= self.rho
-        s += (1.0 - self.rho) * g * g
-        p -= self.lr * g / (np.sqrt(s) + self.eps)
+    def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        s, s_new, step = self.slot("square", i, p), self.staged("square", i, p), self.scratch(i, p)
+        np.multiply(g, g, out=s_new)  # s + (1 - rho) (g^2 - s)
+        s_new -= s
+        s_new *= 1.0 - self.rho
+        s_new += s
+        np.sqrt(s_new, out=step)
+        step += self.eps
+        np.divide(g, step, out=step)
+        step *= self.lr
+        return step
 
 
 @attrs.define
@@ -129,40 +232,60 @@ class Adam(Optimizer):
     """m, v: moving averages of g and g^2; p -= lr * m_hat / (sqrt(v_hat) + eps)
     with the bias corrections m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)."""
 
+    slots_stay_finite: ClassVar[bool] = True
     beta1: float = _fraction(0.9)
     beta2: float = _fraction(0.999)
     eps: float = _positive(1e-8)
 
-    def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+    def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
         m, v, step = self.slot("m", i, p), self.slot("v", i, p), self.scratch(i, p)
-        np.subtract(g, m, out=step)  # m += (1 - beta1) (g - m), all in place
-        step *= 1.0 - self.beta1
-        m += step
-        np.multiply(g, g, out=step)  # v += (1 - beta2) (g^2 - v)
-        step -= v
-        step *= 1.0 - self.beta2
-        v += step
+        m_new, v_new = self.staged("m", i, p), self.staged("v", i, p)
+        np.subtract(g, m, out=m_new)  # m + (1 - beta1) (g - m)
+        m_new *= 1.0 - self.beta1
+        m_new += m
+        np.multiply(g, g, out=v_new)  # v + (1 - beta2) (g^2 - v)
+        v_new -= v
+        v_new *= 1.0 - self.beta2
+        v_new += v
         # lr m_hat / (sqrt(v_hat) + eps) = lr c / (1 - beta1^t) * m / (sqrt(v) + eps c), c = sqrt(1 - beta2^t)
         c = math.sqrt(1.0 - self.beta2**self.steps)  # a Python float keeps the arithmetic in float32
-        np.sqrt(v, out=step)
+        np.sqrt(v_new, out=step)
         step += self.eps * c
-        np.divide(m, step, out=step)
+        np.divide(m_new, step, out=step)
         step *= self.lr * c / (1.0 - self.beta1**self.steps)
-        p -= step
+        return step
 
 
 @attrs.define
 class AdamW(Adam):
-    """Adam with decoupled weight decay: p -= lr * weight_decay * p before the Adam step."""
+    """Adam with decoupled weight decay: p -= lr * weight_decay * p besides the Adam step."""
 
     weight_decay: float = real_field(1e-2, lambda v: v >= 0, ">= 0")
 
-    def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
-        p -= (self.lr * self.weight_decay) * p
-        super().update(i, p, g)
+    def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        step = super().propose(i, p, g)
+        step += np.multiply(p, self.lr * self.weight_decay, out=self.scratch(i, p, "decay"))
+        return step
 
 
 BUILTIN_OPTIMIZERS = [SGD, Momentum, RMSProp, Adam, AdamW]
+
+
+def _non_finite(optimizer: Optimizer, i: int, cause: str) -> NonFiniteError:
+    """NonFiniteError for parameter i: its gradient is not finite, or its update would not be."""
+    text = (f"the gradient of parameter {i} holds NaN or infinite values" if cause == "gradient" else
+            f"the {type(optimizer).__name__} update (lr {optimizer.lr:g}) would make parameter {i} or its state "
+            "non-finite")
+    error = NonFiniteError(text)
+    error.parameter, error.cause = i, cause  # type: ignore[attr-defined]
+    return error
+
+
+def finite(array: np.ndarray) -> bool:
+    """Whether every value of ``array`` is finite: one BLAS pass (x . x is finite), exact check if that overflows."""
+    flat = array.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.dot(flat, flat))) or bool(np.isfinite(array).all())
 
 
 def resolve_optimizer(spec: Any, lr: float | None = None) -> Optimizer:

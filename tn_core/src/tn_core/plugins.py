@@ -17,12 +17,14 @@ Environment:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
+import inspect
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -33,6 +35,7 @@ from tn_core.errors import (
     ConfigError,
     MissingPluginError,
     PluginError,
+    TensornetError,
     UnknownAttributeError,
     UnknownNameError,
     suggest,
@@ -124,6 +127,16 @@ def _expected_types() -> dict[str, type]:
     return {"structure": Structure, "activation": Activation, "optimizer": Optimizer, "loss": Loss}
 
 
+@functools.cache
+def _parameters_of(function: Any) -> tuple[str, ...]:
+    return tuple(name for name in inspect.signature(function).parameters if name != "self")
+
+
+def _parameters(function: Any) -> tuple[str, ...]:
+    """The argument names a hook implementation takes (pluggy passes only those)."""
+    return _parameters_of(getattr(function, "__func__", function))
+
+
 def _a(noun: str) -> str:
     return f"an {noun}" if noun[0] in "AEIOU" else f"a {noun}"
 
@@ -170,6 +183,25 @@ class Plugins:
         self.distributions[name] = distribution
         self._offered[name] = offered
         self._registry = None
+
+    def call(self, hook_name: str, extra: Sequence[Any] = (), **kwargs: Any) -> None:
+        """Run training hook ``hook_name``: each registered plugin's implementation (last registered first,
+        as pluggy does), then those of the ``extra`` objects (a fit's own callbacks).
+
+        An implementation that raises anything but a tensornet error is named: PluginError
+        "tn_before_update of plugin 'x' raised ValueError: ...".
+        """
+        calls = [(impl.function, f"plugin {self.pm.get_name(impl.plugin)!r}")
+                 for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls())]
+        calls += [(getattr(obj, hook_name), f"callback {type(obj).__name__}")
+                  for obj in extra if callable(getattr(obj, hook_name, None))]
+        for function, who in calls:
+            try:
+                function(**{name: kwargs[name] for name in _parameters(function)})
+            except TensornetError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"{hook_name} of {who} raised {_exception_text(exc)}") from exc
 
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)

@@ -489,17 +489,39 @@ class System:
         self.optimizer = resolve_optimizer(method, lr)
         return self.optimizer
 
-    def apply_gradients(self, pgrads: ParamGrads, optimizer: Optimizer, loss: float) -> None:
-        """One optimizer update from ``pgrads``, with the training hooks around it."""
-        hook = get_plugins().hook
-        hook.tn_before_update(system=self, grads=pgrads, optimizer=optimizer, step=self.step)
-        params, grads = [], []
+    def apply_gradients(
+        self, pgrads: ParamGrads, optimizer: Optimizer, loss: float, callbacks: Sequence[Any] = (), where: str = ""
+    ) -> None:
+        """One optimizer update from ``pgrads``, with the training hooks (and a fit's ``callbacks``) around it.
+
+        All or nothing: a non-finite loss, a non-finite gradient after the ``tn_before_update`` hooks, or
+        an update that would make a parameter or optimizer slot non-finite raises NonFiniteError (``where``
+        says which call) with every parameter and slot as before the step.
+        """
+        unchanged = "the parameters and optimizer state are those before it"
+        if not np.isfinite(loss):
+            raise NonFiniteError(f"{where}the loss is {loss} at step {self.step}; {unchanged}")
+        plugins = get_plugins()
+        plugins.call("tn_before_update", callbacks, system=self, grads=pgrads, optimizer=optimizer, step=self.step)
+        params, grads, names = [], [], []
         for owner, group in self.groups:
             for key in self.trainable[owner]:
                 params.append(group[key])
                 grads.append(pgrads.get(owner, {}).get(key))
-        optimizer.step(params, grads)
-        hook.tn_after_update(system=self, grads=pgrads, optimizer=optimizer, step=self.step, loss=loss)
+                names.append(f"{self.names[owner]}.{key}")
+        try:
+            optimizer.step(params, grads)
+        except NonFiniteError as exc:
+            bad = getattr(exc, "parameter", None)
+            culprit = names[bad] if bad is not None else "a parameter"
+            if getattr(exc, "cause", None) == "gradient":
+                raise NonFiniteError(f"{where}the gradient of {culprit} holds NaN or infinite values at step "
+                                     f"{self.step}; {unchanged}") from None
+            raise NonFiniteError(f"{where}step {self.step}: the {type(optimizer).__name__} update (lr "
+                                 f"{optimizer.lr:g}) would make {culprit} or its optimizer state non-finite; "
+                                 f"{unchanged}") from None
+        plugins.call("tn_after_update", callbacks, system=self, grads=pgrads, optimizer=optimizer, step=self.step,
+                     loss=loss)
         self.step += 1
 
     def learn(
@@ -507,8 +529,8 @@ class System:
     ) -> float:
         """One update from a forward ``state`` (the seed's learn); returns the loss.
 
-        ``scale`` is the learning rate. A non-finite loss raises
-        NonFiniteError and leaves the parameters unchanged.
+        ``scale`` is the learning rate. A non-finite loss, gradient or update
+        raises NonFiniteError and leaves parameters and optimizer state unchanged.
         """
         if not isinstance(state, State):
             raise ConfigError(f"learn needs the state from guess(..., return_state=True), got {type(state).__name__}")
@@ -516,10 +538,8 @@ class System:
             raise ConfigError("learn: the state comes from another System's forward pass; "
                               "use the state this System's guess(..., return_state=True) returned")
         total, seeds, fused = self.loss_gradients(state, true_outputs, loss)
-        if not np.isfinite(total):
-            raise NonFiniteError(f"loss is {total} at step {self.step}; the parameters were left unchanged")
         pgrads, _ = self.backward(state, seeds, fused, input_grads=False)
-        self.apply_gradients(pgrads, self.use_optimizer(method, scale), total)
+        self.apply_gradients(pgrads, self.use_optimizer(method, scale), total, where="learn: ")
         return total
 
     # -- training loop and files (training.py, weights.py, serialize.py) -----------------------

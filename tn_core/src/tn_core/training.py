@@ -2,19 +2,18 @@
 
 ``fit`` owns only the loop. Everything else that happens during training
 (progress bar, early stopping, checkpoints, schedules, clipping) is a
-callback: a plugin of the training hooks (:mod:`tn_core.hookspecs`),
-registered with the plugin manager for the duration of the call.
+callback: an object implementing training hooks (:mod:`tn_core.hookspecs`),
+called by this fit alone, after the plugins registered for every System.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tn_core.errors import ConfigError, NonFiniteError, ShapeError
+from tn_core.errors import ConfigError, ShapeError
 from tn_core.plugins import get_plugins
 from tn_core.structure import as_typed
 
@@ -108,15 +107,17 @@ class _Means:
         return {prefix + key: total / self.count for key, total in self.sums.items()}
 
 
+def _metric_names(system: System, metrics: dict[str, Metric]) -> list[str]:
+    """The log name of each metric on each output: ``metric`` (one output) or ``<layer>_<metric>``."""
+    prefixes = [""] if len(system.outputs) == 1 else [f"{system.names[ref.instance]}_" for ref in system.outputs]
+    return [prefix + name for prefix in prefixes for name in metrics]
+
+
 def _metric_values(system: System, outputs: list[np.ndarray], targets: list[np.ndarray],
                    metrics: dict[str, Metric]) -> dict[str, float]:
-    """Each metric on each output, named ``metric`` (one output) or ``<layer>_<metric>``."""
-    values = {}
-    for ref, out, t in zip(system.outputs, outputs, targets):
-        prefix = "" if len(system.outputs) == 1 else f"{system.names[ref.instance]}_"
-        for name, fn in metrics.items():
-            values[prefix + name] = fn(out, t)
-    return values
+    """Each metric on each output, by its log name (:func:`_metric_names`)."""
+    values = [fn(out, t) for out, t in zip(outputs, targets) for fn in metrics.values()]
+    return dict(zip(_metric_names(system, metrics), values))
 
 
 def evaluate(system: System, x: Any, y: Any, loss: Any = None, batch_size: int = 256,
@@ -133,34 +134,6 @@ def evaluate(system: System, x: Any, y: Any, loss: Any = None, batch_size: int =
         value, _, _ = system.loss_gradients(state, targets, loss)
         means.add({"loss": value, **_metric_values(system, state.outputs, targets, fns)}, len(idx))
     return means.result()
-
-
-def _check_finite(system: System, value: float, pgrads: dict, epoch: int, batch: int) -> None:
-    """NonFiniteError before an update whose loss or gradients are not finite."""
-    bad = None if np.isfinite(value) else f"the loss is {value}"
-    for inst, grads in pgrads.items():
-        for key, g in grads.items():
-            if bad is None and not np.isfinite(g).all():
-                bad = f"the gradient of {system.names[inst]}.{key} holds NaN or infinite values"
-    if bad is not None:
-        raise NonFiniteError(f"fit: {bad} at step {system.step} (epoch {epoch + 1}, batch {batch + 1}); training "
-                             "stopped before that update, so the parameters are those of the last finite step")
-
-
-@contextmanager
-def registered(callbacks: Sequence[Any]) -> Iterator[None]:
-    """Register callback objects as plugins for the duration of the block."""
-    plugins = get_plugins()
-    names: list[str] = []
-    try:
-        for k, callback in enumerate(callbacks):
-            name = f"fit-callback-{k}-{type(callback).__name__}-{id(callback)}"
-            plugins.register(callback, name)
-            names.append(name)
-        yield
-    finally:
-        for name in reversed(names):
-            plugins.unregister(name)
 
 
 def fit(
@@ -185,10 +158,11 @@ def fit(
     ``val_loss`` and ``val_<metric>`` to one value per epoch (training values
     are sample-weighted means over the epoch's batches). ``seed`` makes the
     shuffling and stochastic layers reproducible (default: the System's
-    generator). ``callbacks`` (and a ProgressBar unless ``verbose=0``) are
-    registered as plugins while fit runs; a callback ends training by setting
-    ``system.stop_training``. A non-finite loss or gradient raises
-    NonFiniteError naming the step, before that update.
+    generator). ``callbacks`` (and a ProgressBar unless ``verbose=0``) get
+    the training hooks of this fit only, after the registered plugins; a
+    callback ends training by setting ``system.stop_training``. A non-finite
+    loss, gradient or update raises NonFiniteError naming the step, with the
+    parameters and optimizer state of the step before.
     """
     from tn_core.callbacks import ProgressBar  # callbacks save models, which build Systems, which fit: a cycle
 
@@ -209,32 +183,45 @@ def fit(
     else:
         rng = system.rng
     steps = -(-n // batch_size)
+    trained = ["loss", *_metric_names(system, fns), "lr"]
     config = {"epochs": epochs, "batch_size": batch_size, "samples": n, "steps_per_epoch": steps, "optimizer": opt,
-              "loss": loss, "validation": validation is not None, "metrics": list(fns)}
-    hook = get_plugins().hook
+              "loss": loss, "validation": validation is not None, "metrics": list(fns),
+              "logs": trained + [f"val_{key}" for key in trained[:-1] if validation is not None]}
+    own = _checked_callbacks([*callbacks, *([ProgressBar()] if verbose else [])])
+    plugins = get_plugins()
     history: dict[str, list[float]] = {}
     system.stop_training = False
-    with registered([*callbacks, *([ProgressBar()] if verbose else [])]):
-        hook.tn_train_begin(system=system, config=config)
-        for epoch in range(epochs):
-            means = _Means()
-            for batch, idx in enumerate(_batches(n, batch_size, rng.permutation(n) if shuffle else None)):
-                state = system.forward([a[idx] for a in xs], training=True)
-                targets = [a[idx] for a in ys]
-                value, seeds, fused = system.loss_gradients(state, targets, loss)
-                pgrads, _ = system.backward(state, seeds, fused, input_grads=False)
-                _check_finite(system, value, pgrads, epoch, batch)
-                means.add({"loss": value, **_metric_values(system, state.outputs, targets, fns)}, len(idx))
-                system.apply_gradients(pgrads, opt, value)
-            logs = means.result()
-            if validation is not None:
-                scores = evaluate(system, vx, vy, loss=loss, batch_size=max(batch_size, 256), metrics=metrics)
-                logs.update({f"val_{key}": value for key, value in scores.items()})
-            logs["lr"] = opt.lr
-            for key, value in logs.items():
-                history.setdefault(key, []).append(value)
-            hook.tn_epoch_end(system=system, epoch=epoch, logs=logs)
-            if system.stop_training:
-                break
-        hook.tn_train_end(system=system, history=history)
+    plugins.call("tn_train_begin", own, system=system, config=config)
+    for epoch in range(epochs):
+        means = _Means()
+        for batch, idx in enumerate(_batches(n, batch_size, rng.permutation(n) if shuffle else None)):
+            state = system.forward([a[idx] for a in xs], training=True)
+            targets = [a[idx] for a in ys]
+            value, seeds, fused = system.loss_gradients(state, targets, loss)
+            pgrads, _ = system.backward(state, seeds, fused, input_grads=False)
+            system.apply_gradients(pgrads, opt, value, own, where=f"fit (epoch {epoch + 1}, batch {batch + 1}): ")
+            means.add({"loss": value, **_metric_values(system, state.outputs, targets, fns)}, len(idx))
+        logs = means.result()
+        if validation is not None:
+            scores = evaluate(system, vx, vy, loss=loss, batch_size=max(batch_size, 256), metrics=metrics)
+            logs.update({f"val_{key}": value for key, value in scores.items()})
+        logs["lr"] = opt.lr
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        plugins.call("tn_epoch_end", own, system=system, epoch=epoch, logs=logs)
+        if system.stop_training:
+            break
+    plugins.call("tn_train_end", own, system=system, history=history)
     return history
+
+
+HOOKS = ("tn_train_begin", "tn_before_update", "tn_after_update", "tn_epoch_end", "tn_train_end")
+
+
+def _checked_callbacks(callbacks: Sequence[Any]) -> list[Any]:
+    """fit's callbacks: objects implementing at least one of the training hooks (ConfigError otherwise)."""
+    for k, callback in enumerate(callbacks):
+        if not any(callable(getattr(callback, hook, None)) for hook in HOOKS):
+            raise ConfigError(f"fit: callbacks[{k}] ({callback!r}) implements none of the training hooks "
+                              f"{', '.join(HOOKS)}; pass tn.Callback objects")
+    return list(callbacks)
