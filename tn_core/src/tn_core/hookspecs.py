@@ -13,6 +13,9 @@ is ambiguous: using it is an error naming both, every other name works.
 
 Training hooks run inside ``System.learn`` and ``System.fit`` for every
 System; an implementation that cares about one System compares ``system``.
+``fit(callbacks=[...])`` calls its callbacks' implementations too, after the
+registered plugins', for that fit alone. An implementation that raises is
+named in the error (PluginError "tn_before_update of plugin 'x' raised ...").
 Gradients arrive as ``{instance: {param name: array}}`` (trainable parameters
 only: buffers are never passed) and may be changed in place (clipping,
 averaging across processes) before the optimizer sees them.
