@@ -146,7 +146,9 @@ class System:
         return order + [inst for inst in self.inputs if id(inst) not in done]
 
     def _name_instances(self) -> dict[Instance, str]:
+        """Each instance's name: its own, or ``<type>_<k>`` counting that type in order."""
         names: dict[Instance, str] = {}
+        taken: set[str] = set()
         counts: dict[str, int] = {}
         for inst in self.order:
             if inst.name is not None:
@@ -155,8 +157,9 @@ class System:
                 base = inst.structure.type_name().lower()
                 counts[base] = counts.get(base, 0) + 1
                 name = f"{base}_{counts[base]}"
-            if name in names.values():
+            if name in taken:
                 raise ConfigError(f"two layers of the System are named {name!r}")
+            taken.add(name)
             names[inst] = name
         return names
 
