@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.synchronize
 import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tn_core import weights
 from tn_core.weights import checkpoints
 
 
@@ -70,7 +74,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(OSError, match="disk full"):
         mlp(seed=5).save_weights(path)
     assert path.read_bytes() == original
-    assert os.listdir(tmp_path) == ["w.npz"]  # no temporary file left behind
+    assert os.listdir(tmp_path) == ["w.npz"]  # no temporary or lock file left behind
 
 
 def test_another_architecture_is_refused_and_nothing_changes(tmp_path: Path) -> None:
@@ -97,7 +101,7 @@ def test_truncated_file(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:100])
     system = mlp()
     before = params(system)
-    with pytest.raises(tn.WeightsFileError, match="not a readable .npz archive"):
+    with pytest.raises(tn.WeightsFileError, match="not an .npz archive"):
         system.load_weights(path)
     assert_same(before, params(system))
 
@@ -108,7 +112,7 @@ def test_object_array_is_never_unpickled(tmp_path: Path) -> None:
     arrays = {f"default/{layer}/{name}": a for layer, name, a in system.parameters()}
     arrays["default/dense_1/weights"] = np.array([{"payload": 1}], dtype=object)
     np.savez(path, **arrays)
-    with pytest.raises(tn.WeightsFileError, match="not a readable .npz archive"):
+    with pytest.raises(tn.WeightsFileError, match=r"dense_1/weights: holds Python objects \(pickled data\)"):
         system.load_weights(path)
 
 
@@ -146,3 +150,110 @@ def test_a_refused_file_changes_no_parameter_even_those_that_match(tmp_path: Pat
     with pytest.raises(tn.WeightsFileError, match="dense_2/biases: holds NaN or infinite values"):
         system.load_weights(tmp_path / "w.npz")
     assert_same(before, params(system))
+
+
+# -- saving: permissions, symlinks, fsync, left-overs, locking --------------------------------
+
+
+def test_a_save_keeps_the_files_permissions_and_a_new_file_gets_the_umasks(tmp_path: Path) -> None:
+    path = tmp_path / "w.npz"
+    old_umask = os.umask(0o027)
+    try:
+        mlp().save_weights(path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+        path.chmod(0o604)
+        mlp(seed=1).save_weights(path, checkpoint="other")
+        tn.save(mlp(), tmp_path / "m.tn")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o604 and checkpoints(path) == ["default", "other"]
+    assert stat.S_IMODE((tmp_path / "m.tn").stat().st_mode) == 0o640
+
+
+def test_a_save_through_a_symlink_replaces_its_target(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    target, link = tmp_path / "real" / "w.npz", tmp_path / "w.npz"
+    link.symlink_to(target)
+    mlp(seed=1).save_weights(link)
+    mlp(seed=2).save_weights(link, checkpoint="other")
+    assert link.is_symlink() and checkpoints(target) == ["default", "other"]
+    probe = mlp(seed=3)
+    probe.load_weights(link)
+    assert_same(params(probe), params(mlp(seed=1)))
+
+
+def test_a_save_fsyncs_the_file_and_then_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        mode = os.fstat(fd).st_mode
+        synced.append("folder" if stat.S_ISDIR(mode) else f"file of {os.fstat(fd).st_size} bytes")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    mlp().save_weights(tmp_path / "w.npz")
+    assert synced == [f"file of {(tmp_path / 'w.npz').stat().st_size} bytes", "folder"]
+
+
+def test_the_next_save_removes_what_a_killed_save_left(tmp_path: Path) -> None:
+    left = [tmp_path / ".w.npz.0123abcd.tmp", tmp_path / ".w.npz.ffffffff.tmp"]
+    kept = [tmp_path / ".w.npz.x.tmp", tmp_path / ".v.npz.0123abcd.tmp", tmp_path / ".w.npz.0123abcd.tmp.x"]
+    for path in left + kept:
+        path.write_bytes(b"partial")
+    mlp().save_weights(tmp_path / "w.npz")
+    assert not any(path.exists() for path in left) and all(path.exists() for path in kept)
+    tmp_path.joinpath(".m.tn.00000000.tmp").write_bytes(b"partial")
+    tn.save(mlp(), tmp_path / "m.tn")
+    assert not tmp_path.joinpath(".m.tn.00000000.tmp").exists()
+
+
+def _save_checkpoints(path: Path, prefix: str, count: int, start: multiprocessing.synchronize.Barrier) -> None:
+    system = mlp()
+    start.wait()
+    for k in range(count):
+        system.save_weights(path, checkpoint=f"{prefix}{k}")
+
+
+def test_two_processes_saving_checkpoints_to_one_file_lose_none(tmp_path: Path) -> None:
+    """Each save reads the file, adds its checkpoint and replaces the file: unlocked, they overwrite each other."""
+    path = tmp_path / "w.npz"
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(2)
+    workers = [context.Process(target=_save_checkpoints, args=(path, prefix, 25, start)) for prefix in "ab"]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    assert checkpoints(path) == sorted(f"{prefix}{k}" for prefix in "ab" for k in range(25))
+
+
+def test_without_file_locks_saving_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(weights, "fcntl", None)
+    with pytest.raises(tn.WeightsFileError, match=r"w.npz: saving needs POSIX file locks \(fcntl\)"):
+        mlp().save_weights(tmp_path / "w.npz")
+    with pytest.raises(tn.WeightsFileError, match="needs POSIX file locks"):
+        tn.save(mlp(), tmp_path / "m.tn")
+    assert os.listdir(tmp_path) == []
+
+
+def test_zero_dimensional_and_fortran_ordered_arrays_keep_their_shapes(tmp_path: Path) -> None:
+    x = tn.Input((3,))()
+    parts = tn.Split()(x)
+    system = tn.System([x], [tn.Gain()(parts[0]), tn.Bias()(parts[1]), tn.LayerNorm()(parts[2])])
+    for _, _, array in system.parameters():
+        array[...] = 0.5
+    system.save_weights(tmp_path / "w.npz")
+    with np.load(tmp_path / "w.npz") as archive:
+        assert {archive[key].shape for key in archive.files} == {()}
+    other = tn.System([x], [tn.Gain()(parts[0]), tn.Bias()(parts[1]), tn.LayerNorm()(parts[2])])
+    other.load_weights(tmp_path / "w.npz")
+    assert_same(params(other), params(system))
+    system = mlp()
+    arrays = {f"default/{layer}/{name}": np.asfortranarray(a) for layer, name, a in system.parameters()}
+    with open(tmp_path / "f.npz", "wb") as handle:
+        np.savez(handle, **arrays)
+    probe = mlp(seed=4)
+    probe.load_weights(tmp_path / "f.npz")
+    assert_same(params(probe), params(system))

@@ -11,15 +11,23 @@ in a uint8 array (``model.json``), the parameters and buffers
 (``params/<group>/<name>``) and optionally the optimizer's state
 (``optimizer/<key>``). ``model.json`` records, for every type it names, the
 plugin, distribution and version that registered it, so a file whose plugin
-is missing says what to install. ``load(path)`` reads it with
-``allow_pickle=False`` and checks every part before building the System.
+is missing says what to install.
+
+``load(path)`` never unpickles and checks before it allocates: the archive's
+entries and headers (:func:`tn_core.weights.open_npz`), model.json's size,
+nesting and numbers, that every member belongs to the model, and each
+layer's stored parameters against what its build makes, layer by layer,
+with build's random initial values capped by what the file stores. Every
+failure is a WeightsFileError naming the file and the part (a missing
+plugin: MissingPluginError, saying what to install).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
-from pathlib import Path
+import re
 from typing import Any
 
 import attrs
@@ -32,7 +40,7 @@ from tn_core.optimizers import Optimizer
 from tn_core.plugins import get_plugins, missing_plugin_error
 from tn_core.structure import Clone, Instance, Structure
 from tn_core.system import System
-from tn_core.weights import read_npz, write_npz_atomic
+from tn_core.weights import Archive, Member, convert_problem, open_npz, write_npz_atomic
 from tn_core.wiring import Input
 
 FORMAT = "tensornet-model"
@@ -41,6 +49,14 @@ READABLE_VERSIONS = (1, 2)
 BASES = {"structure": Structure, "activation": Activation, "optimizer": Optimizer, "loss": Loss}
 ARRAY_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                 "float16", "float32", "float64")
+#: limits of model.json that bound what parsing it costs (about 100 bytes of Python objects per value at most)
+MODEL_JSON_BYTES = 8 << 20
+MODEL_JSON_VALUES = 1_000_000
+MODEL_JSON_DEPTH = 100
+#: random numbers a loaded layer's build may draw beyond the count of its stored parameters
+DRAW_SLACK = 1 << 20
+PARAM_KEY = re.compile(r"params/(0|[1-9][0-9]{0,8})/(.+)")
+SLOT_KEY = re.compile(r"\w+/([0-9]{1,9})", re.ASCII)
 
 
 # -- configurations ------------------------------------------------------------------
@@ -134,7 +150,7 @@ def from_config(config: Any) -> Any:
     kwargs = {key: _decode(value, f"{name}.{key}") for key, value in fields.items()}
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"{name}({_short(fields)}): {exc}") from None
 
 
@@ -170,7 +186,10 @@ def _decode_array(body: dict, where: str) -> np.ndarray:
     values = [_decode(v, where) for v in data]
     if not all(isinstance(v, (bool, int, float)) for v in values):
         raise ConfigError(f"{where}: array values must be numbers")
-    return np.array(values, dtype=dtype).reshape(shape)
+    try:
+        return np.array(values, dtype=dtype).reshape(shape)
+    except (OverflowError, ValueError) as exc:
+        raise ConfigError(f"{where}: array values do not fit {dtype}: {exc}") from None
 
 
 def _is_count(value: Any) -> bool:
@@ -202,7 +221,7 @@ def save(system: Any, path: Any, optimizer: bool = True) -> None:
         for inst in system.order
     ]
     arrays = {
-        f"params/{g}/{key}": np.ascontiguousarray(array)
+        f"params/{g}/{key}": np.asarray(array)
         for g, (_, params) in enumerate(system.groups)
         for key, array in params.items()
     }
@@ -223,7 +242,7 @@ def save(system: Any, path: Any, optimizer: bool = True) -> None:
     model["types"] = _provenance(model)
     text = json.dumps(model, allow_nan=False)
     arrays["model.json"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    write_npz_atomic(Path(path), arrays)
+    write_npz_atomic(path, arrays)
 
 
 def _named_types(data: Any) -> set[tuple[str, str]]:
@@ -267,42 +286,57 @@ def _check_plugins_present(model: dict[str, Any], path: Any) -> None:
 def load(path: Any) -> Any:
     """The System stored in a :func:`save` file, with its parameters (and optimizer state).
 
-    Raises WeightsFileError for an unreadable, truncated or inconsistent file
-    (or one holding pickled objects), MissingPluginError naming the
-    distribution to install when a layer's plugin is missing.
+    Raises WeightsFileError, naming the file and the part, for anything
+    unreadable, inconsistent, oversized or holding pickled objects;
+    MissingPluginError naming the distribution to install when a layer's
+    plugin is missing.
     """
-    arrays = read_npz(path)
-    model = _read_model(arrays, path)
-    _check_plugins_present(model, path)
-    try:
-        instances = _rebuild(model["instances"], path)
-        inputs = [instances[k] for k in model["inputs"]]
-        outputs = [instances[k][slot] for k, slot in model["outputs"]]
-        if any(not isinstance(inst.structure, Input) for inst in inputs):
-            raise WeightsFileError(f"{path}: the System's inputs must be Input layers")
-        _set_params(instances, model["instances"], arrays, path)
-        system = System(inputs, outputs, dtype=np.dtype(model["dtype"]))
-    except (ConfigError, IndexError, TypeError, ValueError, KeyError) as exc:
-        if isinstance(exc, (UnknownNameError, WeightsFileError)):
+    with open_npz(path) as archive:
+        model = _read_model(archive, path)
+        _check_plugins_present(model, path)
+        groups = _stored_groups(archive, model, path)
+        instances = _rebuild(model, groups, archive, path)
+        try:
+            inputs = [instances[k] for k in model["inputs"]]
+            outputs = [instances[k][slot] for k, slot in model["outputs"]]
+            if any(not isinstance(inst.structure, Input) for inst in inputs):
+                raise WeightsFileError(f"{path}: the System's inputs must be Input layers")
+            system = System(inputs, outputs, dtype=np.dtype(model["dtype"]))
+        except WeightsFileError:
             raise
-        raise WeightsFileError(f"{path}: the architecture cannot be rebuilt: {exc}") from None
-    if [system.names[inst] for inst in system.order] != model["names"]:
-        raise WeightsFileError(f"{path}: the rebuilt network does not match the stored one (layer names differ)")
-    system.step = model["step"]
-    if model["optimizer"] is not None:
-        system.optimizer = _load_optimizer(model["optimizer"], system, arrays, path)
+        except Exception as exc:
+            raise WeightsFileError(f"{path}: the architecture cannot be rebuilt: {type(exc).__name__}: {exc}") from None
+        if [system.names[inst] for inst in system.order] != model["names"]:
+            raise WeightsFileError(f"{path}: the rebuilt network does not match the stored one (layer names differ)")
+        system.step = model["step"]
+        if model["optimizer"] is not None:
+            system.optimizer = _load_optimizer(model["optimizer"], system, archive, path)
     return system
 
 
-def _read_model(arrays: dict[str, np.ndarray], path: Any) -> dict[str, Any]:
-    raw = arrays.get("model.json")
-    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+def _read_model(archive: Archive, path: Any) -> dict[str, Any]:
+    """model.json, parsed within bounds (size, values, nesting, finite numbers) and checked."""
+    member = archive.members.get("model.json")
+    if member is None or member.dtype != np.uint8 or len(member.shape) != 1:
         raise WeightsFileError(f"{path}: not a tensornet model file (no model.json); weights files load with "
                                "System.load_weights")
+    if member.nbytes > MODEL_JSON_BYTES:
+        raise WeightsFileError(f"{path}: model.json: {member.nbytes:,} bytes, more than a model file's "
+                               f"{MODEL_JSON_BYTES:,}")
+    text = archive.read("model.json").tobytes()
+    values = text.count(b",") + text.count(b"[") + text.count(b"{")
+    if values > MODEL_JSON_VALUES:
+        raise WeightsFileError(f"{path}: model.json: about {values:,} values, more than a model file's "
+                               f"{MODEL_JSON_VALUES:,}")
     try:
-        model = json.loads(raw.tobytes().decode("utf-8"))
+        model = json.loads(text.decode("utf-8"), parse_float=_finite_float, parse_int=_bounded_int,
+                           parse_constant=_no_constant)
+    except RecursionError:
+        raise WeightsFileError(f"{path}: model.json nests deeper than {MODEL_JSON_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise WeightsFileError(f"{path}: model.json is not valid JSON ({exc})") from None
+    if _depth(model) > MODEL_JSON_DEPTH:
+        raise WeightsFileError(f"{path}: model.json nests deeper than {MODEL_JSON_DEPTH} levels")
     expected = {"format": str, "version": int, "dtype": str, "instances": list, "inputs": list, "outputs": list,
                 "names": list, "optimizer": (dict, type(None))}
     if not isinstance(model, dict) or model.get("format") != FORMAT:
@@ -325,6 +359,35 @@ def _read_model(arrays: dict[str, np.ndarray], path: Any) -> dict[str, Any]:
     if not (refs_ok and all(_is_index(k, count) for k in model["inputs"])):
         raise WeightsFileError(f"{path}: model.json refers to layers that do not exist")
     return model
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19:
+        raise ValueError(f"the integer {text[:40]}... has more than 19 digits")
+    return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (model files write non-finite numbers as {{'__float__': ...}})")
+
+
+def _depth(data: Any) -> int:
+    """How deeply lists and dicts nest in ``data`` (iteratively, as it guards against deep recursion)."""
+    deepest = 0
+    stack = [(data, 1)] if isinstance(data, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _check_entry(entry: Any, k: int, path: Any, version: int) -> None:
@@ -365,78 +428,157 @@ def _is_ref(pair: Any, count: int) -> bool:
     return isinstance(pair, list) and len(pair) == 2 and _is_index(pair[0], count) and _is_count(pair[1])
 
 
-def _rebuild(entries: list[Any], path: Any) -> list[Instance]:
-    """Instances in stored order; parents must come first, shared groups reuse one Clone."""
+def _stored_groups(archive: Archive, model: dict[str, Any], path: Any) -> dict[int, dict[str, Member]]:
+    """The stored parameters by group, once every member is known to belong to the model: model.json, the
+    parameters of groups its layers use (each of them stored), and the optimizer's state if it has one."""
+    used = {entry["group"] for entry in model["instances"]} - {None}
+    groups: dict[int, dict[str, Member]] = {}
+    for key, member in archive.members.items():
+        match = PARAM_KEY.fullmatch(key)
+        if match and int(match[1]) in used:
+            groups.setdefault(int(match[1]), {})[match[2]] = member
+        elif key != "model.json" and not (key.startswith("optimizer/") and model["optimizer"] is not None):
+            raise WeightsFileError(f"{path}: {key}: the model has no such part")
+    unstored = sorted(used - set(groups))
+    if unstored:
+        raise WeightsFileError(f"{path}: the file stores no parameters for the groups {unstored[:6]} its layers use")
+    return groups
+
+
+class _Overdrawn(Exception):
+    """A build asked a _BoundedGenerator for more numbers than it allows (not a ValueError: build_checked
+    rewraps those)."""
+
+
+class _BoundedGenerator(np.random.Generator):
+    """The generator loaded layers' builds draw their initial values from (replaced by the stored ones): it
+    refuses to draw more than ``budget`` numbers, so that a model.json lying about a layer's size cannot make
+    build fill giant arrays."""
+
+    def __init__(self) -> None:
+        super().__init__(np.random.PCG64(0))
+        self.budget = 0
+
+    def __getattribute__(self, name: str) -> Any:
+        method = super().__getattribute__(name)
+        if name.startswith("_") or not callable(method):
+            return method
+        try:
+            signature = inspect.signature(method)
+        except (TypeError, ValueError):
+            return method
+        if "size" not in signature.parameters:
+            return method
+
+        def draw(*args: Any, **kwargs: Any) -> Any:
+            size = signature.bind(*args, **kwargs).arguments.get("size")
+            count = 1 if size is None else math.prod(size) if np.iterable(size) else int(size)
+            if count > self.budget:
+                raise _Overdrawn(count)
+            self.budget -= count
+            return method(*args, **kwargs)
+
+        return draw
+
+
+def _rebuild(model: dict[str, Any], groups: dict[int, dict[str, Member]], archive: Archive,
+             path: Any) -> list[Instance]:
+    """Instances in stored order; parents come first, shared groups reuse one Clone.
+
+    Each layer's build may draw as many random numbers as the file stores
+    for its parameters (plus DRAW_SLACK); its parameters are checked against
+    the stored headers and replaced by the stored values before the next
+    layer is built.
+    """
     instances: list[Instance] = []
     clones: dict[int, Clone] = {}
-    rng = np.random.default_rng(0)  # build's initial values are replaced by the stored ones
-    for k, entry in enumerate(entries):
+    rng = _BoundedGenerator()
+    for k, entry in enumerate(model["instances"]):
+        group = entry["group"]
+        label = f"layer {k} ({entry['structure'].get('type')!r})"
         try:
             structure = from_config(entry["structure"])
         except UnknownNameError as exc:
-            if "plugin" not in entry:
-                raise
-            raise type(exc)(f"{exc} (the file's layer {k} came from plugin {entry['plugin']!r})") from None
-        parents = [instances[index][slot] for index, slot in entry["parents"]]
-        group = entry["group"]
-        if group is None:
-            instances.append(structure(*parents, name=entry["name"], rng=rng))
-            continue
-        clone = clones.get(group)
-        if clone is None:
-            clone = clones[group] = Clone(structure)
-        elif to_config(clone.structure) != to_config(structure):
-            raise WeightsFileError(f"{path}: layers sharing parameter group {group} have different structures")
-        instances.append(clone(*parents, name=entry["name"], rng=rng))
+            hint = f" (it came from plugin {entry['plugin']!r})" if "plugin" in entry else ""
+            raise type(exc)(f"{path}: {label}: {exc}{hint}") from None
+        except Exception as exc:
+            raise WeightsFileError(f"{path}: {label} cannot be rebuilt: {exc}") from None
+        builder: Structure | Clone = structure
+        first = group is not None and group not in clones
+        if first:
+            builder = clones[group] = Clone(structure)
+        elif group is not None:
+            builder = clones[group]
+            if to_config(builder.structure) != to_config(structure):
+                raise WeightsFileError(f"{path}: layers sharing parameter group {group} have different structures")
+        rng.budget = sum(member.size for member in groups.get(group, {}).values()) + DRAW_SLACK
+        try:
+            parents = [instances[index][slot] for index, slot in entry["parents"]]
+            instance = builder(*parents, name=entry["name"], rng=rng)
+        except _Overdrawn as exc:
+            raise WeightsFileError(f"{path}: {label}: its build draws {exc.args[0]:,} random numbers, more than "
+                                   "the parameters the file stores for it") from None
+        except Exception as exc:
+            raise WeightsFileError(f"{path}: {label} cannot be rebuilt: {type(exc).__name__}: {exc}") from None
+        if instance.params and group is None:
+            raise WeightsFileError(f"{path}: {label} has parameters but no group")
+        if first:
+            _set_params(instance, groups[group], archive, f"params/{group}/", np.dtype(model["dtype"]),
+                        f"{path}: {label}")
+        instances.append(instance)
     return instances
 
 
-def _set_params(instances: list[Instance], entries: list[dict], arrays: dict[str, np.ndarray], path: Any) -> None:
-    """Replace the freshly built parameters by the stored ones, after checking names, shapes and values."""
-    stored = {key: value for key, value in arrays.items() if key.startswith("params/")}
-    expected: dict[str, np.ndarray] = {}
-    for inst, entry in zip(instances, entries):
-        if inst.params:
-            if entry["group"] is None:
-                raise WeightsFileError(f"{path}: layer {entry['structure']['type']} has parameters but no group")
-            for key, array in inst.params.items():
-                expected[f"params/{entry['group']}/{key}"] = array
-    problems = [f"missing {key}" for key in expected if key not in stored]
-    problems += [f"unexpected {key}" for key in stored if key not in expected]
-    for key, array in expected.items():
-        value = stored.get(key)
-        if value is None:
-            continue
-        if value.shape != array.shape:
-            problems.append(f"{key}: the layer has shape {array.shape}, the file {value.shape}")
-        elif value.dtype.kind != "f" or not np.isfinite(value).all():
-            problems.append(f"{key}: expected finite floats, got {value.dtype}")
+def _set_params(instance: Instance, stored: dict[str, Member], archive: Archive, prefix: str, dtype: np.dtype,
+                where: str) -> None:
+    """Replace a freshly built layer's parameters by the stored ones, after checking names, shapes and values."""
+    problems = [f"missing {prefix}{key}" for key in instance.params if key not in stored]
+    problems += [f"unexpected {prefix}{key}" for key in stored if key not in instance.params]
+    for key, array in instance.params.items():
+        member = stored.get(key)
+        if member is not None and member.shape != array.shape:
+            problems.append(f"{prefix}{key}: the layer has shape {array.shape}, the file {member.shape}")
+        elif member is not None and member.dtype.kind != "f":
+            problems.append(f"{prefix}{key}: expected floats, got {member.dtype}")
     if problems:
-        raise WeightsFileError(f"{path}: stored parameters do not match the architecture: {'; '.join(problems[:6])}")
-    for inst, entry in zip(instances, entries):
-        for key in inst.params:
-            inst.params[key] = np.array(stored[f"params/{entry['group']}/{key}"], dtype=np.float64)
+        raise WeightsFileError(f"{where}: stored parameters do not match the architecture: {'; '.join(problems[:6])}")
+    keys = list(instance.params)
+    instance.params.clear()  # build's initial values go before the stored ones come
+    for key in keys:
+        value = archive.read(prefix + key)
+        problem = convert_problem(value, dtype)
+        if problem:
+            raise WeightsFileError(f"{where}: {prefix}{key} {problem}")
+        instance.params[key] = value.astype(dtype, order="C", copy=False)
 
 
-def _load_optimizer(config: dict, system: Any, arrays: dict[str, np.ndarray], path: Any) -> Optimizer:
+def _load_optimizer(config: dict, system: Any, archive: Archive, path: Any) -> Optimizer:
+    """The stored optimizer with its state, checked against the System's parameters before it is read."""
     try:
         optimizer = from_config(config)
     except ConfigError as exc:
         raise WeightsFileError(f"{path}: optimizer: {exc}") from None
     if not isinstance(optimizer, Optimizer):
         raise WeightsFileError(f"{path}: the stored optimizer is a {type(optimizer).__name__}")
-    state = {key[len("optimizer/"):]: value for key, value in arrays.items() if key.startswith("optimizer/")}
+    members = {key[len("optimizer/"):]: m for key, m in archive.members.items() if key.startswith("optimizer/")}
     shapes = [array.shape for _, _, array in system.parameters()]
-    for key, value in state.items():
-        name, _, index = key.partition("/")
+    for key, member in members.items():
+        slot = SLOT_KEY.fullmatch(key)
         if key == "steps":
-            ok = value.shape == () and value.dtype.kind in "iu"
+            ok = member.shape == () and member.dtype.kind in "iu"
         else:
-            ok = (index.isdigit() and int(index) < len(shapes) and value.shape == shapes[int(index)]
-                  and value.dtype.kind == "f" and bool(np.isfinite(value).all()) and bool(name))
+            ok = (slot is not None and int(slot[1]) < len(shapes) and member.shape == shapes[int(slot[1])]
+                  and member.dtype.kind == "f")
         if not ok:
             raise WeightsFileError(f"{path}: optimizer state {key!r} does not match the network's parameters")
-    if "steps" not in state:
+    if "steps" not in members:
         raise WeightsFileError(f"{path}: optimizer state has no step count")
+    state = {key: archive.read(f"optimizer/{key}") for key in members}
+    if int(state["steps"]) < 0:
+        raise WeightsFileError(f"{path}: optimizer state 'steps' is {int(state['steps'])}, not a count")
+    for key, value in state.items():
+        problem = convert_problem(value, system.dtype)
+        if problem:
+            raise WeightsFileError(f"{path}: optimizer state {key!r} {problem}")
     optimizer.load_state({key: value.astype(system.dtype) if key != "steps" else value for key, value in state.items()})
     return optimizer

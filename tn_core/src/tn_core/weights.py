@@ -1,53 +1,331 @@
 """Weight files: .npz archives with named checkpoints.
 
 Keys are ``checkpoint/layer/param``, for the trainable parameters and the
-buffers (running statistics) alike. Files are read with ``allow_pickle=False``,
-written atomically (temporary file, then rename), and checked against the
-network (names, shapes, finiteness) before any parameter changes.
+buffers (running statistics) alike.
+
+Reading checks before it costs anything: :func:`open_npz` reads the zip
+directory and every member's .npy header, no data, and refuses an archive
+whose entries and headers disagree with each other or with the file's size;
+a caller then reads only the members it has matched against its network,
+each into one array of exactly the declared size. Nothing is unpickled.
+
+Writing goes to a temporary file beside the target, which is fsynced and
+renamed over it (keeping its permissions, through a symlink to its target),
+under a lock on the target, so that concurrent saves of checkpoints to one
+file lose none; the temporary files of a killed save go at the next save.
+Nothing stays beside the file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
+import math
 import os
-import tempfile
+import re
+import secrets
+import shutil
+import stat
+import struct
 import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import numpy as np
 
 from tn_core.errors import ConfigError, WeightsFileError
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: saving refuses (see locked)
+    fcntl = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from tn_core.system import System
 
+#: longest .npy header read (numpy's own limit for safe parsing), and the bytes read for it with the fields before
+HEADER_LIMIT = 10_000
+HEADER_READ = HEADER_LIMIT + 12
+#: the most deflate can expand its input (258 bytes from a 2-bit code)
+DEFLATE_RATIO = 1032
+#: an entry's local header before its data: at least 30 bytes
+LOCAL_HEADER = 30
+CHUNK = 1 << 20
+#: what reading a corrupt archive or member raises, besides WeightsFileError
+READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error)
 
-def read_npz(path: Any) -> dict[str, np.ndarray]:
-    """Every array of an .npz file; WeightsFileError for anything unreadable or pickled."""
+
+@attrs.frozen
+class Member:
+    """An array of an archive, as its zip entry and .npy header declare it."""
+
+    info: zipfile.ZipInfo
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran_order: bool
+    offset: int  # bytes of .npy header before the data
+    content: bytes | None  # the whole member, when reading its header read all of a stored one
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+
+class Archive:
+    """An open .npz file whose entries and headers are checked; arrays are read on demand."""
+
+    def __init__(self, path: Any, handle: zipfile.ZipFile, file_size: int) -> None:
+        self.path = path
+        self._zip = handle
+        self.members = self._check(file_size)
+
+    def error(self, part: str, message: str) -> WeightsFileError:
+        return WeightsFileError(f"{self.path}: {part}: {message}")
+
+    def checkpoints(self) -> list[str]:
+        return sorted({key.split("/", 1)[0] for key in self.members})
+
+    def _check(self, file_size: int) -> dict[str, Member]:
+        infos = sorted(self._zip.infolist(), key=lambda info: info.header_offset)
+        ends = [info.header_offset for info in infos[1:]] + [file_size]
+        members: dict[str, Member] = {}
+        for info, end in zip(infos, ends):
+            if not info.filename.endswith(".npy"):
+                raise self.error(repr(info.filename), "is not a .npy array (an .npz archive holds only those)")
+            key = info.filename[: -len(".npy")]
+            if key in members:
+                raise self.error(key, "is stored twice")
+            self._check_entry(key, info, end)
+            members[key] = self._read_header(key, info)
+        return members
+
+    def _check_entry(self, key: str, info: zipfile.ZipInfo, end: int) -> None:
+        """Flags, method and sizes of an entry, against each other and the space it has in the file."""
+        if info.flag_bits & 0x1:
+            raise self.error(key, "is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise self.error(key, f"is compressed with zip method {info.compress_type}; .npz members are stored "
+                                  "or deflated")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise self.error(key, f"declares {info.file_size:,} bytes but stores {info.compress_size:,}")
+        if info.file_size > DEFLATE_RATIO * info.compress_size:
+            raise self.error(key, f"declares {info.file_size:,} bytes, more than its {info.compress_size:,} "
+                                  "deflated bytes can hold")
+        if info.header_offset + LOCAL_HEADER + info.compress_size > end:
+            raise self.error(key, "overlaps the next member or runs past the end of the file")
+
+    def _read_header(self, key: str, info: zipfile.ZipInfo) -> Member:
+        """The member's .npy header, checked: numbers only, and exactly the data it declares."""
+        with self._reading(key), self._zip.open(info) as stream:
+            prefix = stream.read(min(info.file_size, HEADER_READ))
+            head = io.BytesIO(prefix)
+            version = np.lib.format.read_magic(head)
+            if version not in ((1, 0), (2, 0)):
+                raise self.error(key, f".npy format version {version} is not read (1.0 and 2.0 are)")
+            length_format = "<H" if version == (1, 0) else "<I"
+            (length,) = struct.unpack(length_format, head.read(struct.calcsize(length_format)))
+            offset = head.tell() + length
+            shape, fortran_order, dtype = _parse_header(prefix[:offset])
+        if dtype.hasobject:
+            raise self.error(key, "holds Python objects (pickled data), which are never loaded")
+        if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+            raise self.error(key, f"holds {dtype} data, not numbers")
+        if any(d < 0 for d in shape):
+            raise self.error(key, f"declares the shape {shape}")
+        whole = info.compress_type == zipfile.ZIP_STORED and len(prefix) == info.file_size  # no more than the file
+        member = Member(info, shape, dtype, fortran_order, offset, prefix if whole else None)
+        if member.offset + member.nbytes != info.file_size:
+            raise self.error(key, f"its header declares {dtype} {shape} ({member.nbytes:,} bytes) but the member "
+                                  f"holds {info.file_size - member.offset:,} bytes of data")
+        return member
+
+    @contextlib.contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        """Errors of reading ``key`` as WeightsFileError naming the file and the member."""
+        try:
+            yield
+        except WeightsFileError:
+            raise
+        except READ_ERRORS as exc:
+            raise self.error(key, f"cannot be read ({type(exc).__name__}: {exc})") from None
+
+    def read(self, key: str) -> np.ndarray:
+        """Member ``key``'s array, streamed into one array of its declared size (the CRC checked)."""
+        member = self.members[key]
+        shape = member.shape[::-1] if member.fortran_order else member.shape
+        if member.content is not None:
+            array = np.frombuffer(member.content, member.dtype, member.size, member.offset).reshape(shape).copy()
+            return array.T if member.fortran_order else array
+        array = np.empty(shape, member.dtype)
+        data = array.reshape(-1).view(np.uint8)
+        with self._reading(key), self._zip.open(member.info) as stream:
+            stream.read(member.offset)
+            filled = 0
+            while filled < data.size:  # reading the last byte checks the CRC
+                chunk = stream.read(min(CHUNK, data.size - filled))
+                if not chunk:
+                    raise self.error(key, f"its data ends after {filled:,} of {data.size:,} bytes")
+                data[filled : filled + len(chunk)] = np.frombuffer(chunk, np.uint8)
+                filled += len(chunk)
+        return array.T if member.fortran_order else array
+
+    def copy(self, key: str, out: zipfile.ZipFile) -> None:
+        """Copy member ``key`` into ``out`` as it is, compression included, in bounded memory."""
+        info = self.members[key].info
+        copied = zipfile.ZipInfo(info.filename, info.date_time)
+        copied.compress_type = info.compress_type
+        with self._reading(key), self._zip.open(info) as source, out.open(copied, "w", force_zip64=True) as target:
+            shutil.copyfileobj(source, target, CHUNK)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_header(header: bytes) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran order, dtype) of a whole .npy header, parsed by numpy (cached: layers repeat shapes)."""
+    head = io.BytesIO(header)
+    version = np.lib.format.read_magic(head)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read_header(head, max_header_size=HEADER_LIMIT)
+
+
+@contextlib.contextmanager
+def open_npz(path: Any) -> Iterator[Archive]:
+    """The checked archive at ``path``; WeightsFileError for anything unreadable, inconsistent or not numeric."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise WeightsFileError(f"{path}: not an .npz archive")
-            return {key: archive[key] for key in archive.files}
-    except WeightsFileError:
-        raise
+        handle = open(path, "rb")
     except FileNotFoundError:
         raise WeightsFileError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise WeightsFileError(f"{path}: not a readable .npz archive ({exc})") from None
+    except OSError as exc:
+        raise WeightsFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    with handle:
+        file_size = os.fstat(handle.fileno()).st_size
+        try:
+            archive = zipfile.ZipFile(handle)
+        except READ_ERRORS as exc:
+            handle.seek(0)
+            what = "a single .npy array" if handle.read(6) == b"\x93NUMPY" else f"{type(exc).__name__}: {exc}"
+            raise WeightsFileError(f"{path}: not an .npz archive ({what})") from None
+        with archive:
+            yield Archive(path, archive, file_size)
+
+
+def convert_problem(value: np.ndarray, dtype: np.dtype) -> str | None:
+    """Why the numbers ``value`` cannot become a ``dtype`` parameter (NaN, infinity, out of range), or None."""
+    if value.dtype.kind != "f":
+        return None
+    if not np.isfinite(value).all():
+        return "holds NaN or infinite values"
+    limit = np.finfo(dtype).max
+    if value.size and value.dtype.itemsize > dtype.itemsize and (value.max() > limit or value.min() < -limit):
+        return f"holds values beyond {dtype}'s range (+-{limit:.4g})"
+    return None
+
+
+# -- writing --------------------------------------------------------------------------
 
 
 def write_npz_atomic(path: Any, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    """Write ``arrays`` (any shape, 0-d included) to ``path`` atomically, under the file's lock."""
+    target = save_target(path)
+    with locked(target):
+        replace_file(target, lambda out: write_arrays(out, arrays))
+
+
+def save_target(path: Any) -> Path:
+    """The file a save to ``path`` replaces: through symlinks, to their target."""
+    return Path(os.path.realpath(path))
+
+
+@contextlib.contextmanager
+def locked(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``target`` for the block: a flock on ``.<name>.lock`` beside it.
+
+    The holder removes the lock file as it leaves; a process that locked a
+    file since removed (its path now names another file, or none) locks
+    again, so that no two hold the lock and no lock file stays behind.
+    """
+    if fcntl is None:
+        raise WeightsFileError(f"{target}: saving needs POSIX file locks (fcntl), which this platform lacks")
+    lock = target.with_name(f".{target.name}.lock")
+    while True:
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            if os.path.samestat(os.fstat(descriptor), os.stat(lock)):
+                break
+        except FileNotFoundError:  # removed by the holder we waited for
+            pass
+        except BaseException:
+            os.close(descriptor)
+            raise
+        os.close(descriptor)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(descriptor)  # releases the lock
+
+
+def write_arrays(out: zipfile.ZipFile, arrays: dict[str, np.ndarray]) -> None:
+    """Add ``arrays`` to ``out`` as .npy members, exactly as np.savez does (every shape kept)."""
+    for key, array in arrays.items():
+        with out.open(f"{key}.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+
+
+def replace_file(target: Path, write: Callable[[zipfile.ZipFile], None]) -> None:
+    """Write an archive with ``write`` to a temporary file beside ``target`` and rename it over ``target``.
+
+    The caller holds ``target``'s lock. The file is fsynced before the
+    rename and the folder after it; the new file keeps the old one's
+    permissions (a new one gets the umask's); a failed save leaves no
+    temporary file, and those of killed saves are removed first.
+    """
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{8}}\.tmp")
+    for entry in os.scandir(target.parent):
+        if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            os.unlink(entry.path)
+    descriptor, temporary = _create_temporary(target)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            with zipfile.ZipFile(handle, "w") as out:
+                write(out)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
     except BaseException:
-        os.unlink(tmp)
+        temporary.unlink(missing_ok=True)
         raise
+    folder = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def _create_temporary(target: Path) -> tuple[int, Path]:
+    """A new ``.<name>.<8 hex digits>.tmp`` beside ``target``, with target's permissions or the umask's."""
+    while True:
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # another save's name: draw again
+            continue
+        break
+    with contextlib.suppress(FileNotFoundError):
+        os.fchmod(descriptor, stat.S_IMODE(os.stat(target).st_mode))
+    return descriptor, temporary
+
+
+# -- checkpoints ----------------------------------------------------------------------
 
 
 def _check_checkpoint_name(checkpoint: str) -> None:
@@ -57,7 +335,8 @@ def _check_checkpoint_name(checkpoint: str) -> None:
 
 def checkpoints(path: Any) -> list[str]:
     """Names of the checkpoints stored in a weights file."""
-    return sorted({key.split("/", 1)[0] for key in read_npz(path)})
+    with open_npz(path) as archive:
+        return archive.checkpoints()
 
 
 def stored_arrays(system: System) -> list[tuple[str, str, np.ndarray]]:
@@ -66,39 +345,63 @@ def stored_arrays(system: System) -> list[tuple[str, str, np.ndarray]]:
 
 
 def save_weights(system: System, path: Any, checkpoint: str = "default") -> None:
-    """Store the System's parameters as ``checkpoint``, keeping the file's other checkpoints."""
+    """Store the System's parameters as ``checkpoint``, keeping the file's other checkpoints.
+
+    The file is locked from reading the old checkpoints to renaming the new
+    file into place, so concurrent saves to one file lose none.
+    """
     _check_checkpoint_name(checkpoint)
-    kept = read_npz(path) if Path(path).exists() else {}
-    arrays = {key: value for key, value in kept.items() if not key.startswith(checkpoint + "/")}
-    for layer, name, array in stored_arrays(system):
-        arrays[f"{checkpoint}/{layer}/{name}"] = array
-    write_npz_atomic(path, arrays)
+    arrays = {f"{checkpoint}/{layer}/{name}": array for layer, name, array in stored_arrays(system)}
+    target = save_target(path)
+
+    def write(out: zipfile.ZipFile) -> None:
+        if target.exists():
+            with open_npz(target) as old:
+                for key in old.members:
+                    if not key.startswith(checkpoint + "/"):
+                        old.copy(key, out)
+        write_arrays(out, arrays)
+
+    with locked(target):
+        replace_file(target, write)
 
 
 def load_weights(system: System, path: Any, checkpoint: str = "default") -> None:
-    """Copy ``checkpoint`` into the System's parameters after checking all of it."""
+    """Copy ``checkpoint`` into the System's parameters after checking all of it.
+
+    Names, shapes and dtypes are checked from the headers before any data is
+    read; values (finite, in range of the System's dtype) before any is copied.
+    """
     _check_checkpoint_name(checkpoint)
-    data = read_npz(path)
-    prefix = checkpoint + "/"
-    stored = {key[len(prefix):]: value for key, value in data.items() if key.startswith(prefix)}
-    if not stored:
-        raise WeightsFileError(f"{path} has no checkpoint {checkpoint!r} (it has {checkpoints(path)})")
     expected = {f"{layer}/{name}": array for layer, name, array in stored_arrays(system)}
-    problems = [f"missing {key} {array.shape}" for key, array in expected.items() if key not in stored]
-    problems += [f"unexpected {key} {stored[key].shape}" for key in stored if key not in expected]
+    prefix = checkpoint + "/"
+    with open_npz(path) as archive:
+        stored = {key[len(prefix):]: m for key, m in archive.members.items() if key.startswith(prefix)}
+        if not stored:
+            hint = "; it is a model file: load it with tn.load" if "model.json" in archive.members else ""
+            raise WeightsFileError(f"{path} has no checkpoint {checkpoint!r} (it has {archive.checkpoints()}){hint}")
+        problems = [f"missing {key} {array.shape}" for key, array in expected.items() if key not in stored]
+        problems += [f"unexpected {key} {stored[key].shape}" for key in stored if key not in expected]
+        for key, array in expected.items():
+            member = stored.get(key)
+            if member is None:
+                continue
+            if member.shape != array.shape:
+                problems.append(f"{key}: the network has shape {array.shape}, the file {member.shape}")
+            elif member.dtype.kind not in "fiu":
+                problems.append(f"{key}: stored as {member.dtype}, expected numbers")
+        _refuse(path, checkpoint, problems)
+        values = {key: archive.read(prefix + key) for key in expected}
+    problems = [f"{key}: {problem}" for key, value in values.items()
+                if (problem := convert_problem(value, expected[key].dtype))]
+    _refuse(path, checkpoint, problems)
     for key, array in expected.items():
-        if key in stored:
-            value = stored[key]
-            if value.shape != array.shape:
-                problems.append(f"{key}: the network has shape {array.shape}, the file {value.shape}")
-            elif value.dtype.kind not in "fiu":
-                problems.append(f"{key}: stored as {value.dtype}, expected numbers")
-            elif not np.isfinite(value).all():
-                problems.append(f"{key}: holds NaN or infinite values")
+        array[...] = values[key]
+
+
+def _refuse(path: Any, checkpoint: str, problems: list[str]) -> None:
     if problems:
         shown = "; ".join(problems[:6]) + ("; ..." if len(problems) > 6 else "")
         raise WeightsFileError(
             f"{path} checkpoint {checkpoint!r} does not match this network ({len(problems)} problems): {shown}"
         )
-    for key, array in expected.items():
-        array[...] = stored[key]
