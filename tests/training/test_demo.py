@@ -41,6 +41,23 @@ def test_demo_quiet_prints_only_the_results(tmp_path: Path, capsys: pytest.Captu
     assert 0.0 <= result["accuracy"] <= 1.0 and result["model_path"].exists() and len(result["epoch_times"]) == 1
 
 
+def test_demo_out_is_checked_before_training(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file, a path through a file, or a folder nobody can write to (/proc, even as root): one line, at once."""
+
+    def no_data(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the demo made its data before checking --out")
+
+    monkeypatch.setattr(demo.data, "block_letters", no_data)
+    (tmp_path / "file").write_text("not a folder")
+    outs = [tmp_path / "file", tmp_path / "file" / "sub"] + ([Path("/proc")] if Path("/proc/self").exists() else [])
+    for out in outs:
+        assert main(["demo", "--epochs", "1", "--samples", "26", "--out", str(out)]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1
+        assert captured.err.startswith(f"tn demo: --out {out}: not a folder the demo can write to (")
+
+
 def test_summary_command_reads_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     s = shared_network()
     s.fit([np.ones((2, 4)), np.zeros((2, 4))], np.ones((2, 2)), epochs=1, verbose=0)

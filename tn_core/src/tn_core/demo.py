@@ -14,6 +14,7 @@ import ctypes
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,6 +170,18 @@ def one_blas_thread() -> Iterator[None]:
         put(before)
 
 
+def output_folder(out: Any) -> Path:
+    """``out`` as a folder the demo can write to (made if missing); ConfigError in one line otherwise."""
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: not a folder the demo can write to ({exc.strerror or exc})") from None
+    return folder
+
+
 def run(model: str = "mlp", epochs: int | None = None, samples: int | None = None, seed: int = 0,
         out: Any = ".", quiet: bool = False, stream: TextIO | None = None) -> dict[str, Any]:
     """Train and report; returns accuracy, times, the epoch that reached the target and the file paths."""
@@ -178,6 +191,7 @@ def run(model: str = "mlp", epochs: int | None = None, samples: int | None = Non
     recipe = MODELS[model]
     epochs = recipe.epochs if epochs is None else epochs
     samples = recipe.samples if samples is None else samples
+    folder = output_folder(out)  # before training, not after it
 
     def say(text: str) -> None:
         print(text, file=stream, flush=True)
@@ -211,8 +225,6 @@ def run(model: str = "mlp", epochs: int | None = None, samples: int | None = Non
     seen = samples * len(clock.times)
     say(f"wall time: {wall:.1f} s (training {trained:.1f} s, {seen / max(trained, 1e-9):,.0f} samples/s)")
 
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     model_path = folder / f"ocr-{model}.tn"
     tn.save(system, model_path)
     say(f"saved the model to {model_path} (inspect: tn summary {model_path}; load: tn.load)")
