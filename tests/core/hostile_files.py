@@ -137,6 +137,15 @@ def lying_architecture(path: Path, size: int = 11000) -> Path:
     return with_model(path, model)
 
 
+def lying_input(path: Path, shape: tuple[int, ...] = (30000, 3000)) -> Path:
+    """Input (3,) -> Gain, saved, whose model.json then declares the Input ``shape``: a gain of ones that size."""
+    x = tn.Input((3,))()
+    tn.save(tn.System([x], [tn.Gain()(x)]), path)
+    model = model_of(path)
+    model["instances"][0]["structure"]["config"]["shape"] = {"__tuple__": list(shape)}
+    return with_model(path, model)
+
+
 def chain_model(path: Path, layers: int) -> Path:
     """Input (4,) then ``layers`` Bias layers in a chain, each with its own parameters (written directly)."""
     small_model(path)

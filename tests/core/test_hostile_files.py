@@ -24,6 +24,7 @@ from .hostile_files import (
     chain_model,
     deflated,
     lying_architecture,
+    lying_input,
     measure,
     members_of,
     model_of,
@@ -56,6 +57,10 @@ def member(name: str, new: Raw) -> Callable[[list[Raw]], list[Raw]]:
 
 def lying(path: Path) -> tuple[str, Path]:
     return "load", lying_architecture(path)
+
+
+def gain_of_a_lying_input(path: Path) -> tuple[str, Path]:
+    return "load", lying_input(path)
 
 
 def bomb_in_another_checkpoint(path: Path) -> tuple[str, Path]:
@@ -93,6 +98,8 @@ def summary_of_lying(path: Path) -> tuple[str, Path]:
     [
         (lying, r"layer 1 \('Dense'\): its build draws 121,000,000 random numbers, more than the parameters the "
                 r"file stores"),
+        (gain_of_a_lying_input, r"layer 1 \('Gain'\): its inputs hold 90,000,000 numbers per sample, more than a "
+                                r"loaded model's layers may \(4,194,304 beyond the file's 3 parameters\)"),
         (bomb_in_another_checkpoint, None),
         (member_beyond_its_header, r"other/dense_1/weights: its header declares float64 \(10,\) \(80 bytes\) but "
                                    r"the member holds 268,435,456 bytes"),

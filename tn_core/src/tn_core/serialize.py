@@ -55,6 +55,9 @@ MODEL_JSON_VALUES = 1_000_000
 MODEL_JSON_DEPTH = 100
 #: random numbers a loaded layer's build may draw beyond the count of its stored parameters
 DRAW_SLACK = 1 << 20
+#: numbers a loaded layer's inputs may hold per sample beyond the count of the file's stored parameters (a build
+#: may fill arrays as large as its inputs: Gain, LayerNorm; this bounds what a lying Input shape makes it cost)
+INPUT_SLACK = 1 << 22
 PARAM_KEY = re.compile(r"params/(0|[1-9][0-9]{0,8})/(.+)")
 SLOT_KEY = re.compile(r"\w+/([0-9]{1,9})", re.ASCII)
 
@@ -485,11 +488,13 @@ def _rebuild(model: dict[str, Any], groups: dict[int, dict[str, Member]], archiv
              path: Any) -> list[Instance]:
     """Instances in stored order; parents come first, shared groups reuse one Clone.
 
-    Each layer's build may draw as many random numbers as the file stores
-    for its parameters (plus DRAW_SLACK); its parameters are checked against
-    the stored headers and replaced by the stored values before the next
-    layer is built.
+    A layer is built only if its inputs hold no more numbers per sample
+    than the file stores parameters (plus INPUT_SLACK); its build may draw
+    as many random numbers as the file stores for its parameters (plus
+    DRAW_SLACK); its parameters are checked against the stored headers and
+    replaced by the stored values before the next layer is built.
     """
+    stored_numbers = sum(member.size for group in groups.values() for member in group.values())
     instances: list[Instance] = []
     clones: dict[int, Clone] = {}
     rng = _BoundedGenerator()
@@ -514,7 +519,14 @@ def _rebuild(model: dict[str, Any], groups: dict[int, dict[str, Member]], archiv
         rng.budget = sum(member.size for member in groups.get(group, {}).values()) + DRAW_SLACK
         try:
             parents = [instances[index][slot] for index, slot in entry["parents"]]
+            numbers = sum(math.prod(ref.shape) for ref in parents)
+            if numbers > stored_numbers + INPUT_SLACK:
+                raise WeightsFileError(f"{path}: {label}: its inputs hold {numbers:,} numbers per sample, more than "
+                                       f"a loaded model's layers may ({INPUT_SLACK:,} beyond the file's "
+                                       f"{stored_numbers:,} parameters)")
             instance = builder(*parents, name=entry["name"], rng=rng)
+        except WeightsFileError:
+            raise
         except _Overdrawn as exc:
             raise WeightsFileError(f"{path}: {label}: its build draws {exc.args[0]:,} random numbers, more than "
                                    "the parameters the file stores for it") from None
