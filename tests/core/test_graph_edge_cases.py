@@ -76,3 +76,22 @@ def test_systems_of_another_dtype_cannot_share_live_layers() -> None:
     del single, same
     double = tn.System([x], [head], dtype=np.float64)  # no live float32 System any more
     assert double.guess([np.ones((2, 3))])[0].dtype == np.float64
+
+
+def test_layers_with_0_d_parameters_train_and_round_trip(tmp_path: Path) -> None:
+    """Gain, Bias and LayerNorm on a per-sample scalar (after Split) have parameters of shape ()."""
+    x = tn.Input((3,))()
+    parts = tn.Split()(x)
+    outputs = [tn.Gain()(parts[0]), tn.Bias()(parts[1]), tn.LayerNorm()(tn.Gain()(parts[2]))]
+    s = tn.System([x], outputs, dtype=np.float64)
+    assert {array.shape for _, _, array in s.parameters()} == {()}
+    xs, ts = [RNG.normal(size=(4, 3))], [RNG.normal(size=(4,)) for _ in outputs]
+    check_system_gradients(s, xs, ts)
+    before = [array.copy() for _, _, array in s.parameters()]
+    s.fit(xs[0], ts, epochs=2, batch_size=2, verbose=0)
+    assert not all(np.array_equal(a, b) for a, b in zip(before, [array for _, _, array in s.parameters()]))
+    tn.save(s, tmp_path / "m.tn")
+    loaded = tn.load(tmp_path / "m.tn")
+    assert [array.shape for _, _, array in loaded.parameters()] == [array.shape for _, _, array in s.parameters()]
+    for a, b in zip(loaded.guess(xs), s.guess(xs)):
+        np.testing.assert_array_equal(a, b)

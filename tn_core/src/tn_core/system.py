@@ -332,6 +332,8 @@ class System:
         ]
         if not isinstance(p_grads, dict):
             raise PluginError(f"{where} returned {_short(p_grads)} as parameter gradients; expected a dict")
+        # a sum over the batch of a 0-d parameter's gradient is a NumPy scalar: as a 0-d array it is one
+        p_grads = {key: np.asarray(g) if isinstance(g, np.generic) else g for key, g in p_grads.items()}
         trainable = self.trainable[self._owner[inst]] if inst.params else []
         wrong = sorted(p_grads.keys() - trainable)
         if wrong:
