@@ -99,7 +99,7 @@ def summary_of_lying(path: Path) -> tuple[str, Path]:
         (lying, r"layer 1 \('Dense'\): its build draws 121,000,000 random numbers, more than the parameters the "
                 r"file stores"),
         (gain_of_a_lying_input, r"layer 1 \('Gain'\): its inputs hold 90,000,000 numbers per sample, more than a "
-                                r"loaded model's layers may \(4,194,304 beyond the file's 3 parameters\)"),
+                                r"loaded model's layers may \(8,388,608 beyond the file's 3 parameters\)"),
         (bomb_in_another_checkpoint, None),
         (member_beyond_its_header, r"other/dense_1/weights: its header declares float64 \(10,\) \(80 bytes\) but "
                                    r"the member holds 268,435,456 bytes"),

@@ -57,7 +57,7 @@ MODEL_JSON_DEPTH = 100
 DRAW_SLACK = 1 << 20
 #: numbers a loaded layer's inputs may hold per sample beyond the count of the file's stored parameters (a build
 #: may fill arrays as large as its inputs: Gain, LayerNorm; this bounds what a lying Input shape makes it cost)
-INPUT_SLACK = 1 << 22
+INPUT_SLACK = 1 << 23  # a full-HD RGB image (6.2M numbers) with a small conv net loads
 PARAM_KEY = re.compile(r"params/(0|[1-9][0-9]{0,8})/(.+)")
 SLOT_KEY = re.compile(r"\w+/([0-9]{1,9})", re.ASCII)
 
