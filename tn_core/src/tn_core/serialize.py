@@ -189,10 +189,18 @@ def _decode_array(body: dict, where: str) -> np.ndarray:
     values = [_decode(v, where) for v in data]
     if not all(isinstance(v, (bool, int, float)) for v in values):
         raise ConfigError(f"{where}: array values must be numbers")
-    try:
-        return np.array(values, dtype=dtype).reshape(shape)
-    except (OverflowError, ValueError) as exc:
-        raise ConfigError(f"{where}: array values do not fit {dtype}: {exc}") from None
+    kind = np.dtype(dtype).kind
+    if kind in "iu":
+        limits = np.iinfo(dtype)
+        outside = [v for v in values if not limits.min <= v <= limits.max]
+    elif kind == "f":
+        limits = np.finfo(dtype)
+        outside = [v for v in values if math.isfinite(v) and abs(v) > limits.max]
+    else:
+        outside = []
+    if outside:  # NumPy before 2 would wrap or overflow them silently
+        raise ConfigError(f"{where}: array values do not fit {dtype}, e.g. {outside[0]!r}")
+    return np.array(values, dtype=dtype).reshape(shape)
 
 
 def _is_count(value: Any) -> bool:
@@ -467,14 +475,15 @@ class _BoundedGenerator(np.random.Generator):
         if name.startswith("_") or not callable(method):
             return method
         try:
-            signature = inspect.signature(method)
-        except (TypeError, ValueError):
-            return method
-        if "size" not in signature.parameters:
+            signature: inspect.Signature | None = inspect.signature(method)
+        except (TypeError, ValueError):  # NumPy before 2 gives its generator methods no signature
+            signature = None
+        if signature is not None and "size" not in signature.parameters:
             return method
 
         def draw(*args: Any, **kwargs: Any) -> Any:
-            size = signature.bind(*args, **kwargs).arguments.get("size")
+            # without a signature only size=... by keyword is seen (as every built-in initializer passes it)
+            size = signature.bind(*args, **kwargs).arguments.get("size") if signature else kwargs.get("size")
             count = 1 if size is None else math.prod(size) if np.iterable(size) else int(size)
             if count > self.budget:
                 raise _Overdrawn(count)
