@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tests.conv.references import resolve_pads
+from tests.torch_references import writer
 
 PATH = Path(__file__).with_name("torch_references.npz")
 BATCH = 3
@@ -147,10 +148,7 @@ def torch_results(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return results
 
 
-def main() -> None:
-    inputs = make_inputs()
-    np.savez(PATH, **inputs, **torch_results(inputs))
-    print(f"wrote {PATH}")
+main = writer(PATH, make_inputs, torch_results)
 
 
 if __name__ == "__main__":

@@ -9,23 +9,15 @@ import numpy as np
 import pytest
 
 import tn_core as tn
-from tests.conv.make_torch_references import CONV_CASES, PATH, POOL_CASES, make_inputs, torch_results
+from tests.conv import make_torch_references
+from tests.conv.make_torch_references import CONV_CASES, POOL_CASES
+from tests.torch_references import inputs_match, reference_fixture
 
-
-@pytest.fixture(params=["committed", "live"])
-def reference(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
-    """PyTorch's results: from the committed file, or computed now when torch imports."""
-    if request.param == "committed":
-        return dict(np.load(PATH, allow_pickle=False))
-    pytest.importorskip("torch")
-    inputs = make_inputs()
-    return inputs | torch_results(inputs)
+reference = reference_fixture(make_torch_references)
 
 
 def test_the_committed_references_were_made_from_the_scripts_inputs() -> None:
-    committed = np.load(PATH, allow_pickle=False)
-    for key, value in make_inputs().items():
-        np.testing.assert_array_equal(committed[key], value, err_msg=key)
+    inputs_match(make_torch_references)
 
 
 def assert_matches(ours: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> None:

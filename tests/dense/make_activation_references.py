@@ -1,6 +1,6 @@
 """PyTorch's activations and their input gradients on seeded inputs, saved to activation_references.npz.
 
-    python tests/dense/make_activation_references.py     # needs numpy and torch only (not tensornet)
+    python -m tests.dense.make_activation_references     # from the repository root; numpy and torch only
 
 test_dense_activations.py compares tensornet with the committed file always, and with live PyTorch (these
 same functions) when it imports. The file holds plain float64 arrays: the inputs ``<point>_z`` and
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tests.torch_references import writer
 
 PATH = Path(__file__).with_name("activation_references.npz")
 POINTS = ("random", "kinks")
@@ -63,10 +65,7 @@ def torch_results(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return results
 
 
-def main() -> None:
-    inputs = make_inputs()
-    np.savez(PATH, **inputs, **torch_results(inputs))
-    print(f"wrote {PATH}")
+main = writer(PATH, make_inputs, torch_results)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """PyTorch's nn.Embedding and nn.BatchNorm1d/2d on seeded inputs, saved to torch_references.npz.
 
-    python tests/dense/make_torch_references.py     # needs numpy and torch only (not tensornet)
+    python -m tests.dense.make_torch_references     # from the repository root; numpy and torch only
 
 test_embedding.py and test_batchnorm.py compare tensornet with the committed file always, and with
 live PyTorch (these same functions) when it imports. The file holds plain float64 and int64 arrays,
@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from tests.torch_references import writer
 
 PATH = Path(__file__).with_name("torch_references.npz")
 
@@ -85,10 +87,7 @@ def torch_results(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return results
 
 
-def main() -> None:
-    inputs = make_inputs()
-    np.savez(PATH, **inputs, **torch_results(inputs))
-    print(f"wrote {PATH}")
+main = writer(PATH, make_inputs, torch_results)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import tn_core as tn
-from tests.dense.make_activation_references import ACTIVATION_CASES, PATH, POINTS, make_inputs, torch_results
+from tests.dense import make_activation_references
+from tests.dense.make_activation_references import ACTIVATION_CASES, POINTS
+from tests.torch_references import inputs_match, reference_fixture
 from tn_core import kit
 from tn_core.testing import check_gradients
 from tn_layers_dense.activations import ACTIVATIONS
@@ -108,20 +110,11 @@ OURS = {
 }
 
 
-@pytest.fixture(params=["committed", "live"])
-def reference(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
-    """PyTorch's results: from the committed file, or computed now when torch imports."""
-    if request.param == "committed":
-        return dict(np.load(PATH, allow_pickle=False))
-    pytest.importorskip("torch")
-    inputs = make_inputs()
-    return inputs | torch_results(inputs)
+reference = reference_fixture(make_activation_references)
 
 
 def test_the_committed_references_were_made_from_the_scripts_inputs() -> None:
-    committed = np.load(PATH, allow_pickle=False)
-    for key, value in make_inputs().items():
-        np.testing.assert_array_equal(committed[key], value, err_msg=key)
+    inputs_match(make_activation_references)
 
 
 def test_every_activation_is_compared_with_pytorch() -> None:

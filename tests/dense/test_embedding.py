@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import tn_core as tn
-from tests.dense.make_torch_references import PATH, make_inputs, torch_results
+from tests.dense import make_torch_references
+from tests.torch_references import reference_fixture
 from tn_core import kit
 from tn_layers_dense import Embedding
 
@@ -133,14 +134,7 @@ def test_in_a_system_bad_ids_name_the_layer() -> None:
 # -- PyTorch -----------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["committed", "live"])
-def reference(request: pytest.FixtureRequest) -> dict[str, np.ndarray]:
-    """PyTorch's results: from the committed file, or computed now when torch imports."""
-    if request.param == "committed":
-        return dict(np.load(PATH, allow_pickle=False))
-    pytest.importorskip("torch")
-    inputs = make_inputs()
-    return inputs | torch_results(inputs)
+reference = reference_fixture(make_torch_references)
 
 
 def test_output_and_weight_gradient_with_repeated_ids_match_pytorch(reference: dict[str, np.ndarray]) -> None:
