@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.packaging.venvs import DISTS, install, make_venv, run
+from tests.packaging.venvs import DISTS, install, make_venv, run, write_distribution
 
 pytestmark = pytest.mark.slow
 
@@ -102,27 +102,6 @@ def test_core_and_dense(tmp_path: Path, deps_site: Path) -> None:
 def test_all_four(tmp_path: Path, deps_site: Path) -> None:
     bin_dir = make_venv(tmp_path / "venv", deps_site, *DISTS.values())
     assert plugin_names(bin_dir) == ["core", "conv", "dense", "recurrent"]
-
-
-def write_distribution(folder: Path, name: str, module_source: str, entry_point: str = "") -> Path:
-    """A source folder for distribution ``name``: its package is the ``tensornet`` entry point ``entry_point``."""
-    package = name.replace("-", "_")
-    (folder / package).mkdir(parents=True)
-    (folder / package / "__init__.py").write_text(textwrap.dedent(module_source))
-    (folder / "pyproject.toml").write_text(textwrap.dedent(f"""
-        [build-system]
-        requires = ["setuptools>=68"]
-        build-backend = "setuptools.build_meta"
-
-        [project]
-        name = "{name}"
-        version = "0.0.1"
-        dependencies = ["tn-core"]
-
-        [project.entry-points.tensornet]
-        {entry_point or package} = "{package}"
-    """))
-    return folder
 
 
 THIRD_PARTY = """

@@ -11,23 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.packaging.venvs import DISTS, make_venv, run
+from tests.packaging.venvs import DISTS, make_venv, run, write_distribution
 
 pytestmark = pytest.mark.slow
-
-PYPROJECT = """
-    [build-system]
-    requires = ["setuptools>=68"]
-    build-backend = "setuptools.build_meta"
-
-    [project]
-    name = "tn-layers-extra"
-    version = "0.1.0"
-    dependencies = ["tn-core", "numpy", "attrs"]
-
-    [project.entry-points.tensornet]
-    extra = "tn_layers_extra"
-"""
 
 PLUGIN = '''
     """TrackedEmbedding: an embedding that remembers, in a buffer, which ids training has seen."""
@@ -130,10 +116,7 @@ LOAD = """
 def test_a_stateful_plugin_on_ids_trains_saves_loads_and_names_itself_when_missing(
     tmp_path: Path, deps_site: Path
 ) -> None:
-    source = tmp_path / "tn-layers-extra"
-    (source / "tn_layers_extra").mkdir(parents=True)
-    (source / "pyproject.toml").write_text(textwrap.dedent(PYPROJECT))
-    (source / "tn_layers_extra" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
+    source = write_distribution(tmp_path / "tn-layers-extra", "tn-layers-extra", PLUGIN, "extra", version="0.1.0")
     (tmp_path / "train.py").write_text(textwrap.dedent(TRAIN))
     (tmp_path / "load.py").write_text(textwrap.dedent(LOAD))
     venv = tmp_path / "venv"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import sysconfig
+import textwrap
 from importlib.metadata import version
 from pathlib import Path
 
@@ -56,3 +57,27 @@ def install(venv: Path, *packages: Path) -> None:
     """pip install local folders into ``venv``, offline, without build isolation."""
     run(sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q",
         "--no-index", "--no-build-isolation", *packages)
+
+
+def write_distribution(
+    folder: Path, name: str, module_source: str, entry_point: str = "", version: str = "0.0.1"
+) -> Path:
+    """A source folder for distribution ``name``: its package (one module) is the ``tensornet`` entry point
+    ``entry_point`` (default: the package's name)."""
+    package = name.replace("-", "_")
+    (folder / package).mkdir(parents=True)
+    (folder / package / "__init__.py").write_text(textwrap.dedent(module_source))
+    (folder / "pyproject.toml").write_text(textwrap.dedent(f"""
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "{name}"
+        version = "{version}"
+        dependencies = ["tn-core"]
+
+        [project.entry-points.tensornet]
+        {entry_point or package} = "{package}"
+    """))
+    return folder
