@@ -42,6 +42,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 MAX_COORDS = 8  # finite-difference entries checked per parameter or input array
+ROUND_OFF = 1e-9  # finite-difference tolerance per unit of loss
 RTOL = 1e-9  # float64 agreement of computations that differ only in batching or order
 LR = 0.05
 
@@ -107,8 +108,13 @@ def batch_gaps(graph: Graph, system: tn.System, xs: list[np.ndarray], ts: list[n
 @FUZZ
 @given(graphs())
 def test_gradients_match_finite_differences(graph: Graph) -> None:
+    """The absolute tolerance grows with the loss: a central difference of a loss L carries round-off of
+    about 1e-10 |L| (an RNN fed its own final state can make L large)."""
     built, xs, ts = ready(graph)
-    check_system_gradients(built.system, xs, ts, loss=list(graph.losses), seed=graph.seed, max_coords=MAX_COORDS)
+    losses = list(graph.losses)
+    value = built.system.loss_gradients(built.system.forward(xs), ts, losses)[0]
+    check_system_gradients(built.system, xs, ts, loss=losses, seed=graph.seed, max_coords=MAX_COORDS,
+                           atol=1e-6 + ROUND_OFF * abs(value))
 
 
 @FUZZ
