@@ -95,3 +95,9 @@ def test_layers_with_0_d_parameters_train_and_round_trip(tmp_path: Path) -> None
     assert [array.shape for _, _, array in loaded.parameters()] == [array.shape for _, _, array in s.parameters()]
     for a, b in zip(loaded.guess(xs), s.guess(xs)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_system_without_inputs_is_refused_at_construction() -> None:
+    with pytest.raises(tn.ShapeError, match="System needs at least one input: the arrays fed to the inputs set the "
+                                            "batch size"):
+        tn.System([], [tn.Constant(np.ones(3))()])

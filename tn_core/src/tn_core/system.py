@@ -94,6 +94,8 @@ class System:
         self.outputs = as_refs(list(outputs), "System outputs")
         if not self.outputs:
             raise ShapeError("System needs at least one output")
+        if not self.inputs:
+            raise ShapeError("System needs at least one input: the arrays fed to the inputs set the batch size")
         self.order = self._topological_order()
         self.names = self._name_instances()
         self.groups = self._parameter_groups()
