@@ -510,17 +510,16 @@ class System:
             raise NonFiniteError(f"{where}the loss is {loss} at step {self.step}; {unchanged}")
         plugins = get_plugins()
         plugins.call("tn_before_update", callbacks, system=self, grads=pgrads, optimizer=optimizer, step=self.step)
-        params, grads, names = [], [], []
+        params, grads = [], []
         for owner, group in self.groups:
             for key in self.trainable[owner]:
                 params.append(group[key])
                 grads.append(pgrads.get(owner, {}).get(key))
-                names.append(f"{self.names[owner]}.{key}")
         try:
             optimizer.step(params, grads)
         except NonFiniteError as exc:
             bad = getattr(exc, "parameter", None)
-            culprit = names[bad] if bad is not None else "a parameter"
+            culprit = "a parameter" if bad is None else ".".join(self.parameters()[bad][:2])
             if getattr(exc, "cause", None) == "gradient":
                 raise NonFiniteError(f"{where}the gradient of {culprit} holds NaN or infinite values at step "
                                      f"{self.step}; {unchanged}") from None
