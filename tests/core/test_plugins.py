@@ -300,6 +300,15 @@ def test_missing_plugin_error_for_a_distribution_that_is_not_installed() -> None
         "tn.Conv needs tn-layers-nowhere, which is not installed: pip install tn-layers-nowhere")
 
 
+def with_entry_points(monkeypatch: pytest.MonkeyPatch, points: list, env: dict) -> None:
+    """Make ``points`` the installed tensornet entry points and ``env`` the plugin environment variables."""
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
+    for key in ("TN_PLUGINS", "TN_DISABLE_PLUGINS"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
 @pytest.mark.parametrize(
     "env, load, why",
     [
@@ -315,11 +324,7 @@ def test_missing_plugin_error_for_an_installed_distribution_whose_plugin_did_not
     env: dict, load: object, why: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     points = [FakeEntryPoint("dense", load or dense_plugin, FakeDist("tn-layers-dense", DENSE_VERSION))]
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
-    for key in ("TN_PLUGINS", "TN_DISABLE_PLUGINS"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    with_entry_points(monkeypatch, points, env)
     plugins = core_only()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -432,11 +437,7 @@ def test_loading_entry_points_again_changes_nothing(monkeypatch: pytest.MonkeyPa
 )
 def test_environment_restricts_plugins(monkeypatch: pytest.MonkeyPatch, env: dict, loaded: set) -> None:
     points = [FakeEntryPoint("good", plugin_module("good")), FakeEntryPoint("other", plugin_module("other"))]
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
-    for key in ("TN_PLUGINS", "TN_DISABLE_PLUGINS"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    with_entry_points(monkeypatch, points, env)
     plugins = core_only()
     plugins.load_entry_points()
     assert {name for name, _ in plugins.pm.list_name_plugin()} - {"core"} == loaded
