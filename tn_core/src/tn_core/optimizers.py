@@ -45,8 +45,8 @@ class Optimizer:
     lr: float = _positive(1e-3)
     steps: int = attrs.field(default=0, init=False)
     slots: dict[str, list[np.ndarray | None]] = attrs.field(factory=dict, init=False, repr=False)
-    #: work buffers: scratch arrays, staged slot values, copies to undo an in-place step (never saved)
-    buffers: dict[tuple[str, str, int], np.ndarray] = attrs.field(factory=dict, init=False, repr=False, eq=False)
+    #: work arrays: scratch arrays, staged slot values, copies to undo an in-place step (never saved)
+    work_arrays: dict[tuple[str, str, int], np.ndarray] = attrs.field(factory=dict, init=False, repr=False, eq=False)
     _proposed: list[tuple[str, int]] = attrs.field(factory=list, init=False, repr=False, eq=False)
     _created: list[tuple[str, int]] = attrs.field(factory=list, init=False, repr=False, eq=False)
 
@@ -86,7 +86,7 @@ class Optimizer:
             for i in touched:
                 new[i] = np.subtract(params[i], self.propose(i, params[i], grads[i]),  # type: ignore[arg-type]
                                      out=self._buffer("new", "", i, params[i]))
-        staged = {(name, i): self.buffers["staged", name, i] for name, i in self._proposed}
+        staged = {(name, i): self.work_arrays["staged", name, i] for name, i in self._proposed}
         checked = {} if self.slots_stay_finite else staged
         for i in touched:
             if not finite(new[i]) or not all(finite(array) for (_, j), array in checked.items() if j == i):
@@ -95,9 +95,9 @@ class Optimizer:
             np.copyto(params[i], new[i])
         for (name, i), array in staged.items():  # the new slot values become current; the old arrays, next staging
             arrays = self._slot_list(name, i)
-            self.buffers.pop(("staged", name, i))
+            self.work_arrays.pop(("staged", name, i))
             if arrays[i] is not None and arrays[i].shape == array.shape:
-                self.buffers["staged", name, i] = arrays[i]
+                self.work_arrays["staged", name, i] = arrays[i]
             arrays[i] = array
 
     def _step_in_place(self, params: list[np.ndarray], grads: list[np.ndarray | None], touched: list[int]) -> None:
@@ -124,9 +124,9 @@ class Optimizer:
         return copy
 
     def _buffer(self, kind: str, name: str, i: int, like: np.ndarray) -> np.ndarray:
-        buffer = self.buffers.get((kind, name, i))
+        buffer = self.work_arrays.get((kind, name, i))
         if buffer is None or buffer.shape != like.shape or buffer.dtype != like.dtype:
-            buffer = self.buffers[kind, name, i] = np.empty_like(like)
+            buffer = self.work_arrays[kind, name, i] = np.empty_like(like)
         return buffer
 
     def slot(self, name: str, i: int, like: np.ndarray) -> np.ndarray:
