@@ -32,6 +32,10 @@ class Loss:
     def evaluate(self, y: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
         raise NotImplementedError
 
+    def target_shapes(self, output_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """The per-sample target shapes this loss accepts for an output of ``output_shape`` (default: that shape)."""
+        return [output_shape]
+
     def target_problem(self, t: np.ndarray) -> str | None:
         """What is wrong with targets ``t`` (a batch) for this loss, or None when they are fine."""
         return None
