@@ -1,4 +1,4 @@
-"""Dense models, built the same way in tensornet and PyTorch (Adam, lr 1e-3, cross-entropy on sigmoid outputs).
+"""Dense models, built the same way in tensornet, PyTorch and JAX (Adam, lr 1e-3, cross-entropy on sigmoid outputs).
 
 - ``mlp``: the seed's MLP, 32x32 -> Dense (15,15) tanh -> Dense (15,15) tanh -> Dense 26 sigmoid.
 - ``residual``: 32x32 -> Dense 128 tanh -> 2 x ResWrap(Dense 64 tanh) -> Dense 26 sigmoid, where
@@ -6,6 +6,10 @@
 """
 
 from __future__ import annotations
+
+import itertools
+
+import numpy as np
 
 import tn_core as tn
 from benchmarks.harness import Spec
@@ -42,6 +46,39 @@ def mlp_torch():  # type: ignore[no-untyped-def]
     return model, _bce_per_sample(), torch.optim.Adam(model.parameters(), lr=1e-3)
 
 
+def bce_per_sample_jax(logits, target):  # type: ignore[no-untyped-def]
+    """tensornet's ce on logits in JAX: sum over a sample's outputs of the stable BCE, averaged over the batch."""
+    import jax.numpy as jnp
+
+    per_element = jnp.maximum(logits, 0) - logits * target + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+    return per_element.sum() / logits.shape[0]
+
+
+def dense_init_jax(sizes: list[int], seed: int = 0) -> list[tuple]:  # type: ignore[type-arg]
+    """[(W (in, out), b (out,))] for consecutive ``sizes``, Glorot-uniform weights, zero biases (float32)."""
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(seed)
+    layers = []
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        limit = np.sqrt(6 / (fan_in + fan_out))
+        w = rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32)
+        layers.append((jnp.asarray(w), jnp.zeros(fan_out, jnp.float32)))
+    return layers
+
+
+def mlp_jax():  # type: ignore[no-untyped-def]
+    import jax.numpy as jnp
+
+    def loss(params, x, y):  # type: ignore[no-untyped-def]
+        (w1, b1), (w2, b2), (w3, b3) = params
+        h = jnp.tanh(x.reshape(x.shape[0], -1) @ w1 + b1)
+        h = jnp.tanh(h @ w2 + b2)
+        return bce_per_sample_jax(h @ w3 + b3, y)
+
+    return dense_init_jax([1024, 225, 225, 26]), loss
+
+
 def residual_tn() -> tuple[tn.System, str, str]:
     x = tn.Input((32, 32))()
     h = tn.Dense(128, activation="tanh")(x)
@@ -70,6 +107,6 @@ def residual_torch():  # type: ignore[no-untyped-def]
 
 
 SPECS = [
-    Spec("mlp", (32, 32), 26, mlp_tn, mlp_torch),
+    Spec("mlp", (32, 32), 26, mlp_tn, mlp_torch, mlp_jax),
     Spec("residual", (32, 32), 26, residual_tn, residual_torch),
 ]

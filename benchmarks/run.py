@@ -1,12 +1,13 @@
-"""Print training throughput (samples/s) for benchmark models, with PyTorch side by side.
+"""Print training throughput (samples/s) for benchmark models, with PyTorch and JAX side by side.
 
     python -m benchmarks.run                      # list models
     python -m benchmarks.run mlp --batch 1 32 256
     python -m benchmarks.run all
     python -m benchmarks.run mlp --threads 1      # one BLAS / OpenMP thread for both libraries
 
-Figures are medians over rounds that alternate tensornet and PyTorch, so both
-see the same machine load. On a machine shared with other jobs, PyTorch's
+Figures are medians over rounds that alternate tensornet, PyTorch and JAX
+(each where installed), so all see the same machine load; the ratios are
+tensornet's samples/s over the peer's. On a machine shared with other jobs, PyTorch's
 OpenMP threads can slow it down many times over when the cores are
 oversubscribed; ``--threads 1`` compares both libraries single-threaded.
 """
@@ -22,6 +23,7 @@ from typing import Any
 import benchmarks
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+PEERS = ("torch", "jax")
 
 
 def all_specs() -> dict[str, Any]:
@@ -38,9 +40,11 @@ def all_specs() -> dict[str, Any]:
 
 
 def limit_threads(threads: int) -> None:
-    """Cap NumPy's BLAS and PyTorch's thread pools; must run before NumPy is imported."""
+    """Cap NumPy's BLAS, PyTorch's and XLA's thread pools; must run before NumPy (and JAX) are imported."""
     for var in THREAD_VARIABLES:
         os.environ[var] = str(threads)
+    if threads == 1:
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     try:
         import torch
     except ImportError:
@@ -52,9 +56,17 @@ def describe_setup() -> str:
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     try:
         import torch
+
+        torch_text = f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
     except ImportError:
-        return f"# numpy BLAS threads: {threads}; PyTorch not installed"
-    return f"# numpy BLAS threads: {threads}; PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
+        torch_text = "PyTorch not installed"
+    try:
+        import jax
+
+        jax_text = f"JAX {jax.__version__} ({'one thread' if 'XLA_FLAGS' in os.environ else 'default threads'})"
+    except ImportError:
+        jax_text = "JAX not installed"
+    return f"# numpy BLAS threads: {threads}; {torch_text}; {jax_text}"
 
 
 def main() -> None:
@@ -77,13 +89,14 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown model(s) {unknown}; models: {', '.join(specs)}")
     print(describe_setup())
-    print(f"{'model':<12}{'batch':>6}{'tn samples/s':>15}{'torch samples/s':>17}{'tn/torch':>10}")
+    header = "".join(f"{peer + ' samples/s':>17}{'tn/' + peer:>10}" for peer in PEERS)
+    print(f"{'model':<12}{'batch':>6}{'tn samples/s':>15}{header}")
     for name in names:
         for batch in args.batch:
             r = throughput(specs[name], batch, seconds=args.seconds)
-            torch_rate = f"{r['torch']:>17.0f}" if "torch" in r else f"{'-':>17}"
-            ratio = f"{r['ratio']:>10.2f}" if "ratio" in r else f"{'-':>10}"
-            print(f"{name:<12}{batch:>6}{r['tn']:>15.0f}{torch_rate}{ratio}", flush=True)
+            peers = "".join(f"{r[peer]:>17.0f}{r['tn'] / r[peer]:>10.2f}" if peer in r else f"{'-':>17}{'-':>10}"
+                            for peer in PEERS)
+            print(f"{name:<12}{batch:>6}{r['tn']:>15.0f}{peers}", flush=True)
 
 
 if __name__ == "__main__":
