@@ -21,6 +21,7 @@ import numpy as np
 from tn_core.errors import ConfigError
 from tn_core.fields import int_field, real_field
 from tn_core.hookspecs import hookimpl
+from tn_core.parallel import writes_output
 from tn_core.serialize import save
 
 
@@ -83,7 +84,8 @@ class Callback:
 class ProgressBar(Callback):
     """Progress of fit: a live bar on a terminal, else one line per epoch.
 
-    ``fit(verbose=1)`` adds one writing to standard output.
+    ``fit(verbose=1)`` adds one writing to standard output. Silent on the processes of a
+    data-parallel run that do not write output.
     """
 
     stream: TextIO | None = None
@@ -98,6 +100,8 @@ class ProgressBar(Callback):
     _drawn: float = attrs.field(default=0.0, init=False)
 
     def _write(self, text: str) -> None:
+        if not writes_output(self.system):
+            return
         stream = self.stream if self.stream is not None else sys.stdout
         stream.write(text)
         stream.flush()
@@ -210,7 +214,8 @@ class ModelCheckpoint(Callback):
 
     ``path`` may hold ``{epoch}`` and log keys (``"ocr-{epoch}.tn"``). Files
     are written atomically. ``save_best_only=False`` saves after every
-    epoch; ``weights_only`` writes a weights file (checkpoint ``checkpoint``).
+    epoch; ``weights_only`` writes a weights file (checkpoint ``checkpoint``). In a data-parallel
+    run one process writes (the saves return without writing on the others).
     """
 
     path: Any = attrs.field(converter=str)

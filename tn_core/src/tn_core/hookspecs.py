@@ -17,15 +17,19 @@ System; an implementation that cares about one System compares ``system``.
 registered plugins', for that fit alone. An implementation that raises is
 named in the error (PluginError "tn_before_update of plugin 'x' raised ...").
 Gradients arrive as ``{instance: {param name: array}}`` (trainable parameters
-only: buffers are never passed) and may be changed in place (clipping,
-averaging across processes) before the optimizer sees them.
+only: buffers are never passed) and may be changed in place (clipping) before
+the optimizer sees them; under a data-parallel plugin (``tn_parallel``) they
+are already the global batch's.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from tn_core.parallel import Parallel
 
 hookspec = pluggy.HookspecMarker("tensornet")
 hookimpl = pluggy.HookimplMarker("tensornet")
@@ -99,3 +103,17 @@ def tn_epoch_end(system: Any, epoch: int, logs: dict) -> None:
 @hookspec
 def tn_train_end(system: Any, history: dict) -> None:
     """Called when ``System.fit`` ends, normally or by ``stop_training``."""
+
+
+@hookspec(firstresult=True)
+def tn_parallel(system: Any) -> Parallel | None:
+    """Return the :class:`tn_core.kit.Parallel` that runs ``system`` data-parallel, or None.
+
+    A data-parallel plugin returns its Parallel for the Systems attached to
+    it (a fit callback may attach in ``tn_train_begin``); the first non-None
+    answer counts. Asked at every update (``System.apply_gradients`` reduces
+    the gradients with it before the ``tn_before_update`` hooks), by ``fit``
+    and ``evaluate`` (which compute only this process's share of each batch
+    and reduce their sums) and before printing progress or writing a file
+    (``Parallel.writes_output``). No answer: the single process.
+    """

@@ -35,6 +35,7 @@ What is here, by purpose:
   activation_field, init_field, labelled, as_shape, resolve_activation;
 - errors: ShapeError, ConfigError, PluginError, suggest;
 - registration: hookimpl;
+- data parallelism: Parallel (what a ``tn_parallel`` hook returns), parallel_of;
 - checks for the plugin's own tests: check_structure, check_gradients,
   check_system_gradients (also the pytest fixtures ``tn_check_structure``
   and ``tn_check_gradients``).
@@ -50,6 +51,7 @@ from tn_core.initializers import init_weights
 from tn_core.losses import Loss
 from tn_core.neuron import Neuron, affine_backward, affine_forward
 from tn_core.optimizers import Optimizer
+from tn_core.parallel import Parallel, parallel_of
 from tn_core.structure import (
     BackwardResult,
     BuildResult,
@@ -73,6 +75,7 @@ __all__ = [
     "Loss",
     "Neuron",
     "Optimizer",
+    "Parallel",
     "Params",
     "PluginError",
     "Shape",
@@ -92,6 +95,7 @@ __all__ = [
     "input_grad_wanted",
     "int_field",
     "labelled",
+    "parallel_of",
     "real_field",
     "resolve_activation",
     "shape_field",

@@ -37,6 +37,7 @@ from tn_core.activation import Activation
 from tn_core.errors import ConfigError, UnknownNameError, WeightsFileError
 from tn_core.losses import Loss
 from tn_core.optimizers import Optimizer
+from tn_core.parallel import writes_output
 from tn_core.plugins import get_plugins, missing_plugin_error
 from tn_core.structure import Clone, Instance, Structure
 from tn_core.system import System
@@ -218,8 +219,11 @@ def _short(value: Any, limit: int = 120) -> str:
 def save(system: Any, path: Any, optimizer: bool = True) -> None:
     """Write the System's architecture, parameters and (``optimizer=True``) optimizer state to ``path``.
 
-    The file is an .npz archive written atomically; see :func:`load`.
+    The file is an .npz archive written atomically; see :func:`load`. Writes nothing on the processes
+    of a data-parallel run that do not write output.
     """
+    if not writes_output(system):
+        return
     index = {inst: k for k, inst in enumerate(system.order)}
     group_of = {id(params): g for g, (_, params) in enumerate(system.groups)}
     instances = [

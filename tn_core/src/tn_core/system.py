@@ -13,6 +13,7 @@ import numpy as np
 from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError
 from tn_core.losses import Loss, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
+from tn_core.parallel import SINGLE, parallel_of
 from tn_core.plugins import get_plugins
 from tn_core.structure import Instance, OutputRef, Shape, as_refs, as_typed, using_forward_rng, wanting_input_grads
 from tn_core.summary import summary_table
@@ -501,20 +502,20 @@ class System:
     ) -> None:
         """One optimizer update from ``pgrads``, with the training hooks (and a fit's ``callbacks``) around it.
 
+        Under a data-parallel plugin, ``pgrads`` and ``loss`` (this process's) first become the global
+        batch's (``Parallel.reduce_gradients``), so the hooks and checks below decide alike everywhere.
         All or nothing: a non-finite loss, a non-finite gradient after the ``tn_before_update`` hooks, or
         an update that would make a parameter or optimizer slot non-finite raises NonFiniteError (``where``
         says which call) with every parameter and slot as before the step.
         """
         unchanged = "the parameters and optimizer state are those before it"
+        loss = self._reduced(pgrads, loss)
         if not np.isfinite(loss):
             raise NonFiniteError(f"{where}the loss is {loss} at step {self.step}; {unchanged}")
         plugins = get_plugins()
         plugins.call("tn_before_update", callbacks, system=self, grads=pgrads, optimizer=optimizer, step=self.step)
-        params, grads = [], []
-        for owner, group in self.groups:
-            for key in self.trainable[owner]:
-                params.append(group[key])
-                grads.append(pgrads.get(owner, {}).get(key))
+        params = [group[key] for owner, group in self.groups for key in self.trainable[owner]]
+        grads = self._gradient_list(pgrads)
         try:
             optimizer.step(params, grads)
         except NonFiniteError as exc:
@@ -529,6 +530,23 @@ class System:
         plugins.call("tn_after_update", callbacks, system=self, grads=pgrads, optimizer=optimizer, step=self.step,
                      loss=loss)
         self.step += 1
+
+    def _gradient_list(self, pgrads: ParamGrads) -> list[np.ndarray | None]:
+        """The gradient of each trainable parameter in :meth:`parameters` order (None where it has none)."""
+        return [pgrads.get(owner, {}).get(key) for owner, _ in self.groups for key in self.trainable[owner]]
+
+    def _reduced(self, pgrads: ParamGrads, loss: float) -> float:
+        """Make ``pgrads`` (in place) and ``loss`` the global batch's under the System's Parallel.
+
+        In a parallel run every process packs every parameter's gradient (zeros where it has none).
+        """
+        par = parallel_of(self)
+        if par is not SINGLE:
+            for owner, group in self.groups:
+                for key in self.trainable[owner]:
+                    if key not in pgrads.get(owner, {}):
+                        pgrads.setdefault(owner, {})[key] = np.zeros_like(group[key])
+        return par.reduce_gradients(self, self._gradient_list(pgrads), loss)
 
     def learn(
         self, state: State, true_outputs: Any, method: Any = "sgd", scale: float | None = None, loss: Any = "quad"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tn_core.errors import ConfigError, ShapeError
+from tn_core.parallel import Parallel, parallel_of
 from tn_core.plugins import get_plugins
 from tn_core.structure import as_typed
 
@@ -92,19 +93,20 @@ def predict(system: System, x: Any, batch_size: int = 256) -> list[np.ndarray]:
 
 
 class _Means:
-    """Sample-weighted running means of named values."""
+    """Sample-weighted means of named values over batches (and over the processes of a parallel run)."""
 
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.count = 0
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.totals = np.zeros(1 + len(names))  # [samples, sum of n * value for each name]
 
-    def add(self, values: dict[str, float], n: int) -> None:
-        for key, value in values.items():
-            self.sums[key] = self.sums.get(key, 0.0) + value * n
-        self.count += n
+    def add(self, values: list[float], n: int) -> None:
+        self.totals[0] += n
+        self.totals[1:] += np.asarray(values) * n
 
-    def result(self, prefix: str = "") -> dict[str, float]:
-        return {prefix + key: total / self.count for key, total in self.sums.items()}
+    def result(self, par: Parallel) -> dict[str, float]:
+        """{name: sum of n * value / sum of n}, the sums taken over every process with one reduce."""
+        totals = par.reduce_sums(self.totals)
+        return {name: float(total / totals[0]) for name, total in zip(self.names, totals[1:])}
 
 
 def _metric_names(system: System, metrics: dict[str, Metric]) -> list[str]:
@@ -113,27 +115,31 @@ def _metric_names(system: System, metrics: dict[str, Metric]) -> list[str]:
     return [prefix + name for prefix in prefixes for name in metrics]
 
 
-def _metric_values(system: System, outputs: list[np.ndarray], targets: list[np.ndarray],
-                   metrics: dict[str, Metric]) -> dict[str, float]:
-    """Each metric on each output, by its log name (:func:`_metric_names`)."""
-    values = [fn(out, t) for out, t in zip(outputs, targets) for fn in metrics.values()]
-    return dict(zip(_metric_names(system, metrics), values))
+def _metric_values(outputs: list[np.ndarray], targets: list[np.ndarray], metrics: dict[str, Metric]) -> list[float]:
+    """Each metric on each output, in the order of :func:`_metric_names`."""
+    return [fn(out, t) for out, t in zip(outputs, targets) for fn in metrics.values()]
 
 
 def evaluate(system: System, x: Any, y: Any, loss: Any = None, batch_size: int = 256,
              metrics: Sequence[str | Metric] | None = ("accuracy",)) -> dict[str, float]:
-    """Mean loss and metrics over a data set (``loss`` defaults to the one of the last fit, else quad)."""
+    """Mean loss and metrics over a data set (``loss`` defaults to the one of the last fit, else quad).
+
+    In a data-parallel run each process computes its share of each batch and the means are over all.
+    """
     batch_size = _positive_int(batch_size, "batch_size")
     loss = system.loss if loss is None else loss
     fns = _metrics(metrics)
     xs, ys, n = _dataset(system, x, y, "evaluate")
-    means = _Means()
+    par = parallel_of(system)
+    means = _Means(["loss", *_metric_names(system, fns)])
     for idx in _batches(n, batch_size):
-        state = system.forward([a[idx] for a in xs])
-        targets = [a[idx] for a in ys]
-        value, _, _ = system.loss_gradients(state, targets, loss)
-        means.add({"loss": value, **_metric_values(system, state.outputs, targets, fns)}, len(idx))
-    return means.result()
+        mine = par.share(idx)
+        if len(mine):
+            state = system.forward([a[mine] for a in xs])
+            targets = [a[mine] for a in ys]
+            value, _, _ = system.loss_gradients(state, targets, loss)
+            means.add([value, *_metric_values(state.outputs, targets, fns)], len(mine))
+    return means.result(par)
 
 
 def fit(
@@ -177,11 +183,10 @@ def fit(
     opt = system.use_optimizer(optimizer, lr)
     system.check_targets(ys, system._losses(loss))  # unknown losses and unsuitable targets fail now, before any update
     system.loss = loss
+    shuffle_rng = None
     if seed is not None:
         shuffle_seed, layer_seed = np.random.SeedSequence(seed).spawn(2)
-        rng, system.rng = np.random.default_rng(shuffle_seed), np.random.default_rng(layer_seed)
-    else:
-        rng = system.rng
+        shuffle_rng, system.rng = np.random.default_rng(shuffle_seed), np.random.default_rng(layer_seed)
     steps = -(-n // batch_size)
     trained = ["loss", *_metric_names(system, fns), "lr"]
     config = {"epochs": epochs, "batch_size": batch_size, "samples": n, "steps_per_epoch": steps, "optimizer": opt,
@@ -192,16 +197,22 @@ def fit(
     history: dict[str, list[float]] = {}
     system.stop_training = False
     plugins.call("tn_train_begin", own, system=system, config=config)
+    # a data-parallel callback attaches (and may set every process's system.rng alike) in tn_train_begin
+    par = parallel_of(system)
+    rng = system.rng if shuffle_rng is None else shuffle_rng
     for epoch in range(epochs):
-        means = _Means()
+        means = _Means(trained[:-1])
         for batch, idx in enumerate(_batches(n, batch_size, rng.permutation(n) if shuffle else None)):
-            state = system.forward([a[idx] for a in xs], training=True)
-            targets = [a[idx] for a in ys]
-            value, seeds, fused = system.loss_gradients(state, targets, loss)
-            pgrads, _ = system.backward(state, seeds, fused, input_grads=False)
+            mine = par.share(idx)  # every process walks the same batches and computes its share of each
+            value, pgrads = 0.0, {}
+            if len(mine):
+                state = system.forward([a[mine] for a in xs], training=True)
+                targets = [a[mine] for a in ys]
+                value, seeds, fused = system.loss_gradients(state, targets, loss)
+                pgrads, _ = system.backward(state, seeds, fused, input_grads=False)
+                means.add([value, *_metric_values(state.outputs, targets, fns)], len(mine))
             system.apply_gradients(pgrads, opt, value, own, where=f"fit (epoch {epoch + 1}, batch {batch + 1}): ")
-            means.add({"loss": value, **_metric_values(system, state.outputs, targets, fns)}, len(idx))
-        logs = means.result()
+        logs = means.result(par)
         if validation is not None:
             scores = evaluate(system, vx, vy, loss=loss, batch_size=max(batch_size, 256), metrics=metrics)
             logs.update({f"val_{key}": value for key, value in scores.items()})

@@ -38,6 +38,7 @@ import attrs
 import numpy as np
 
 from tn_core.errors import ConfigError, WeightsFileError
+from tn_core.parallel import writes_output
 
 try:
     import fcntl
@@ -348,9 +349,12 @@ def save_weights(system: System, path: Any, checkpoint: str = "default") -> None
     """Store the System's parameters as ``checkpoint``, keeping the file's other checkpoints.
 
     The file is locked from reading the old checkpoints to renaming the new
-    file into place, so concurrent saves to one file lose none.
+    file into place, so concurrent saves to one file lose none. Writes nothing on the processes of
+    a data-parallel run that do not write output.
     """
     _check_checkpoint_name(checkpoint)
+    if not writes_output(system):
+        return
     arrays = {f"{checkpoint}/{layer}/{name}": array for layer, name, array in stored_arrays(system)}
     target = save_target(path)
 
