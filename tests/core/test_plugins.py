@@ -118,6 +118,31 @@ def test_the_design_contracts_example_plugin_works_beside_the_first_party_ones()
         tn.Scale  # noqa: B018
 
 
+class Countdown(tn.Callback):
+    """A plugin's fit callback: stops fit after ``epochs`` epochs."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        self.system.stop_training = epoch + 1 >= self.epochs
+
+
+def test_a_plugins_callbacks_are_reachable_as_tn_names_and_listed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugins = core_and_dense()
+    plugins.register(plugin_module("countdown", tn_register_callbacks=[Countdown]), "countdown", "1.0", "tn-countdown")
+    monkeypatch.setattr(tn_core.plugins, "_plugins", plugins)
+    assert tn.Countdown is Countdown and plugins.lookup("callback", "countdown") is Countdown
+    assert plugins.lookup("callback", "EarlyStopping") is tn.EarlyStopping  # the core's register the same way
+    x = tn.Input((2,))()
+    s = tn.System([x], [tn.Dense(1)(x)])
+    history = s.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=5, callbacks=[tn.Countdown(2)], verbose=0)
+    assert len(history["loss"]) == 2
+    assert "countdown 1.0\n  callbacks: Countdown\n" in tn_plugins_output(plugins, monkeypatch, capsys)
+
+
 # -- a plugin whose registration fails is skipped, the rest works ---------------------
 
 
@@ -135,9 +160,11 @@ def test_the_design_contracts_example_plugin_works_beside_the_first_party_ones()
                                              "subclass"),
         ({"tn_register_losses": [tn.Adam]}, f"tn_register_losses returned {tn.Adam!r}, which is not a Loss subclass"),
         ({"tn_register_initializers": ["he"]}, "tn_register_initializers returned 'he', which is not a named callable"),
+        ({"tn_register_callbacks": [Scale]}, f"tn_register_callbacks returned {Scale!r}, which is not a Callback "
+                                             "subclass"),
     ],
     ids=["raises", "sys.exit", "sys.exit()", "bare class", "dict", "42", "activation as optimizer",
-         "optimizer as loss", "string initializer"],
+         "optimizer as loss", "string initializer", "layer as callback"],
 )
 def test_a_plugin_whose_registration_fails_is_reported_and_nothing_of_it_is_registered(
     hooks: dict, reason: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

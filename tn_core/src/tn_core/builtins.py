@@ -1,4 +1,4 @@
-"""The core's own plugin: wiring structures, the Linear activation, losses, optimizers, initializers.
+"""The core's own plugin: wiring structures, the Linear activation, losses, optimizers, initializers, callbacks.
 
 Registered through the same hooks as any third-party plugin.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from tn_core.activation import Linear
+from tn_core.callbacks import CALLBACKS
 from tn_core.hookspecs import hookimpl
 from tn_core.initializers import BUILTIN_INITIALIZERS
 from tn_core.losses import BUILTIN_LOSSES
@@ -49,6 +50,11 @@ def tn_register_optimizers() -> list[type]:
 @hookimpl
 def tn_register_initializers() -> list:
     return list(BUILTIN_INITIALIZERS)
+
+
+@hookimpl
+def tn_register_callbacks() -> list[type]:
+    return list(CALLBACKS)
 
 
 @hookimpl

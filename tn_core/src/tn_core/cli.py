@@ -12,7 +12,7 @@ from tn_core.serialize import load
 from tn_core.summary import summary_table
 
 PLURALS = {"structure": "structures", "activation": "activations", "optimizer": "optimizers",
-           "loss": "losses", "initializer": "initializers"}
+           "loss": "losses", "initializer": "initializers", "callback": "callbacks"}
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

@@ -61,6 +61,11 @@ def tn_register_initializers() -> list[Any]:
 
 
 @hookspec
+def tn_register_callbacks() -> list[type]:
+    """Return Callback subclasses (``tn_core.Callback``: fit callbacks such as DataParallel) this plugin provides."""
+
+
+@hookspec
 def tn_structure_examples() -> list[tuple[Any, ...]]:
     """Return ``(structure, input_shapes)`` or ``(structure, input_shapes, inputs)`` examples of each
     registered Structure.

@@ -1,9 +1,9 @@
 """The plugin manager: loads ``tensornet`` entry points and builds the name registry.
 
 Everything a network refers to by name (layers, activations, optimizers,
-losses, initializers) comes from the registration hooks of
-:mod:`tn_core.hookspecs`, the core's own built-ins included. Names are the
-class (or function) name and its lower-case form.
+losses, initializers) and the fit callbacks (``tn.DataParallel``) come from
+the registration hooks of :mod:`tn_core.hookspecs`, the core's own built-ins
+included. Names are the class (or function) name and its lower-case form.
 
 One plugin's fault stays that plugin's: a plugin that fails to import or to
 register (a hook raises or returns nonsense) is skipped with a warning, and a
@@ -43,13 +43,14 @@ from tn_core.errors import (
 
 ENTRY_POINT_GROUP = "tensornet"
 CORE_DISTRIBUTION = "tn-core"
-KINDS = ("structure", "activation", "optimizer", "loss", "initializer")
+KINDS = ("structure", "activation", "optimizer", "loss", "initializer", "callback")
 _HOOK_OF_KIND = {
     "structure": "tn_register_structures",
     "activation": "tn_register_activations",
     "optimizer": "tn_register_optimizers",
     "loss": "tn_register_losses",
     "initializer": "tn_register_initializers",
+    "callback": "tn_register_callbacks",
 }
 _WHERE_NAMES_COME_FROM = (
     "layers and activations come from plugin distributions "
@@ -120,11 +121,13 @@ def _exception_text(exc: BaseException) -> str:
 def _expected_types() -> dict[str, type]:
     """The base class each registration hook must return subclasses of (imported here: they import this module)."""
     from tn_core.activation import Activation
+    from tn_core.callbacks import Callback
     from tn_core.losses import Loss
     from tn_core.optimizers import Optimizer
     from tn_core.structure import Structure
 
-    return {"structure": Structure, "activation": Activation, "optimizer": Optimizer, "loss": Loss}
+    return {"structure": Structure, "activation": Activation, "optimizer": Optimizer, "loss": Loss,
+            "callback": Callback}
 
 
 @functools.cache
