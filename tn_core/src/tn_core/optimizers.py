@@ -176,7 +176,7 @@ class Optimizer:
 
 @attrs.define
 class SGD(Optimizer):
-    """p -= lr * g."""
+    """Stochastic gradient descent: p -= lr * g."""
 
     slots_stay_finite: ClassVar[bool] = True
     lr: float = _positive(1e-2)
@@ -187,7 +187,7 @@ class SGD(Optimizer):
 
 @attrs.define
 class Momentum(Optimizer):
-    """v = mu v + g; p -= lr * v (or lr * (g + mu v) with nesterov=True)."""
+    """SGD with momentum: v = momentum * v + g; p -= lr * v (or lr * (g + momentum * v) with nesterov=True)."""
 
     slots_stay_finite: ClassVar[bool] = True
     lr: float = _positive(1e-2)
@@ -208,7 +208,7 @@ class Momentum(Optimizer):
 
 @attrs.define
 class RMSProp(Optimizer):
-    """s = rho s + (1 - rho) g^2; p -= lr * g / (sqrt(s) + eps)."""
+    """Steps scaled by a moving RMS of the gradient: s = rho s + (1 - rho) g^2; p -= lr * g / (sqrt(s) + eps)."""
 
     slots_stay_finite: ClassVar[bool] = True
     rho: float = _fraction(0.9)
@@ -229,8 +229,11 @@ class RMSProp(Optimizer):
 
 @attrs.define
 class Adam(Optimizer):
-    """m, v: moving averages of g and g^2; p -= lr * m_hat / (sqrt(v_hat) + eps)
-    with the bias corrections m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)."""
+    """Adam: p -= lr * m_hat / (sqrt(v_hat) + eps), from moving averages m of g and v of g^2.
+
+    m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2, with the bias corrections
+    m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t) at step t (counted from 1).
+    """
 
     slots_stay_finite: ClassVar[bool] = True
     beta1: float = _fraction(0.9)

@@ -79,7 +79,7 @@ def _as_constant(value: Any) -> np.ndarray:
 
 @attrs.define(eq=False)
 class Constant(Structure):
-    """A fixed tensor fed to every sample (not trained)."""
+    """A fixed tensor ``value``, the same for every sample (not trained): (N, *value.shape)."""
 
     arity: ClassVar[tuple[int, int | None]] = (0, 0)
     value: np.ndarray = attrs.field(converter=_as_constant)
@@ -94,7 +94,7 @@ class Constant(Structure):
 
 @attrs.define
 class Flatten(Structure):
-    """(N, *shape) -> (N, prod(shape))."""
+    """Flattens each sample to one axis: (N, *shape) -> (N, prod(shape))."""
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict]:
         return [(math.prod(input_shapes[0]),)], {}
@@ -120,7 +120,7 @@ def _reshape_target(shape: Any) -> Shape:
 
 @attrs.define
 class Reshape(Structure):
-    """(N, *in_shape) -> (N, *shape); one entry of ``shape`` may be -1."""
+    """Reshapes each sample: (N, *in_shape) -> (N, *shape); one entry of ``shape`` may be -1."""
 
     shape: Shape = attrs.field(converter=_reshape_target)
 

@@ -24,9 +24,10 @@ def _tiled(vector: np.ndarray, reps: int) -> np.ndarray:
 
 @attrs.define
 class BatchNorm(kit.Structure):
-    """Normalizes each channel (the last axis) over every other axis, the batch included:
-    y = gain * (x - mu) / sqrt(var + eps) + bias, with ``gain`` (starts at 1) and ``bias`` (starts at 0)
-    of shape (channels,).
+    """Batch normalization per channel (the last axis): y = gain * (x - mu) / sqrt(var + eps) + bias.
+
+    mu and var are taken over every other axis, the batch included; ``gain`` (starts at 1) and ``bias``
+    (starts at 0) have shape (channels,).
 
     Training: mu and var are the batch's mean and biased variance over the m values of each channel,
     and the buffers follow running = (1 - momentum) * running + momentum * batch statistic, with the

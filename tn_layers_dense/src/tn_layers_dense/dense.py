@@ -14,13 +14,13 @@ from tn_core.kit import BackwardResult, BuildResult, Params, Shape, activation_f
 
 @attrs.define
 class Dense(kit.Neuron):
-    """y = activation(W x + b) with x flattened per sample and y reshaped to ``shape``.
+    """Fully connected layer: y = activation(W x + b), x flattened per sample, y reshaped to ``shape``.
 
-    Parameters: ``weights`` (out_size, in_size), ``biases`` (out_size,), zero.
-    ``init`` picks the weight initializer by name or as a callable
-    ``init(shape, fan_in, fan_out, rng)``; by default the activation's
-    (Xavier, He for the ReLU family). The generator passed at call time
-    (``Dense(8)(x, rng=...)``, else the one ``tn.set_seed`` seeds) makes it reproducible.
+    Parameters: ``weights`` W (out_size, in_size) and ``biases`` b (out_size,), starting at 0, where
+    in_size = prod(input shape) and out_size = prod(shape). ``init`` picks the weight initializer by
+    name or as a callable ``init(shape, fan_in, fan_out, rng)``; by default the activation's (Xavier,
+    He for the ReLU family). The generator passed at call time (``Dense(8)(x, rng=...)``, else the
+    one ``tn.set_seed`` seeds) makes it reproducible.
     """
 
     shape: Shape = shape_field()

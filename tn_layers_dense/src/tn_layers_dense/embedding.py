@@ -14,9 +14,10 @@ from tn_core.kit import BackwardResult, BuildResult, ForwardResult, Params, Shap
 
 @attrs.define
 class Embedding(kit.Structure):
-    """y[..., :] = weights[ids[...]]: each id in [0, vocab) picks a row of ``weights`` (vocab, dim),
-    drawn N(0, 1) as in PyTorch's nn.Embedding. Ids of per-sample shape S give outputs (*S, dim);
-    feed them from ``tn.Input(S, dtype="int64")``.
+    """Learned vectors for integer ids: y[..., :] = weights[ids[...]], ``weights`` (vocab, dim).
+
+    Each id in [0, vocab) picks a row of ``weights``, drawn N(0, 1) as in PyTorch's nn.Embedding.
+    Ids of per-sample shape S give outputs (*S, dim); feed them from ``tn.Input(S, dtype="int64")``.
 
     dE/dweights[v] = sum of dE/dy[p] over the positions p holding id v (repeats add up);
     the ids get no gradient.

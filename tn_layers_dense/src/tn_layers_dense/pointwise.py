@@ -138,12 +138,10 @@ class Activate(kit.Neuron):
         return [grad_z], {}
 
 
+# Not called Scale: that name is the design contract's example of a third-party plugin.
 @attrs.define
 class Gain(kit.Structure):
-    """y = s * x with a learned per-element ``gain`` s of the input's shape (starts at 1).
-
-    (Not called Scale: that name is the design contract's example of a third-party plugin.)
-    """
+    """y = s * x with a learned per-element ``gain`` s of the input's shape (starts at 1)."""
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         return [input_shapes[0]], {"gain": np.ones(input_shapes[0])}

@@ -13,8 +13,11 @@ from tn_core.kit import BackwardResult, BuildResult, ForwardResult, Params, Shap
 
 @attrs.define
 class Dropout(kit.Structure):
-    """Inverted dropout: in training y = x m / (1 - rate), m ~ Bernoulli(1 - rate) per element,
-    drawn from ``kit.forward_rng()``; in inference y = x. E[y] = x either way."""
+    """Inverted dropout: in training each element is zeroed with probability ``rate``, the rest scaled up.
+
+    Training: y = x m / (1 - rate), m ~ Bernoulli(1 - rate) per element, drawn from the System's seeded
+    generator (``kit.forward_rng()``); inference: y = x. E[y] = x either way. No parameters.
+    """
 
     rate: float = real_field(0.5, lambda v: 0 <= v < 1, "in [0, 1)")
 
@@ -35,10 +38,11 @@ class Dropout(kit.Structure):
 
 @attrs.define
 class LayerNorm(kit.Structure):
-    """Normalizes each sample over all its features: y = gain * (x - mu) / sqrt(var + eps) + biases,
-    mu and var the mean and (biased) variance of the sample's elements; ``gain`` (starts at 1) and
+    """Layer normalization over all of a sample's elements: y = gain * (x - mu) / sqrt(var + eps) + biases.
+
+    mu and var are the mean and (biased) variance of each sample's elements; ``gain`` (starts at 1) and
     ``biases`` (start at 0) have the per-sample shape. Training and inference compute the same thing
-    (no running statistics, unlike batch normalization).
+    (no running statistics, unlike BatchNorm).
     """
 
     eps: float = real_field(1e-5, lambda v: v > 0, "> 0")

@@ -173,10 +173,14 @@ def _by_gate(d: np.ndarray, gates: int) -> np.ndarray:
 
 @attrs.define
 class RNN(Recurrent):
-    """h_t = activation(W [h_{t-1}, x_t] + b): the seed's recurrent Dense cell.
+    """Simple recurrent layer, the seed's recurrent Dense cell: h_t = activation(W [h_{t-1}, x_t] + b).
 
-    ``weights`` (size, size + features), ``biases`` (size,). Slots: states
-    (T, size), final state (size,). Optional input: the initial state.
+    ``weights`` W (size, size + features): columns [0, size) multiply h_{t-1}, the rest x_t (the
+    step's features, flattened). ``biases`` b (size,), starting at 0. ``init`` is the initializer of
+    all of W; by default x_t's columns use the activation's (Xavier for tanh, He for ReLU) and
+    h_{t-1}'s an orthogonal one. Slots: states (T, size), final state (size,). Optional input: the
+    initial state (zeros otherwise). ``go_backwards`` reads the steps last to first, and the states
+    keep that processing order (row 0: the state after x_{T-1}), as in Keras.
     """
 
     arity: ClassVar[tuple[int, int | None]] = (1, 2)
@@ -213,14 +217,18 @@ class RNN(Recurrent):
 
 @attrs.define
 class LSTM(Recurrent):
-    """A standard LSTM: c_t = f * c_{t-1} + i * g, h_t = o * tanh(c_t).
+    """Long short-term memory layer: c_t = f * c_{t-1} + i * g, h_t = o * tanh(c_t).
 
-    [f, i, g, o] = [sigmoid, sigmoid, tanh, sigmoid](W [h_{t-1}, x_t] + b);
-    ``weights`` (4*size, size + features) in gate blocks forget, input,
-    candidate, output; ``biases`` (4*size,), initialized to 1 for the forget
-    gate (so memory is kept at first) and 0 elsewhere. Slots: states
-    (T, size), final state (size,), final memory (size,). Optional inputs:
-    the initial state and the initial memory.
+    [f, i, g, o] = [sigmoid, sigmoid, tanh, sigmoid](W [h_{t-1}, x_t] + b), a block of ``size`` each.
+    ``weights`` W (4*size, size + features): rows in gate blocks forget [0, size), input
+    [size, 2*size), candidate [2*size, 3*size), output [3*size, 4*size); columns [0, size) multiply
+    h_{t-1}, the rest x_t (the step's features, flattened). ``biases`` b (4*size,), in the same
+    blocks, start at 1 for the forget gate (so memory is kept at first) and 0 elsewhere; one bias per
+    row (PyTorch has two, b_ih + b_hh). PyTorch and Keras order the blocks input, forget, candidate,
+    output. ``init`` is the initializer of all of W; by default x_t's columns use Xavier and
+    h_{t-1}'s an orthogonal one. Slots: states (T, size), final state (size,), final memory
+    (size,). Optional inputs: the initial state and the initial memory (zeros otherwise).
+    ``go_backwards`` reads the steps last to first, the states kept in processing order (as RNN).
     """
 
     arity: ClassVar[tuple[int, int | None]] = (1, 3)
@@ -291,16 +299,19 @@ class LSTM(Recurrent):
 
 @attrs.define
 class GRU(Recurrent):
-    """A gated recurrent unit with the reset gate applied after the recurrent product.
+    """Gated recurrent unit (reset gate after the recurrent product): h_t = (1 - u) * n + u * h_{t-1}.
 
     [u, r] = sigmoid(W_[u,r] [h_{t-1}, x_t] + b_[u,r]),
-    n = tanh(W_nx x_t + b_n + r * (W_nh h_{t-1})),
-    h_t = (1 - u) * n + u * h_{t-1}.
-    ``weights`` (3*size, size + features) in gate blocks update, reset,
-    candidate; ``biases`` (3*size,). Applying r after the product (as cuDNN
-    and PyTorch do) keeps one product per step for all gates; unlike
-    PyTorch there is no separate recurrent bias. Slots: states (T, size),
-    final state (size,). Optional input: the initial state.
+    n = tanh(W_nx x_t + b_n + r * (W_nh h_{t-1})).
+    ``weights`` W (3*size, size + features): rows in gate blocks update u [0, size), reset r
+    [size, 2*size), candidate n [2*size, 3*size); columns [0, size) (W_h) multiply h_{t-1}, the rest
+    (W_x) x_t (the step's features, flattened). ``biases`` b (3*size,), in the same blocks, start
+    at 0. Applying r after the product (as cuDNN and PyTorch do) keeps one product per step for all
+    gates; unlike PyTorch there is no separate recurrent bias (b_hn inside r). Keras orders the
+    blocks as here (z, r, h), PyTorch reset, update, candidate. ``init`` is the initializer of all
+    of W; by default x_t's columns use Xavier and h_{t-1}'s an orthogonal one. Slots: states
+    (T, size), final state (size,). Optional input: the initial state (zeros otherwise).
+    ``go_backwards`` reads the steps last to first, the states kept in processing order (as RNN).
     """
 
     arity: ClassVar[tuple[int, int | None]] = (1, 2)
