@@ -37,14 +37,13 @@ def _optional_activation(spec: Any) -> kit.Activation | None:
 
 @attrs.define
 class ResWrap(kit.Neuron):
-    """y = activation(x + W h + b), h = output ``slot`` of ``cell`` applied to x (flattened).
+    """Residual block (the seed's ResWrap): y = activation(x + W h + b), h = ``cell``'s output on x.
 
-    The cell is any Structure taking one input; the projection maps its output
-    back to the input's shape, so the block learns a perturbation of the
-    identity. Parameters: the projection's ``weights`` (in_size, cell_out_size)
-    and ``biases`` (in_size,) (``init``: default Xavier), and the cell's own
-    under ``cell/<name>``. ``activation`` defaults to the cell's (the seed's
-    choice), or Linear for a cell without one.
+    h is output ``slot`` of ``cell`` (any Structure taking one input), flattened; the projection
+    maps it back to the input's shape, so the block learns a perturbation of the identity.
+    Parameters: the projection's ``weights`` W (in_size, cell_out_size) and ``biases`` b (in_size,)
+    (``init``: default Xavier), and the cell's own under ``cell/<name>``. ``activation`` defaults to
+    the cell's (the seed's choice), or Linear for a cell without one.
     """
 
     cell: kit.Structure = attrs.field(validator=_check_cell)
@@ -94,4 +93,4 @@ class ResWrap(kit.Neuron):
 
 @attrs.define
 class Residual(ResWrap):
-    """Another name for ResWrap."""
+    """Residual block: another name for ResWrap."""
