@@ -34,6 +34,7 @@ What is here, by purpose:
 - validated hyperparameters: real_field, int_field, shape_field,
   activation_field, init_field, labelled, as_shape, resolve_activation;
 - errors: ShapeError, ConfigError, PluginError, suggest;
+- the seed's keywords: warn_seed_spelling (a DeprecationWarning naming today's spelling);
 - registration: hookimpl;
 - data parallelism: Parallel (what a ``tn_parallel`` hook returns), parallel_of;
 - checks for the plugin's own tests: check_structure, check_gradients,
@@ -52,6 +53,7 @@ from tn_core.losses import Loss
 from tn_core.neuron import Neuron, affine_backward, affine_forward
 from tn_core.optimizers import Optimizer
 from tn_core.parallel import Parallel, parallel_of
+from tn_core.seed import warn_seed_spelling
 from tn_core.structure import (
     BackwardResult,
     BuildResult,
@@ -100,4 +102,5 @@ __all__ = [
     "resolve_activation",
     "shape_field",
     "suggest",
+    "warn_seed_spelling",
 ]

@@ -28,6 +28,7 @@ import attrs
 import numpy as np
 
 from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError
+from tn_core.seed import wire_seed_keywords
 
 Shape = tuple[int, ...]
 Params = dict[str, np.ndarray]
@@ -164,6 +165,9 @@ class Structure:
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     #: names of params entries that are state, updated by ``forward`` in training, never trained
     buffers: ClassVar[tuple[str, ...]] = ()
+    #: what the optional inputs after the first carry from step to step, in order (a recurrent layer's
+    #: initial "state" and "memory"): the inputs the seed's ``state_inst=`` / ``mem_inst=`` keywords give
+    carry_names: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def type_name(cls) -> str:
@@ -178,7 +182,16 @@ class Structure:
     def backward(self, params: Params, cache: Any, grads: list[np.ndarray]) -> BackwardResult:
         raise NotImplementedError(f"{self.type_name()} does not implement backward")
 
-    def __call__(self, *parents: Any, name: str | None = None, rng: np.random.Generator | None = None) -> Instance:
+    def __call__(
+        self, *parents: Any, name: str | None = None, rng: np.random.Generator | None = None, **seed_keywords: Any
+    ) -> Instance:
+        """An Instance of this layer reading ``parents`` (Instances, or ``instance[slot]``).
+
+        ``seed_keywords``: the seed's ``input_index=``, ``state_inst=`` and the like, mapped onto the
+        parents with a DeprecationWarning (see :mod:`tn_core.seed`).
+        """
+        if seed_keywords:
+            parents = wire_seed_keywords(self, parents, seed_keywords)
         refs = as_refs(parents, self.type_name())
         input_shapes = [ref.shape for ref in refs]
         output_shapes, params = self.build_checked(input_shapes, rng if rng is not None else _param_rng)
@@ -251,6 +264,13 @@ class Instance:
         """Shape of output slot 0."""
         return self.output_shapes[0]
 
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for a missing attribute: the seed's ``.layer`` gets a pointer to ``.params``."""
+        if name == "layer":
+            raise AttributeError(f"{self.structure.type_name()} instances have no .layer (the seed's list of "
+                                 "neurons): their parameters are .params, name -> array, e.g. .params['weights']")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __repr__(self) -> str:
         return f"{self.structure.type_name()} :: {self.input_shapes} -> {self.output_shapes}"
 
@@ -271,7 +291,11 @@ class Clone:
         else:
             raise ConfigError(f"Clone needs a Structure or an Instance, got {type(source).__name__}")
 
-    def __call__(self, *parents: Any, name: str | None = None, rng: np.random.Generator | None = None) -> Instance:
+    def __call__(
+        self, *parents: Any, name: str | None = None, rng: np.random.Generator | None = None, **seed_keywords: Any
+    ) -> Instance:
+        if seed_keywords:
+            parents = wire_seed_keywords(self.structure, parents, seed_keywords)
         if self.first is None:
             self.first = self.structure(*parents, name=name, rng=rng)
             return self.first

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 import numpy as np
 
-from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError
+from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError, UnknownNameError, suggest
 from tn_core.losses import Loss, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
 from tn_core.parallel import SINGLE, parallel_of
 from tn_core.plugins import get_plugins
+from tn_core.seed import learn_options, set_adam_fields, verbose_layers
 from tn_core.structure import Instance, OutputRef, Shape, as_refs, as_typed, using_forward_rng, wanting_input_grads
 from tn_core.summary import summary_table
 from tn_core.training import evaluate, fit, predict
@@ -73,6 +75,13 @@ class System:
 
     ``dtype`` (float32 or float64) is the precision of parameters and of every
     array the System computes; ``seed`` seeds stochastic layers and ``fit``.
+    ``verbose`` is the seed's keyword (deprecated): True prints the layers, as
+    ``print(system)`` does.
+
+    Layers by name and in order: ``system.layers`` maps each name (its own,
+    or ``<type>_<k>``: ``dense_1``, ``dense_2``, ...) to its Instance, inputs
+    first; ``system["dense_1"]`` (or ``system[k]``, the k-th layer) is one
+    Instance, and its ``.params`` its parameters, name -> array.
     """
 
     def __init__(
@@ -81,6 +90,8 @@ class System:
         outputs: Sequence[Instance | OutputRef],
         dtype: Any = np.float32,
         seed: int | None = None,
+        *,
+        verbose: bool | None = None,
     ) -> None:
         try:
             self.dtype = np.dtype(dtype)
@@ -99,6 +110,8 @@ class System:
             raise ShapeError("System needs at least one input: the arrays fed to the inputs set the batch size")
         self.order = self._topological_order()
         self.names = self._name_instances()
+        #: name -> Instance, in the order the layers run (inputs first)
+        self.layers: Mapping[str, Instance] = MappingProxyType({name: inst for inst, name in self.names.items()})
         self.groups = self._parameter_groups()
         #: the trainable (not buffer) parameter names of each group's owner, in update order
         self.trainable = {owner: sorted(set(params) - set(owner.structure.buffers)) for owner, params in self.groups}
@@ -110,6 +123,8 @@ class System:
         self.stop_training = False
         self.loss: Any = "quad"  # the loss of the last fit: evaluate's default
         self._adopt_parameters()
+        if verbose is not None:
+            verbose_layers(self, "System", verbose)
 
     # -- compilation ------------------------------------------------------------
 
@@ -245,6 +260,28 @@ class System:
     def __repr__(self) -> str:
         return "\n".join(f"{self.names[inst]}: {inst!r}" for inst in self.order)
 
+    def __getitem__(self, key: str | int) -> Instance:
+        """The layer named ``key`` (``system["dense_1"]``), or the ``key``-th in ``system.layers``."""
+        if isinstance(key, str):
+            if key not in self.layers:
+                names = list(self.layers)
+                shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+                raise UnknownNameError(f"the System has no layer {key!r}{suggest(key, names)}; its layers: {shown}")
+            return self.layers[key]
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if not -len(self.order) <= key < len(self.order):
+                raise IndexError(f"the System has {len(self.order)} layers, asked for layer {key}")
+            return self.order[key]
+        raise TypeError(f"System layers are indexed by name or position, got {type(key).__name__} {key!r}")
+
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for a missing attribute: the seed's ``.parts`` gets a pointer to ``.layers``."""
+        if name == "parts":
+            raise AttributeError("System.parts (the seed's list of layers) is now System.layers, name -> Instance "
+                                 "in the order they run (inputs first): system['dense_1'].params['weights'] is "
+                                 "the seed's parts[i].layer[0].weights")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     # -- feeding --------------------------------------------------------------------
 
     def _as_arrays(
@@ -354,12 +391,17 @@ class System:
             raise PluginError(f"{where} returned " + "; ".join(problems))
         return list(in_grads), p_grads
 
-    def guess(self, inputs: Any, return_state: bool = False, training: bool | None = None) -> Any:
+    def guess(
+        self, inputs: Any, return_state: bool = False, training: bool | None = None, *, verbose: bool | None = None
+    ) -> Any:
         """Outputs for ``inputs`` (a batch, or one sample as in the seed).
 
         With ``return_state`` the forward pass runs in training mode (unless
         ``training=False``) and its State is returned for ``learn``.
+        ``verbose`` is the seed's keyword (deprecated): True prints the layers first.
         """
+        if verbose is not None:
+            verbose_layers(self, "guess", verbose)
         state = self.forward(inputs, training=return_state if training is None else training)
         outputs = state.outputs if state.batched else [o[0] for o in state.outputs]
         return (outputs, state) if return_state else outputs
@@ -549,13 +591,22 @@ class System:
         return par.reduce_gradients(self, self._gradient_list(pgrads), loss)
 
     def learn(
-        self, state: State, true_outputs: Any, method: Any = "sgd", scale: float | None = None, loss: Any = "quad"
+        self,
+        state: State,
+        true_outputs: Any,
+        method: Any = "sgd",
+        scale: float | None = None,
+        loss: Any = "quad",
+        **seed_keywords: Any,
     ) -> float:
         """One update from a forward ``state`` (the seed's learn); returns the loss.
 
         ``scale`` is the learning rate. A non-finite loss, gradient or update
         raises NonFiniteError and leaves parameters and optimizer state unchanged.
+        ``seed_keywords``: the seed's ``b1=``, ``b2=``, ``epsilon=`` (Adam's beta1,
+        beta2, eps) and ``batch=False``, deprecated (see :mod:`tn_core.seed`).
         """
+        adam_fields = learn_options(seed_keywords) if seed_keywords else {}
         if not isinstance(state, State):
             raise ConfigError(f"learn needs the state from guess(..., return_state=True), got {type(state).__name__}")
         if any(inst[0] not in state.values for inst in self.order):
@@ -563,7 +614,10 @@ class System:
                               "use the state this System's guess(..., return_state=True) returned")
         total, seeds, fused = self.loss_gradients(state, true_outputs, loss)
         pgrads, _ = self.backward(state, seeds, fused, input_grads=False)
-        self.apply_gradients(pgrads, self.use_optimizer(method, scale), total, where="learn: ")
+        optimizer = self.use_optimizer(method, scale)
+        if adam_fields:
+            set_adam_fields(optimizer, adam_fields)
+        self.apply_gradients(pgrads, optimizer, total, where="learn: ")
         return total
 
     # -- training loop and files (training.py, weights.py, serialize.py) -----------------------

@@ -35,7 +35,7 @@ def _optional_activation(spec: Any) -> kit.Activation | None:
     return None if spec is None else kit.resolve_activation(spec)
 
 
-@attrs.define
+@attrs.define(init=False)
 class ResWrap(kit.Neuron):
     """Residual block (the seed's ResWrap): y = activation(x + W h + b), h = ``cell``'s output on x.
 
@@ -50,6 +50,17 @@ class ResWrap(kit.Neuron):
     activation: kit.Activation = attrs.field(default=None, converter=labelled(_optional_activation))
     slot: int = attrs.field(default=0, validator=_slot)
     init: Any = init_field()
+
+    def __init__(self, *args: Any, output_index: int | None = None, **kwargs: Any) -> None:
+        """The fields above; ``output_index`` is the seed's spelling of ``slot`` (deprecated)."""
+        if output_index is not None:
+            name = type(self).__name__
+            if "slot" in kwargs or len(args) > 2:
+                raise kit.ConfigError(f"{name}: output_index= is the seed's spelling of slot=; give one of them")
+            kit.warn_seed_spelling(f"{name}(cell, output_index={output_index!r})",
+                                   f"{name}(cell, slot={output_index!r})")
+            kwargs["slot"] = output_index
+        self.__attrs_init__(*args, **kwargs)
 
     def __attrs_post_init__(self) -> None:
         if self.activation is None:
@@ -91,6 +102,6 @@ class ResWrap(kit.Neuron):
         return [grad_z if dx_cell is None else grad_z + dx_cell], pgrads
 
 
-@attrs.define
+@attrs.define(init=False)
 class Residual(ResWrap):
     """Residual block: another name for ResWrap."""
