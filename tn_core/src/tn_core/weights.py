@@ -58,6 +58,9 @@ LOCAL_HEADER = 30
 CHUNK = 1 << 20
 #: what reading a corrupt archive or member raises, besides WeightsFileError
 READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error)
+#: what opens an HDF5 file (the seed's weights format), and the names such files go by (save_weights writes .npz)
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+HDF5_SUFFIXES = (".h5", ".hdf5", ".he5")
 
 
 @attrs.frozen
@@ -210,11 +213,29 @@ def open_npz(path: Any) -> Iterator[Archive]:
         try:
             archive = zipfile.ZipFile(handle)
         except READ_ERRORS as exc:
+            if _is_hdf5(handle, file_size):
+                raise WeightsFileError(
+                    f"{path} is an HDF5 file, not an .npz archive (tensornet's weights files). If the seed's "
+                    "save_weights wrote it, build the same network and read it with "
+                    f"tn_core.h5.load_seed_weights(system, {str(path)!r}), then save it with "
+                    "system.save_weights('<name>.npz'); reading HDF5 needs h5py: pip install 'tn-core[h5]'"
+                ) from None
             handle.seek(0)
             what = "a single .npy array" if handle.read(6) == b"\x93NUMPY" else f"{type(exc).__name__}: {exc}"
             raise WeightsFileError(f"{path}: not an .npz archive ({what})") from None
         with archive:
             yield Archive(path, archive, file_size)
+
+
+def _is_hdf5(handle: Any, file_size: int) -> bool:
+    """Whether the file holds HDF5's signature where the format puts it: at byte 0, 512, 1024, 2048, ..."""
+    offset = 0
+    while offset + len(HDF5_SIGNATURE) <= file_size:
+        handle.seek(offset)
+        if handle.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+            return True
+        offset = 2 * offset or 512
+    return False
 
 
 def convert_problem(value: np.ndarray, dtype: np.dtype) -> str | None:
@@ -353,6 +374,7 @@ def save_weights(system: System, path: Any, checkpoint: str = "default") -> None
     a data-parallel run that do not write output.
     """
     _check_checkpoint_name(checkpoint)
+    _refuse_hdf5_name(path)
     if not writes_output(system):
         return
     arrays = {f"{checkpoint}/{layer}/{name}": array for layer, name, array in stored_arrays(system)}
@@ -368,6 +390,17 @@ def save_weights(system: System, path: Any, checkpoint: str = "default") -> None
 
     with locked(target):
         replace_file(target, write)
+
+
+def _refuse_hdf5_name(path: Any) -> None:
+    """ConfigError for an HDF5 name (the seed's .h5): what save_weights writes is an .npz archive."""
+    name = Path(path)
+    if name.suffix.lower() in HDF5_SUFFIXES:
+        raise ConfigError(
+            f"save_weights({str(path)!r}): tensornet writes weights as an .npz archive, not HDF5 (the seed's "
+            f"format), and a {name.suffix} name would mislead h5py, Keras and you: name it "
+            f"{str(name.with_suffix('.npz'))!r}"
+        )
 
 
 def load_weights(system: System, path: Any, checkpoint: str = "default") -> None:
