@@ -22,10 +22,17 @@ from tn_layers_conv.plugin import tn_structure_examples
     (lambda: tn.Conv((3, 3), pad=-1), ["Conv", "pad", "-1"]),
     (lambda: tn.Conv((3, 3), pad=((1, -2), 0)), ["Conv", "pad", "-2"]),
     (lambda: tn.Conv((3, 3), pad=(1, 1, 1)), ["Conv", "pad", "2 entries"]),
-    (lambda: tn.Conv((3, 3), pad="same"), ["Conv", "pad", "'same'"]),
+    (lambda: tn.Conv((3, 3), pad="full"), ["Conv", "pad", "'full'", "'same'", "'valid'"]),
+    (lambda: tn.MaxPool2D(2, pad="causal"), ["MaxPool2D", "pad", "'causal'", "'same'"]),
     (lambda: tn.Conv2D((3,)), ["Conv2D", "rank 2", "(3,)"]),
     (lambda: tn.Conv1D((3, 3)), ["Conv1D", "rank 1", "(3, 3)"]),
     (lambda: tn.Conv3D((3, 3)), ["Conv3D", "rank 3"]),
+    (lambda: tn.Conv2D(0), ["Conv2D", "kernel_shape", "0"]),
+    (lambda: tn.MaxPool2D((2, 2, 2)), ["MaxPool2D", "window", "rank 2", "(2, 2, 2)"]),
+    (lambda: tn.AvgPool1D((2, 2)), ["AvgPool1D", "window", "rank 1"]),
+    (lambda: tn.MaxPool3D(2, stride=(1, 2)), ["MaxPool3D", "stride", "3 positive ints", "(1, 2)"]),
+    (lambda: tn.AvgPool2D(2, pad=2), ["AvgPool2D", "padding", "window (2, 2)"]),
+    (lambda: tn.MaxPool2D(-2), ["MaxPool2D", "window", "-2"]),
     (lambda: tn.MaxPool((2, 2), stride=0), ["MaxPool", "stride", "0"]),
     (lambda: tn.AvgPool((2, 2), pad=((2, 0), 0)), ["AvgPool", "padding", "window (2, 2)"]),
     (lambda: tn.MaxPool((0, 2)), ["MaxPool", "window"]),
@@ -46,7 +53,13 @@ def test_bad_hyperparameters_raise_config_error(make, words) -> None:  # type: i
     (tn.Conv((3,), dilation=3), (6, 2), ["Conv", "extent (7,)", "(6,)"]),
     (tn.Conv((3, 3), kernel_stride=2, pad=((0, 0), (1, 0))), (2, 5), ["Conv", "(2, 5)", "larger"]),
     (tn.Conv((3, 3)), (8,), ["Conv", "rank 2", "(8,)"]),
-    (tn.Conv2D((2, 2), out_shape=(3,)), (5,), ["Conv2D", "rank 2", "(5,)"]),
+    (tn.Conv2D((2, 2), out_shape=(3,)), (5,), ["Conv2D", "(H, W, C) or (H, W)", "(5,)"]),
+    (tn.Conv2D(2), (4, 4, 2, 3), ["Conv2D", "(H, W, C) or (H, W)", "(4, 4, 2, 3)", "Conv with a tuple"]),
+    (tn.MaxPool2D(2), (8, 8, 4, 16), ["MaxPool2D", "(H, W, C) or (H, W)", "(8, 8, 4, 16)", "MaxPool with a tuple"]),
+    (tn.AvgPool2D(2), (8,), ["AvgPool2D", "(H, W, C) or (H, W)", "(8,)"]),
+    (tn.MaxPool1D(2), (8, 4, 3), ["MaxPool1D", "(L, C) or (L)", "(8, 4, 3)"]),
+    (tn.AvgPool3D(2), (4, 4, 4, 2, 1), ["AvgPool3D", "(D, H, W, C) or (D, H, W)", "(4, 4, 4, 2, 1)"]),
+    (tn.Conv1D(3), (2, 4), ["Conv1D", "(3,)", "(2,)", "larger"]),
     (tn.MaxPool((3, 3)), (2, 9, 4), ["MaxPool", "(3, 3)", "(2, 9)"]),
     (tn.AvgPool((2, 2, 2)), (4, 4), ["AvgPool", "rank 3", "(4, 4)"]),
     (tn.GlobalAvgPool(), (5,), ["GlobalAvgPool", "(5,)"]),
@@ -77,6 +90,7 @@ def test_structure_examples_pass_the_conformance_checks(structure, shapes) -> No
 
 
 def test_every_registered_layer_has_an_example() -> None:
-    names = {"Conv", "Conv1D", "Conv2D", "Conv3D", "MaxPool", "AvgPool", "GlobalAvgPool"}
+    names = {"Conv", "Conv1D", "Conv2D", "Conv3D", "MaxPool", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+             "AvgPool", "AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalAvgPool"}
     assert names.isdisjoint(structures_without_examples())
     assert names <= {type(s).__name__ for s, _ in tn_structure_examples()}

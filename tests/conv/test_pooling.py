@@ -57,7 +57,8 @@ def test_pooling_gradients(pool: str, rank: int, mode: str) -> None:
 
 def test_stride_defaults_to_the_window() -> None:
     assert tn.MaxPool((2, 3)).stride == (2, 3)
-    assert tn.AvgPool(2)(tn.Input((7, 6, 3))()).shape == (3, 6, 3)  # a 1-D window pools the first axis only
+    assert tn.AvgPool((2,))(tn.Input((7, 6, 3))()).shape == (3, 6, 3)  # a 1-D window pools the first axis only
+    assert tn.AvgPool2D(2).stride == (2, 2)
     assert tn.MaxPool((2, 2))(tn.Input((7, 6, 3))()).shape == (3, 3, 3)
 
 

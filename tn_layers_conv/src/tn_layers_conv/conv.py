@@ -26,27 +26,31 @@ import numpy as np
 from tn_core import kit
 from tn_core.kit import BackwardResult, BuildResult, Params, Shape, activation_field, as_shape, init_field
 from tn_layers_conv.parallel import over_batch, scratch
-from tn_layers_conv.window import Window, naming, pad_spec, per_axis, sliding_shape, window
+from tn_layers_conv.window import Sliding, Window, naming, pad_spec, per_axis, window
 
 
 @attrs.define
-class Conv(kit.Neuron):
-    """A kernel of ``kernel_shape`` sliding over the first len(kernel_shape) axes.
+class Conv(kit.Neuron, Sliding):
+    """An N-d cross-correlation neuron: y = activation(z), with
 
-    The remaining input axes are channels (flattened). Output shape:
-    ``conv_shape + out_shape``, where conv_shape is the number of window
-    positions along each sliding axis and prod(out_shape) is the number of
-    output channels (``out_shape=()``: one, with no channel axis).
+        z[p, o] = b[o] + sum_{q, c} x[p * stride + q * dilation - pad_before, c] W[o, q, c]
 
-    Parameters: ``weights`` (out_size, *kernel_shape, in_channels), ``biases``
-    (out_size,). ``kernel_stride`` and ``dilation``: an int or one per axis
-    (default 1). ``pad``: False ("valid"), True ("same": out = ceil(in / stride)),
-    or explicit padding (an int, or per axis an int or a (before, after) pair).
-    Cross-correlation: the kernel is not flipped.
+    over the kernel offsets q and the input channels c (the kernel is not flipped).
+
+    The kernel of ``kernel_shape`` slides over the first len(kernel_shape)
+    input axes: an int is one axis (the N-d rule; wired to an input of 3 or
+    more axes it warns, as the axes between the first and the channels stay
+    unslid: Conv2D(3) is a 3x3 window). The remaining input axes are
+    channels, flattened to C. Shapes: (*spatial, *channels) -> conv_shape +
+    out_shape, conv_shape the window positions per sliding axis, with
+    prod(out_shape) output channels (``out_shape=()``: one, no channel axis).
+
+    Parameters: ``weights`` (out_size, *kernel_shape, C), ``biases``
+    (out_size,). ``kernel_stride`` and ``dilation``: an int (every axis) or
+    one per axis, default 1. ``pad``: "valid" or False (none), "same" or True
+    (out = ceil(in / stride), the odd padding element after, as Keras), or
+    explicit (an int, or per axis an int or a (before, after) pair).
     """
-
-    #: the kernel rank a subclass requires (Conv2D: 2); None for any
-    rank: ClassVar[int | None] = None
 
     kernel_shape: Shape = attrs.field()
     out_shape: Shape = attrs.field(default=())
@@ -55,14 +59,13 @@ class Conv(kit.Neuron):
     activation: kit.Activation = activation_field()
     init: Any = init_field()
     dilation: Shape | None = attrs.field(default=None)
+    _given_int: bool = attrs.field(default=False, init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         with naming(self.type_name()):
-            self.kernel_shape = sliding_shape(self.kernel_shape, "kernel_shape")
+            self.kernel_shape = self._sliding_shape(self.kernel_shape, "kernel_shape")
             self.out_shape = as_shape(self.out_shape, "out_shape")
             rank = len(self.kernel_shape)
-            if self.rank is not None and rank != self.rank:
-                raise kit.ConfigError(f"needs a kernel of rank {self.rank}, got kernel_shape {self.kernel_shape}")
             self.kernel_stride = per_axis(self.kernel_stride, rank, "kernel_stride")
             self.dilation = per_axis(self.dilation, rank, "dilation")
             self.pad = pad_spec(self.pad, rank)
@@ -72,6 +75,7 @@ class Conv(kit.Neuron):
         return window(tuple(shape), self.kernel_shape, self.kernel_stride, self.dilation, self.pad)
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
+        self._check_input(input_shapes[0], self.kernel_shape, "kernel_shape")
         geo = self.window(input_shapes[0])
         out_size = math.prod(self.out_shape)
         fan_in = geo.size * geo.channels
@@ -145,20 +149,31 @@ def correlate(geo: Window, x: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 @attrs.define
 class Conv1D(Conv):
-    """Conv with a 1-D kernel."""
+    """Conv over sequences: (L, C) or (L,) -> (L', *out_shape), kernel_shape an int k or (k,).
+
+    weights (out_size, k, C); L' = (L + pads - (k - 1) dilation - 1) // stride + 1
+    ("same": ceil(L / stride)). As Keras's Conv1D or PyTorch's Conv1d, channels last.
+    """
 
     rank: ClassVar[int | None] = 1
 
 
 @attrs.define
 class Conv2D(Conv):
-    """Conv with a 2-D kernel (the seed's Conv2D)."""
+    """Conv over images: (H, W, C) or (H, W) -> (H', W', *out_shape); an int kernel k means k x k.
+
+    weights (out_size, kh, kw, C); each output axis as in Conv1D. As Keras's
+    Conv2D or PyTorch's Conv2d (channels last); the seed's Conv2D.
+    """
 
     rank: ClassVar[int | None] = 2
 
 
 @attrs.define
 class Conv3D(Conv):
-    """Conv with a 3-D kernel."""
+    """Conv over volumes: (D, H, W, C) or (D, H, W) -> (D', H', W', *out_shape); an int kernel k means k x k x k.
+
+    weights (out_size, kd, kh, kw, C); each output axis as in Conv1D. As Keras's Conv3D or PyTorch's Conv3d.
+    """
 
     rank: ClassVar[int | None] = 3

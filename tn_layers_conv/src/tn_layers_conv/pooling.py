@@ -2,35 +2,37 @@
 
 MaxPool and AvgPool slide a ``window`` over the first len(window) axes in
 steps of ``stride`` (default: the window, so windows tile the input), with
-the padding conventions of Conv (see :mod:`tn_layers_conv.window`). Both
-work one window offset at a time over all windows at once (a few strided
-slices, no copy of the windows). GlobalAvgPool averages whole axes.
+the padding conventions of Conv (see :mod:`tn_layers_conv.window`);
+MaxPool1D/2D/3D and AvgPool1D/2D/3D fix the rank (an int means every axis).
+Both work one window offset at a time over all windows at once (a few
+strided slices, no copy of the windows). GlobalAvgPool averages whole axes.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
 from tn_core import kit
 from tn_core.kit import BuildResult, ForwardResult, Params, Shape
-from tn_layers_conv.window import Window, naming, pad_spec, per_axis, sliding_shape, window
+from tn_layers_conv.window import Sliding, Window, naming, pad_spec, per_axis, window
 
 
 @attrs.define
-class _Pool(kit.Structure):
+class _Pool(kit.Structure, Sliding):
     """Shared fields and geometry of MaxPool and AvgPool."""
 
     window: Shape = attrs.field()
     stride: Shape | None = attrs.field(default=None)
     pad: bool | tuple[tuple[int, int], ...] = attrs.field(default=False)
+    _given_int: bool = attrs.field(default=False, init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         with naming(self.type_name()):
-            self.window = sliding_shape(self.window, "window")
+            self.window = self._sliding_shape(self.window, "window")
             self.stride = self.window if self.stride is None else per_axis(self.stride, len(self.window), "stride")
             self.pad = pad_spec(self.pad, len(self.window))
             if not isinstance(self.pad, bool) and any(max(p) >= k for p, k in zip(self.pad, self.window)):
@@ -45,6 +47,7 @@ class _Pool(kit.Structure):
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         shape = input_shapes[0]
+        self._check_input(shape, self.window, "window")
         return [self.geometry(shape).out + shape[len(self.window):]], {}
 
     def _padded(self, x: np.ndarray, fill: float) -> tuple[np.ndarray, Window]:
@@ -65,10 +68,20 @@ class _Pool(kit.Structure):
 
 @attrs.define
 class MaxPool(_Pool):
-    """y = the largest input in each window (padding never wins).
+    """y[p, c] = max over the window offsets q of x[p * stride + q - pad_before, c] (padding never wins).
+
+    The ``window`` slides over the first len(window) input axes: an int is
+    one axis (the N-d rule; wired to an input of 3 or more axes it warns, as
+    the axes between the first and the channels stay unpooled: MaxPool2D(2)
+    is a 2x2 window). Shapes: (*spatial,
+    *channels) -> (*pooled, *channels), pooled per axis (n + pads - k) //
+    stride + 1 ("same": ceil(n / stride)). ``stride``: an int or one per
+    axis, default the window (windows tile the input). ``pad``: "valid" or
+    False, "same" or True, or explicit as in Conv, each side smaller than
+    the window. No parameters.
 
     The gradient goes to one element per window, the first maximum in
-    row-major window order, so ties are broken deterministically.
+    row-major window order (as PyTorch), so ties are broken deterministically.
     """
 
     def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
@@ -94,7 +107,12 @@ class MaxPool(_Pool):
 
 @attrs.define
 class AvgPool(_Pool):
-    """y = the mean of the input elements in each window (padding is not counted, as in Keras)."""
+    """y[p, c] = the mean of x[p * stride + q - pad_before, c] over the window offsets q inside the input.
+
+    Padding is not counted (as Keras; PyTorch's count_include_pad=False).
+    Window, stride, padding, shapes and the N-d rule as in MaxPool
+    (AvgPool2D(2) is a 2x2 window). No parameters.
+    """
 
     def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         x = inputs[0]
@@ -113,6 +131,54 @@ class AvgPool(_Pool):
         """How many input (not padding) elements each window holds: (1, *out, 1)."""
         inside = geo.place(np.ones((1, *geo.spatial, geo.channels)))[..., :1]
         return sum(inside[index] for index in geo.offsets())
+
+
+@attrs.define
+class MaxPool1D(MaxPool):
+    """MaxPool over sequences: (L, C) or (L,) -> (L', C) or (L',); window an int k or (k,)."""
+
+    rank: ClassVar[int | None] = 1
+
+
+@attrs.define
+class MaxPool2D(MaxPool):
+    """MaxPool over images: (H, W, C) or (H, W) -> (H', W', C) or (H', W'); an int window k means k x k.
+
+    As Keras's MaxPooling2D or PyTorch's MaxPool2d (channels last).
+    """
+
+    rank: ClassVar[int | None] = 2
+
+
+@attrs.define
+class MaxPool3D(MaxPool):
+    """MaxPool over volumes: (D, H, W, C) or (D, H, W) -> (D', H', W', C) or (D', H', W'); int k means k x k x k."""
+
+    rank: ClassVar[int | None] = 3
+
+
+@attrs.define
+class AvgPool1D(AvgPool):
+    """AvgPool over sequences: (L, C) or (L,) -> (L', C) or (L',); window an int k or (k,)."""
+
+    rank: ClassVar[int | None] = 1
+
+
+@attrs.define
+class AvgPool2D(AvgPool):
+    """AvgPool over images: (H, W, C) or (H, W) -> (H', W', C) or (H', W'); an int window k means k x k.
+
+    As Keras's AveragePooling2D or PyTorch's AvgPool2d with count_include_pad=False (channels last).
+    """
+
+    rank: ClassVar[int | None] = 2
+
+
+@attrs.define
+class AvgPool3D(AvgPool):
+    """AvgPool over volumes: (D, H, W, C) or (D, H, W) -> (D', H', W', C) or (D', H', W'); int k means k x k x k."""
+
+    rank: ClassVar[int | None] = 3
 
 
 def _leading_axes(value: Any) -> int | None:

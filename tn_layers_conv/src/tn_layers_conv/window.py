@@ -7,9 +7,14 @@ each axis, with padding (before, after) and extent e = (k - 1) d + 1::
 
     out = (in + before + after - e) // stride + 1
 
-``pad=True`` is "same" as in TensorFlow/Keras: out = ceil(in / stride), the
-total padding max((out - 1) stride + e - in, 0) split with the odd element
-after. ``pad=False`` is "valid" (no padding).
+``pad="same"`` (or True) is "same" as in TensorFlow/Keras: out = ceil(in / stride),
+the total padding max((out - 1) stride + e - in, 0) split with the odd element
+after. ``pad="valid"`` (or False) is no padding. Both are stored as the bool.
+
+How many axes a kernel covers (:class:`Sliding`): the N-d layers (Conv,
+MaxPool, AvgPool) take the kernel's length, so an int is one axis; the
+fixed-rank ones (Conv2D, MaxPool2D, ...) repeat an int over their 1, 2 or 3
+axes and read inputs (*spatial, C) or (*spatial) only.
 
 ``columns`` gives Conv its (partial) im2col; ``offsets``, the padded
 positions each kernel offset reads over all outputs, lets Conv select rows of
@@ -21,8 +26,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -48,12 +54,78 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def sliding_shape(value: Any, what: str) -> Shape:
-    """A kernel or pooling window: positive ints, at least one (the axes it slides over)."""
-    shape = as_shape(value, what)
-    if not shape:
-        raise kit.ConfigError(f"{what} must slide over at least one axis, got {value!r}")
-    return shape
+#: the axes of a fixed-rank layer's input by rank, channels last
+AXES = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+
+class Sliding:
+    """What Conv and the pooling layers share about their kernel (or window) and the input it reads.
+
+    ``rank`` None (Conv, MaxPool, AvgPool), the N-d rule: the kernel slides
+    over the first len(kernel) axes, an int being one axis, and the remaining
+    axes are channels. An int kernel warns (UserWarning) when the layer is
+    wired to an input of 3 or more axes: the axes between the first and the
+    last (channels last) are then not slid over, seldom what a Keras or
+    PyTorch user means (Conv(3) on (8, 8, 1) images, MaxPool(2) on (8, 8, 16)).
+    On 2 axes (steps, channels) an int is the 1-d layer and does not warn. A
+    tuple, even of one entry, is explicit and never warns, nor does a loaded
+    model file (it stores the tuple).
+
+    A fixed ``rank`` (Conv2D, MaxPool2D: 2): an int covers every one of the
+    ``rank`` axes, a tuple must have ``rank`` entries, and the input must be
+    (*spatial, C) or (*spatial) (one channel), else a ShapeError at wiring.
+
+    A subclass declares ``_given_int`` as an attrs field (init=False) and sets
+    its kernel with :meth:`_sliding_shape` in ``__attrs_post_init__``.
+    """
+
+    #: the kernel rank of a fixed-rank layer (Conv2D, MaxPool2D: 2); None for the N-d rule
+    rank: ClassVar[int | None] = None
+
+    def _sliding_shape(self, value: Any, what: str) -> Shape:
+        """The kernel ``value`` as positive ints, at least one, ``rank`` of them if fixed."""
+        shape = as_shape(value, what)
+        self._given_int = _is_int(value)
+        if self._given_int and self.rank is not None:
+            shape *= self.rank
+        if not shape:
+            raise kit.ConfigError(f"{what} must slide over at least one axis, got {value!r}")
+        if self.rank is not None and len(shape) != self.rank:
+            raise kit.ConfigError(
+                f"{what} must be an int (every axis) or {self.rank} ints (rank {self.rank}), got {value!r}"
+            )
+        return shape
+
+    def _n_d_name(self) -> str:
+        """The N-d layer this one is, or fixes the rank of (Conv for Conv2D)."""
+        return next(c.__name__ for c in type(self).__mro__ if getattr(c, "rank", None) is None)
+
+    def _check_input(self, shape: Shape, kernel: Shape, what: str) -> None:
+        """At wiring: refuse a fixed-rank layer's input of the wrong rank; warn if an int kernel
+        leaves axes between the first and the channels (last) unslid (see the class doc)."""
+        if self.rank is not None:
+            if len(shape) not in (self.rank, self.rank + 1):
+                axes = AXES[self.rank]
+                raise kit.ShapeError(
+                    f"a {self.rank}-d layer reads inputs ({axes}, C) or ({axes}) (channels last), got shape "
+                    f"{shape} with {len(shape)} axes; {self._n_d_name()} with a tuple of {self.rank} entries "
+                    f"slides over the first {self.rank} axes of any input"
+                )
+            return
+        if not self._given_int or len(shape) < 3:
+            return
+        (k,), spatial = kernel, len(shape) - 1
+        square = (k,) * spatial
+        fixed = [c.__name__ for c in type(self).__subclasses__() if c.rank == spatial]
+        warnings.warn(
+            f"{type(self).__name__}: {what}={k} slides over the first axis only of the input {shape} (an int is one "
+            f"axis: the N-d rule); the other axes {shape[1:]} are treated as channels. For a "
+            f"{'x'.join(map(str, square))} window over {shape[:-1]} write "
+            f"{''.join(f'{c}({k}) or ' for c in fixed)}{what}={square}; write {what}=({k},) to mean one axis "
+            "(no warning).",
+            UserWarning,
+            stacklevel=5,  # _check_input, build, build_checked, Structure.__call__, the caller wiring the layer
+        )
 
 
 def per_axis(value: Any, rank: int, what: str, default: int = 1) -> Shape:
@@ -66,19 +138,26 @@ def per_axis(value: Any, rank: int, what: str, default: int = 1) -> Shape:
     return tuple(int(v) for v in items)
 
 
+#: pad's words (any case) and the bools they are stored as
+PAD_WORDS = {"same": True, "valid": False}
+
+
 def pad_spec(value: Any, rank: int) -> bool | Pads:
-    """True ("same"), False ("valid"), or explicit (before, after) padding per axis.
+    """"same" or True, "valid" or False (stored as the bool), or explicit (before, after) padding per axis.
 
     Explicit padding is an int for every side of every axis, or one entry per
     axis: an int (both sides) or a (before, after) pair; none may be negative.
     """
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
+    choices = f"'same' (or True), 'valid' (or False), an int or {rank} entries (one per axis)"
+    if isinstance(value, str):
+        if value.lower() not in PAD_WORDS:
+            raise kit.ConfigError(f"pad must be {choices}, got {value!r}")
+        return PAD_WORDS[value.lower()]
     items = (value,) * rank if _is_int(value) else value
     if not isinstance(items, Sequence) or len(items) != rank:
-        raise kit.ConfigError(
-            f"pad must be True, False, an int or {rank} entries (one per axis), got {value!r}"
-        )
+        raise kit.ConfigError(f"pad must be {choices}, got {value!r}")
     pads = []
     for item in items:
         pair = (item, item) if _is_int(item) else item
