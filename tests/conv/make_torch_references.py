@@ -53,6 +53,36 @@ POOL_CASES: dict[str, tuple[str, tuple[int, ...], dict[str, Any]]] = {
     "avg3d": ("avg", (4, 5, 4, 2), {"window": (2, 3, 2), "stride": (1, 2, 2), "pad": ((1, 1), (1, 1), (0, 0))}),
 }
 
+#: The 1-d, 2-d and 3-d classes spelled as Keras and PyTorch users spell them (an int kernel meaning every axis,
+#: pad words) against PyTorch's functional call spelled its own way: name -> (per-sample input shape, our class,
+#: its settings, PyTorch's function, its keyword arguments, the per-sample output shape both must give).
+SPELLED_CASES: dict[str, tuple[tuple[int, ...], str, dict[str, Any], str, dict[str, Any], tuple[int, ...]]] = {
+    "spelled_conv1d": ((9, 3), "Conv1D", {"kernel_shape": 4, "out_shape": 2, "kernel_stride": 2, "pad": "valid"},
+                       "conv1d", {"stride": 2, "padding": "valid"}, (3, 2)),
+    "spelled_conv2d_even": ((6, 7, 2), "Conv2D", {"kernel_shape": 2, "out_shape": 4, "pad": "same"},
+                            "conv2d", {"padding": "same"}, (6, 7, 4)),
+    "spelled_conv2d": ((5, 6), "Conv2D", {"kernel_shape": 3, "out_shape": 2, "pad": "same"},
+                       "conv2d", {"padding": "same"}, (5, 6, 2)),
+    "spelled_conv3d": ((4, 5, 4, 2), "Conv3D", {"kernel_shape": 2, "out_shape": 3, "dilation": 2, "pad": "same"},
+                       "conv3d", {"dilation": 2, "padding": "same"}, (4, 5, 4, 3)),
+    "spelled_max1d": ((9, 2), "MaxPool1D", {"window": 3, "stride": 2, "pad": 1},
+                      "max_pool1d", {"kernel_size": 3, "stride": 2, "padding": 1}, (5, 2)),
+    "spelled_max2d": ((8, 7, 3), "MaxPool2D", {"window": 2}, "max_pool2d", {"kernel_size": 2}, (4, 3, 3)),
+    "spelled_max3d": ((4, 5, 4, 2), "MaxPool3D", {"window": 2, "stride": 1, "pad": "valid"},
+                      "max_pool3d", {"kernel_size": 2, "stride": 1}, (3, 4, 3, 2)),
+    "spelled_avg1d": ((10,), "AvgPool1D", {"window": 4, "stride": 3}, "avg_pool1d", {"kernel_size": 4, "stride": 3},
+                      (3,)),
+    "spelled_avg2d": ((7, 6, 2), "AvgPool2D", {"window": 3, "stride": 2, "pad": 1},
+                      "avg_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False},
+                      (4, 3, 2)),
+    "spelled_avg3d": ((4, 6, 5, 2), "AvgPool3D", {"window": 2}, "avg_pool3d", {"kernel_size": 2}, (2, 3, 2, 2)),
+}
+
+
+def spelled_rank(function: str) -> int:
+    """The rank of a PyTorch function named like conv2d or max_pool3d."""
+    return int(function[-2])
+
 
 def conv_geometry(shape: tuple[int, ...], settings: dict[str, Any]) -> tuple[list, tuple[int, ...]]:
     """A Conv case's (before, after) padding and output spatial shape."""
@@ -92,6 +122,16 @@ def make_inputs(seed: int = 2025) -> dict[str, np.ndarray]:
         x = rng.integers(0, 3, size=(BATCH, *shape)).astype(float) if ties else rng.normal(size=(BATCH, *shape))
         out = pool_geometry(shape, settings)[2]
         inputs |= {f"{case}_x": x, f"{case}_grad_out": rng.normal(size=(BATCH, *out, *shape[len(out):]))}
+    for case, (shape, _, settings, function, _, out) in SPELLED_CASES.items():
+        inputs[f"{case}_x"] = rng.normal(size=(BATCH, *shape))
+        if function.startswith("conv"):
+            rank = spelled_rank(function)
+            kernel, channels = (settings["kernel_shape"],) * rank, math.prod(shape[rank:])
+            inputs |= {
+                f"{case}_weights": rng.normal(scale=0.5, size=(settings["out_shape"], *kernel, channels)),
+                f"{case}_biases": rng.normal(size=settings["out_shape"]),
+            }
+        inputs[f"{case}_grad_out"] = rng.normal(size=(BATCH, *out))
     return inputs
 
 
@@ -109,29 +149,38 @@ def torch_results(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Per-axis (before, after) pairs as functional.pad wants them: last axis first."""
         return [p for pair in reversed(pads) for p in pair]
 
+    def conv_weights(case: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A case's weights (out, C, *kernel) and biases, requiring gradients."""
+        weights = torch.from_numpy(np.moveaxis(inputs[f"{case}_weights"], -1, 1).copy()).requires_grad_()
+        return weights, torch.from_numpy(inputs[f"{case}_biases"]).requires_grad_()
+
+    def backward(case: str, rank: int, xt: torch.Tensor, y: torch.Tensor, *params: torch.Tensor) -> dict:
+        """Backpropagate the case's grad_out through y: y and dE/dx (and the conv's dE/dparams) in our layout."""
+        y.backward(channels_first(inputs[f"{case}_grad_out"], rank))
+        found = {
+            f"{case}_y": np.moveaxis(y.detach().numpy(), 1, -1).reshape(inputs[f"{case}_grad_out"].shape),
+            f"{case}_dx": np.moveaxis(xt.grad.numpy(), 1, -1).reshape(inputs[f"{case}_x"].shape),
+        }
+        if params:
+            weights, biases = params
+            found |= {f"{case}_dweights": np.moveaxis(weights.grad.numpy(), 1, -1),
+                      f"{case}_dbiases": biases.grad.numpy()}
+        return found
+
     results = {}
     for case, (shape, settings) in CONV_CASES.items():
         rank = len(settings["kernel_shape"])
         pads, _ = conv_geometry(shape, settings)
-        x = inputs[f"{case}_x"]
-        xt = channels_first(x, rank).requires_grad_()
-        weights = torch.from_numpy(np.moveaxis(inputs[f"{case}_weights"], -1, 1).copy()).requires_grad_()
-        biases = torch.from_numpy(inputs[f"{case}_biases"]).requires_grad_()
+        xt = channels_first(inputs[f"{case}_x"], rank).requires_grad_()
+        weights, biases = conv_weights(case)
         conv = (functional.conv1d, functional.conv2d, functional.conv3d)[rank - 1]
         y = conv(functional.pad(xt, flat_pads(pads)), weights, biases, stride=settings["kernel_stride"],
                  dilation=settings["dilation"])
-        y.backward(channels_first(inputs[f"{case}_grad_out"], rank))
-        results |= {
-            f"{case}_y": np.moveaxis(y.detach().numpy(), 1, -1).reshape(inputs[f"{case}_grad_out"].shape),
-            f"{case}_dx": np.moveaxis(xt.grad.numpy(), 1, -1).reshape(x.shape),
-            f"{case}_dweights": np.moveaxis(weights.grad.numpy(), 1, -1),
-            f"{case}_dbiases": biases.grad.numpy(),
-        }
+        results |= backward(case, rank, xt, y, weights, biases)
     for case, (kind, shape, settings) in POOL_CASES.items():
         rank = len(settings["window"])
         pads, stride, _ = pool_geometry(shape, settings)
-        x = inputs[f"{case}_x"]
-        xt = channels_first(x, rank).requires_grad_()
+        xt = channels_first(inputs[f"{case}_x"], rank).requires_grad_()
         if kind == "max":  # padding -inf never wins
             pool = (functional.max_pool1d, functional.max_pool2d, functional.max_pool3d)[rank - 1]
             y = pool(functional.pad(xt, flat_pads(pads), value=-math.inf), settings["window"], stride)
@@ -140,11 +189,13 @@ def torch_results(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             pool = (functional.avg_pool1d, functional.avg_pool2d, functional.avg_pool3d)[rank - 1]
             padding = tuple(before for before, _ in pads)
             y = pool(xt, settings["window"], stride, padding=padding, count_include_pad=False)
-        y.backward(channels_first(inputs[f"{case}_grad_out"], rank))
-        results |= {
-            f"{case}_y": np.moveaxis(y.detach().numpy(), 1, -1).reshape(inputs[f"{case}_grad_out"].shape),
-            f"{case}_dx": np.moveaxis(xt.grad.numpy(), 1, -1).reshape(x.shape),
-        }
+        results |= backward(case, rank, xt, y)
+    for case, (_, _, _, function, torch_kwargs, _) in SPELLED_CASES.items():
+        rank = spelled_rank(function)
+        xt = channels_first(inputs[f"{case}_x"], rank).requires_grad_()
+        params = conv_weights(case) if function.startswith("conv") else ()
+        y = getattr(functional, function)(xt, *params, **torch_kwargs)
+        results |= backward(case, rank, xt, y, *params)
     return results
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import tn_core as tn
 from tests.conv import make_torch_references
-from tests.conv.make_torch_references import CONV_CASES, POOL_CASES
+from tests.conv.make_torch_references import CONV_CASES, POOL_CASES, SPELLED_CASES
 from tests.torch_references import inputs_match, reference_fixture
 
 reference = reference_fixture(make_torch_references)
@@ -47,3 +47,19 @@ def test_pooling_output_and_gradient_match_pytorch(reference: dict[str, np.ndarr
     (y,), cache = pool.forward({}, [reference[f"{case}_x"]], True)
     (dx,), _ = pool.backward({}, cache, [reference[f"{case}_grad_out"]])
     assert_matches({f"{case}_y": y, f"{case}_dx": dx}, reference)
+
+
+@pytest.mark.parametrize("case", list(SPELLED_CASES))
+def test_int_kernels_and_pad_words_mean_what_they_mean_in_pytorch(reference: dict[str, np.ndarray], case: str) -> None:
+    """Conv2D(3, pad="same") is PyTorch's conv2d(padding="same") with a 3x3 kernel, MaxPool2D(2) its
+    max_pool2d(kernel_size=2), and so on: an int is every axis, the same output shape, values and gradients."""
+    shape, name, settings, function, _, out = SPELLED_CASES[case]
+    layer = getattr(tn, name)(**settings)
+    (built,), params = layer.build_checked([shape], np.random.default_rng(0))
+    assert built == out == reference[f"{case}_y"].shape[1:]
+    if function.startswith("conv"):
+        params["weights"][...], params["biases"][...] = reference[f"{case}_weights"], reference[f"{case}_biases"]
+    (y,), cache = layer.forward(params, [reference[f"{case}_x"]], True)
+    (dx,), grads = layer.backward(params, cache, [reference[f"{case}_grad_out"]])
+    ours = {"y": y, "dx": dx} | {f"d{key}": value for key, value in grads.items()}
+    assert_matches({f"{case}_{what}": value for what, value in ours.items()}, reference)
