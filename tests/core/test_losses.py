@@ -113,5 +113,5 @@ def test_targets_that_do_not_suit_the_loss_are_a_shape_error_naming_the_output(
 def test_soft_labels_summing_to_one_in_float32_are_accepted() -> None:
     t = np.random.default_rng(0).random((64, 10)).astype(np.float32)
     t /= t.sum(axis=1, keepdims=True)
-    assert tn.SoftmaxCE().target_problem(t) is None
-    assert tn.CE().target_problem(t) is None
+    assert tn.SoftmaxCE().target_problem(t, (10,)) is None
+    assert tn.CE().target_problem(t, (10,)) is None

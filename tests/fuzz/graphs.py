@@ -261,14 +261,14 @@ class _Drawing:
     # -- outputs ---------------------------------------------------------------------
 
     def losses_for(self, ref: Ref) -> list[str]:
-        """quad always; ce on a sigmoid or softmax output (values in (0, 1)); softmax_ce with a class axis."""
+        """quad always; ce on a sigmoid or softmax output (values in (0, 1)); softmax_ce with a class axis on
+        outputs it suits (tn_core.losses: logits, a Softmax it fuses with, or an activation it cannot see)."""
         structure = self.nodes[ref[0]].structure
-        probabilities = (
-            ref[1] == 0
-            and isinstance(structure, kit.Neuron)
-            and getattr(structure.activation, "fusion", None) in ("logistic", "softmax")
-        )
-        return ["quad"] + ["ce"] * probabilities + ["softmax_ce"] * bool(self.shape(ref))
+        activation = structure.activation if ref[1] == 0 and isinstance(structure, kit.Neuron) else None
+        probabilities = getattr(activation, "fusion", None) in ("logistic", "softmax")
+        softmax_ce = tn.SoftmaxCE()
+        logits = activation is None or softmax_ce.pairing_problem(activation, softmax_ce.can_fuse(structure)) is None
+        return ["quad"] + ["ce"] * probabilities + ["softmax_ce"] * (bool(self.shape(ref)) and logits)
 
     def finish(self, batch: int, seed: int) -> Graph:
         """Every unread layer tensor as an output, then drawn inner ones (read by a layer too) and maybe one

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tn_core.metrics import accuracy
 from tn_core.plugins import get_plugins
-from tn_core.training import accuracy
 
 from .helpers import Recorder, blobs, classifier, params
 
@@ -67,11 +67,12 @@ def test_validation_metrics_on_a_hand_made_case() -> None:
     t = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
     expected_loss = 0.5 * np.sum((x - t) ** 2) / 4  # quad: 0.5 sum (y - t)^2, averaged over samples
     for batch_size in (1, 3, 4):
-        scores = s.evaluate(x, t, loss="quad", batch_size=batch_size)
+        scores = s.evaluate(x, t, loss="quad", batch_size=batch_size, metrics=["accuracy"])
         assert scores["loss"] == pytest.approx(expected_loss)
         assert scores["accuracy"] == pytest.approx(0.75)  # the third sample's argmax is wrong
     s2 = tn.System([i], [o], dtype=np.float64)
-    hist = s2.fit(x, t, epochs=1, optimizer="sgd", lr=1e-12, loss="quad", validation=(x, t), verbose=0)
+    hist = s2.fit(x, t, epochs=1, optimizer="sgd", lr=1e-12, loss="quad", validation=(x, t), verbose=0,
+                  metrics=["accuracy"])
     assert hist["val_loss"][0] == pytest.approx(expected_loss) and hist["val_accuracy"][0] == 0.75
 
 
@@ -148,7 +149,7 @@ def test_callbacks_are_unregistered_after_fit_even_on_error() -> None:
         ({"batch_size": 0}, tn.ConfigError, "batch_size"),
         ({"optimizer": "adamm"}, tn.UnknownNameError, "adam"),
         ({"loss": "quadd"}, tn.UnknownNameError, "quad"),
-        ({"metrics": ["acc"]}, tn.ConfigError, "metric"),
+        ({"metrics": ["acuracy"]}, tn.ConfigError, "metric"),
         ({"validation": ([1],)}, tn.ConfigError, "validation"),
     ],
 )

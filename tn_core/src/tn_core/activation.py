@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import attrs
@@ -27,6 +28,9 @@ class Activation:
     #: whether outputs depend on all the elements along the last axis (Softmax normalizes over it):
     #: layers refuse to apply it to per-sample scalars, where the last axis would be the batch
     reduces_last_axis: ClassVar[bool] = False
+    #: (low, high): the interval every output lies in (None: not declared). Losses check their outputs with it:
+    #: binary cross-entropy wants probabilities (within [0, 1]), losses taking logits want (-inf, inf)
+    output_range: ClassVar[tuple[float, float] | None] = None
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
@@ -50,6 +54,8 @@ def resolve_activation(spec: Any) -> Activation:
 @attrs.define
 class Linear(Activation):
     """a = z (the identity; the default activation of every layer)."""
+
+    output_range: ClassVar[tuple[float, float] | None] = (-math.inf, math.inf)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return z

@@ -12,7 +12,7 @@ import attrs
 import numpy as np
 
 from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError, UnknownNameError, suggest
-from tn_core.losses import Loss, resolve_loss
+from tn_core.losses import Loss, check_pairing, fuses, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
 from tn_core.parallel import SINGLE, parallel_of
 from tn_core.plugins import get_plugins
@@ -122,6 +122,7 @@ class System:
         self.step = 0
         self.stop_training = False
         self.loss: Any = "quad"  # the loss of the last fit: evaluate's default
+        self._paired: set[tuple[OutputRef, type, str | None]] = set()  # (output, loss type, what it takes) checked
         self._adopt_parameters()
         if verbose is not None:
             verbose_layers(self, "System", verbose)
@@ -285,9 +286,11 @@ class System:
     # -- feeding --------------------------------------------------------------------
 
     def _as_arrays(
-        self, arrays: Any, shapes: list[Shape], what: str, dtypes: list[np.dtype] | None = None
+        self, arrays: Any, shapes: Sequence[Shape | list[Shape]], what: str, dtypes: list[np.dtype] | None = None,
+        batched: bool | None = None,
     ) -> tuple[list[np.ndarray], bool, int]:
-        """Check and cast arrays fed for ``shapes`` (as ``dtypes``, by default the System's);
+        """Check and cast arrays fed for ``shapes`` (each a shape, or a list of the shapes it may have) as
+        ``dtypes`` (by default the System's), with a batch axis or without one unless ``batched`` says which;
         returns (batched arrays, batched, N)."""
         if isinstance(arrays, np.ndarray) and len(shapes) == 1:
             arrays = [arrays]
@@ -298,15 +301,15 @@ class System:
         out, modes = [], set()
         for k, (array, shape) in enumerate(zip(arrays, shapes)):
             x = as_typed(array, dtypes[k] if dtypes else self.dtype, f"{what}[{k}]")
-            if x.shape == shape:
-                x, batched = x[np.newaxis], False
-            elif x.shape[1:] == shape and x.shape[0] > 0:
-                batched = True
+            allowed = shape if isinstance(shape, list) else [shape]
+            if x.shape in allowed and batched is not True:
+                x, one = x[np.newaxis], False
+            elif x.ndim and x.shape[1:] in allowed and x.shape[0] > 0 and batched is not False:
+                one = True
             else:
-                raise ShapeError(
-                    f"{what}[{k}]: expected shape (N, {', '.join(map(str, shape))}) or {shape}, got {x.shape}"
-                )
-            modes.add((batched, x.shape[0]))
+                expected = ", or ".join(f"({', '.join(['N', *map(str, s)])}) or {s}" for s in allowed)
+                raise ShapeError(f"{what}[{k}]: expected shape {expected}, got {x.shape}")
+            modes.add((one, x.shape[0]))
             out.append(x)
         if len(modes) > 1:
             raise ShapeError(f"{what}: arrays disagree on the batch size: {[x.shape for x in out]}")
@@ -409,23 +412,30 @@ class System:
     # -- loss and backward ------------------------------------------------------------
 
     def _losses(self, loss: Any) -> list[Loss]:
-        """One Loss per output, checked against the output's shape."""
+        """One Loss per output, checked against the output's shape and activation (``losses.check_pairing``:
+        a ConfigError, or a warning, the first time a kind of loss meets an output)."""
         specs = loss if isinstance(loss, (list, tuple)) else [loss] * len(self.outputs)
         if len(specs) != len(self.outputs):
             raise ConfigError(f"{len(specs)} losses given for {len(self.outputs)} outputs")
         losses = [resolve_loss(spec) for spec in specs]
-        for ref, fn in zip(self.outputs, losses):
+        for ref, fn, spec in zip(self.outputs, losses, specs):
+            pairing = (ref, type(fn), fn.takes())
+            if pairing in self._paired:
+                continue
+            output = f"{self.names[ref.instance]}[{ref.slot}]"
             if fn.reduces_last_axis and ref.shape == ():
                 raise ShapeError(
                     f"loss {type(fn).__name__} works along the last axis of each sample (the classes), and output "
-                    f"{self.names[ref.instance]}[{ref.slot}] has per-sample shape (): it would mix the samples"
+                    f"{output} has per-sample shape (): it would mix the samples"
                 )
+            check_pairing(fn, ref, output, spec)
+            self._paired.add(pairing)
         return losses
 
     def check_targets(self, targets: list[np.ndarray], losses: list[Loss]) -> None:
         """ShapeError naming the output when its targets do not suit its loss (``Loss.target_problem``)."""
         for k, (ref, t, fn) in enumerate(zip(self.outputs, targets, losses)):
-            problem = fn.target_problem(t)
+            problem = fn.target_problem(t, ref.shape)
             if problem is not None:
                 raise ShapeError(
                     f"true outputs[{k}] for output {self.names[ref.instance]}[{ref.slot}] ({type(fn).__name__}): "
@@ -440,15 +450,15 @@ class System:
         from z, and the readers' dE/da joins dE/dz in ``backward``.
         """
         losses = self._losses(loss)
-        shapes = [ref.shape for ref in self.outputs]
-        ts, _, n = self._as_arrays(targets, shapes, "true outputs")
+        shapes = [fn.target_shapes(ref.shape) for ref, fn in zip(self.outputs, losses)]
+        ts, _, n = self._as_arrays(targets, shapes, "true outputs", batched=state.batched)
         if n != state.batch_size:
             raise ShapeError(f"true outputs: {n} samples for a forward pass of {state.batch_size}")
         self.check_targets(ts, losses)
         total, seeds, fused = 0.0, {}, {}
         for ref, y, t, fn in zip(self.outputs, state.outputs, ts, losses):
             inst = ref.instance
-            if len(inst.output_shapes) == 1 and fn.can_fuse(inst.structure):
+            if fuses(fn, ref):
                 value, grad = fn.evaluate(inst.structure.preactivation(state.caches[inst]), t, True)
                 fused[inst] = fused[inst] + grad if inst in fused else grad
             else:

@@ -8,47 +8,19 @@ called by this fit alone, after the plugins registered for every System.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tn_core.errors import ConfigError, ShapeError
+from tn_core.metrics import Metric, resolve_metrics
 from tn_core.parallel import Parallel, parallel_of
 from tn_core.plugins import get_plugins
 from tn_core.structure import as_typed
 
 if TYPE_CHECKING:
     from tn_core.system import System
-
-#: metric(outputs, targets) -> mean over the batch
-Metric = Callable[[np.ndarray, np.ndarray], float]
-
-
-def accuracy(y: np.ndarray, t: np.ndarray) -> float:
-    """Share of positions whose argmax over the last axis matches the target's
-    (for one value per sample or a last axis of size 1: whether y and t fall on the same side of 0.5)."""
-    if y.ndim == 1 or y.shape[-1] == 1:
-        return float(np.mean((y > 0.5) == (t > 0.5)))
-    return float(np.mean(y.argmax(axis=-1) == t.argmax(axis=-1)))
-
-
-METRICS: dict[str, Metric] = {"accuracy": accuracy}
-
-
-def _metrics(specs: Sequence[str | Metric] | None) -> dict[str, Metric]:
-    out = {}
-    for spec in specs or ():
-        if isinstance(spec, str):
-            if spec not in METRICS:
-                raise ConfigError(f"unknown metric {spec!r}; known: {sorted(METRICS)} or a function (y, t) -> float")
-            out[spec] = METRICS[spec]
-        elif callable(spec):
-            out[getattr(spec, "__name__", "metric")] = spec
-        else:
-            raise ConfigError(f"a metric is a name or a function (y, t) -> float, got {spec!r}")
-    return out
-
 
 def _as_list(data: Any) -> list[Any]:
     return list(data) if isinstance(data, (list, tuple)) else [data]
@@ -121,14 +93,15 @@ def _metric_values(outputs: list[np.ndarray], targets: list[np.ndarray], metrics
 
 
 def evaluate(system: System, x: Any, y: Any, loss: Any = None, batch_size: int = 256,
-             metrics: Sequence[str | Metric] | None = ("accuracy",)) -> dict[str, float]:
-    """Mean loss and metrics over a data set (``loss`` defaults to the one of the last fit, else quad).
+             metrics: Sequence[str | Metric] | None = None) -> dict[str, float]:
+    """Mean loss and metrics over a data set (``loss`` defaults to the one of the last fit, else quad;
+    ``metrics``, names or functions of :mod:`tn_core.metrics`, to accuracy for a classification loss).
 
     In a data-parallel run each process computes its share of each batch and the means are over all.
     """
     batch_size = _positive_int(batch_size, "batch_size")
     loss = system.loss if loss is None else loss
-    fns = _metrics(metrics)
+    fns = resolve_metrics(metrics, system._losses(loss))
     xs, ys, n = _dataset(system, x, y, "evaluate")
     par = parallel_of(system)
     means = _Means(["loss", *_metric_names(system, fns)])
@@ -154,7 +127,7 @@ def fit(
     validation: tuple[Any, Any] | None = None,
     shuffle: bool = True,
     seed: int | None = None,
-    metrics: Sequence[str | Metric] | None = ("accuracy",),
+    metrics: Sequence[str | Metric] | None = None,
     callbacks: Sequence[Any] = (),
     verbose: int = 1,
 ) -> dict[str, list[float]]:
@@ -162,7 +135,8 @@ def fit(
 
     The history maps ``loss``, each metric and, with ``validation=(xv, yv)``,
     ``val_loss`` and ``val_<metric>`` to one value per epoch (training values
-    are sample-weighted means over the epoch's batches). ``seed`` makes the
+    are sample-weighted means over the epoch's batches; ``metrics``, names or functions of
+    :mod:`tn_core.metrics`, default to accuracy when a loss is a classification loss). ``seed`` makes the
     shuffling and stochastic layers reproducible (default: the System's
     generator). ``callbacks`` (and a ProgressBar unless ``verbose=0``) get
     the training hooks of this fit only, after the registered plugins; a
@@ -174,7 +148,7 @@ def fit(
 
     epochs = _positive_int(epochs, "epochs", low=0)
     batch_size = _positive_int(batch_size, "batch_size")
-    fns = _metrics(metrics)
+    fns = resolve_metrics(metrics, system._losses(loss))
     xs, ys, n = _dataset(system, x, y, "fit")
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:

@@ -398,7 +398,7 @@ def _refuse_hdf5_name(path: Any) -> None:
     if name.suffix.lower() in HDF5_SUFFIXES:
         raise ConfigError(
             f"save_weights({str(path)!r}): tensornet writes weights as an .npz archive, not HDF5 (the seed's "
-            f"format), and a {name.suffix} name would mislead h5py, Keras and you: name it "
+            f"format), and the name {name.name!r} would mislead h5py, Keras and you: name it "
             f"{str(name.with_suffix('.npz'))!r}"
         )
 

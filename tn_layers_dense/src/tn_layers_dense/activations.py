@@ -29,6 +29,7 @@ class Sigmoid(kit.Activation):
     """a = 1 / (1 + exp(-z)); da/dz = a (1 - a)."""
 
     fusion: ClassVar[str | None] = "logistic"
+    output_range: ClassVar[tuple[float, float] | None] = (0.0, 1.0)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return expit(z)
@@ -40,6 +41,8 @@ class Sigmoid(kit.Activation):
 @attrs.define
 class Tanh(kit.Activation):
     """a = tanh z; da/dz = 1 - a^2."""
+
+    output_range: ClassVar[tuple[float, float] | None] = (-1.0, 1.0)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return np.tanh(z)
@@ -54,6 +57,11 @@ class ReLU(kit.Activation):
 
     default_init: ClassVar[str] = "he"
     alpha: float = real_field(0.0, lambda v: v >= 0, ">= 0")
+
+    @property
+    def output_range(self) -> tuple[float, float]:  # type: ignore[override]
+        """[0, inf) for the plain ReLU, the whole line when leaky."""
+        return (0.0, math.inf) if self.alpha == 0 else (-math.inf, math.inf)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return np.where(z > 0, z, self.alpha * z) if self.alpha else np.maximum(z, 0)
@@ -82,6 +90,11 @@ class ELU(kit.Activation):
     default_init: ClassVar[str] = "he"
     alpha: float = real_field(1.0, lambda v: v > 0, "> 0")
 
+    @property
+    def output_range(self) -> tuple[float, float]:  # type: ignore[override]
+        """(-alpha, inf)."""
+        return (-self.alpha, math.inf)
+
     def forward(self, z: np.ndarray) -> np.ndarray:
         return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0)))
 
@@ -95,6 +108,7 @@ class GELU(kit.Activation):
     da/dz = Phi(z) + z phi(z), phi(z) = exp(-z^2 / 2) / sqrt(2 pi)."""
 
     default_init: ClassVar[str] = "he"
+    output_range: ClassVar[tuple[float, float] | None] = (-0.17, math.inf)  # min z Phi(z) = -0.16997 at z = -0.752
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return z * (0.5 * erfc(-z * _RSQRT2))
@@ -108,6 +122,7 @@ class Softplus(kit.Activation):
     """a = log(1 + exp(z)), computed as logaddexp(0, z); da/dz = sigmoid(z)."""
 
     default_init: ClassVar[str] = "he"
+    output_range: ClassVar[tuple[float, float] | None] = (0.0, math.inf)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return np.logaddexp(0, z)
@@ -121,6 +136,7 @@ class SiLU(kit.Activation):
     """a = z sigmoid(z); da/dz = s (1 + z (1 - s)) with s = sigmoid(z)."""
 
     default_init: ClassVar[str] = "he"
+    output_range: ClassVar[tuple[float, float] | None] = (-0.279, math.inf)  # min z sigmoid(z) = -0.27846 at z = -1.278
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return z * expit(z)
@@ -139,6 +155,8 @@ class Swish(SiLU):
 class Softsign(kit.Activation):
     """a = z / (1 + |z|); da/dz = 1 / (1 + |z|)^2."""
 
+    output_range: ClassVar[tuple[float, float] | None] = (-1.0, 1.0)
+
     def forward(self, z: np.ndarray) -> np.ndarray:
         return z / (1.0 + np.abs(z))
 
@@ -150,6 +168,8 @@ class Softsign(kit.Activation):
 @attrs.define
 class HardTanh(kit.Activation):
     """a = clip(z, -1, 1); da/dz = 1 for |z| < 1, 0 otherwise."""
+
+    output_range: ClassVar[tuple[float, float] | None] = (-1.0, 1.0)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return np.clip(z, -1.0, 1.0)
@@ -167,6 +187,7 @@ class Softmax(kit.Activation):
 
     fusion: ClassVar[str | None] = "softmax"
     reduces_last_axis: ClassVar[bool] = True
+    output_range: ClassVar[tuple[float, float] | None] = (0.0, 1.0)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         e = np.exp(z - z.max(axis=-1, keepdims=True))
