@@ -4,6 +4,9 @@
 (moments) is kept in lists aligned with them and created on the first step.
 A step is all or nothing: one that would leave a parameter or its state
 non-finite (an overflow) puts everything back and raises NonFiniteError.
+A plugin may give an optimizer class a fused kernel (hook ``tn_optimizer_kernels``,
+e.g. tn-accel's): one compiled pass per parameter in place of NumPy's one pass
+per operation, with the same values, slots and all-or-nothing check.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import numpy as np
 
 from tn_core.errors import NonFiniteError
 from tn_core.fields import real_field
-from tn_core.plugins import resolve
+from tn_core.plugins import get_plugins, resolve
+
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _positive(default: float) -> Any:
@@ -38,9 +43,10 @@ class Optimizer:
       by copying the parameters and slots first (simpler to write, slower).
     """
 
-    #: whether finite gradients and finite slots always give finite new slots (then ``propose``'s staged
-    #: slots are not checked): true of the built-ins, whose slots are moving averages of g and g^2
-    slots_stay_finite: ClassVar[bool] = False
+    #: the slots whose new values are finite whenever the gradient, the old slots and the new parameter are
+    #: (their staged values are not checked): Adam's m, whose overflow makes the step inf, but not its v:
+    #: g^2 overflows float32 for |g| > 1.8e19 while m / sqrt(inf) = 0 leaves the parameter finite
+    finite_slots: ClassVar[tuple[str, ...]] = ()
 
     lr: float = _positive(1e-3)
     steps: int = attrs.field(default=0, init=False)
@@ -55,17 +61,20 @@ class Optimizer:
 
         If a gradient is not finite, or the update would leave a parameter or a slot non-finite, every
         parameter, slot and the step count stay as they were and NonFiniteError is raised, its ``parameter``
-        the index of the first such one and its ``cause`` "gradient" or "update".
+        the index of the first such one and its ``cause`` "gradient" or "update". Any other error (NumPy's, on
+        integer parameters) leaves the step count and the slots as they were too.
         """
         touched = [i for i, g in enumerate(grads) if g is not None]
         self.steps += 1
         self._created.clear()
         try:
+            if self._step_fused(params, grads, touched):
+                return
             if type(self).propose is not Optimizer.propose:
                 self._step_staged(params, grads, touched)
             else:
                 self._step_in_place(params, grads, touched)
-        except NonFiniteError:
+        except Exception:
             self.steps -= 1
             for name, i in self._created:  # slots the failed step made go again
                 self.slots[name][i] = None
@@ -77,6 +86,30 @@ class Optimizer:
     def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError
 
+    def _step_fused(self, params: list[np.ndarray], grads: list[np.ndarray | None], touched: list[int]) -> bool:
+        """The step by the kernel a plugin gives exactly this class, if every parameter, gradient and slot is a
+        C-contiguous float32 or float64 array of one dtype and shape; False (the NumPy path then runs) otherwise.
+
+        Each kernel writes one parameter's new values into the staged arrays and says whether they are finite.
+        """
+        found = get_plugins().optimizer_kernels().get(type(self))
+        if found is None:
+            return False
+        names, kernel = found
+        slots = {i: [self.slot(name, i, params[i]) for name in names] for i in touched}
+        if not all(_kernel_fits([params[i], grads[i], *slots[i]]) for i in touched):  # type: ignore[list-item]
+            return False
+        self._proposed.clear()
+        new = {}
+        with np.errstate(over="ignore", invalid="ignore"):  # for kernels that call NumPy
+            for i in touched:
+                new[i] = self._buffer("new", "", i, params[i])
+                if not kernel(self, params[i], grads[i], slots[i], new[i],
+                              [self.staged(name, i, params[i]) for name in names]):
+                    raise _non_finite(self, i, grads[i])  # type: ignore[arg-type]
+        self._store(params, new)
+        return True
+
     def _step_staged(self, params: list[np.ndarray], grads: list[np.ndarray | None], touched: list[int]) -> None:
         """Every new value is computed and checked before any is stored (non-finite gradients show as
         non-finite new parameters)."""
@@ -86,16 +119,21 @@ class Optimizer:
             for i in touched:
                 new[i] = np.subtract(params[i], self.propose(i, params[i], grads[i]),  # type: ignore[arg-type]
                                      out=self._buffer("new", "", i, params[i]))
-        staged = {(name, i): self.work_arrays["staged", name, i] for name, i in self._proposed}
-        checked = {} if self.slots_stay_finite else staged
+        checked = [(i, self.work_arrays["staged", name, i]) for name, i in self._proposed
+                   if name not in self.finite_slots]
         for i in touched:
-            if not finite(new[i]) or not all(finite(array) for (_, j), array in checked.items() if j == i):
-                raise _non_finite(self, i, "gradient" if not finite(grads[i]) else "update")  # type: ignore[arg-type]
-        for i in touched:
-            np.copyto(params[i], new[i])
-        for (name, i), array in staged.items():  # the new slot values become current; the old arrays, next staging
+            if not finite(new[i]) or not all(finite(array) for j, array in checked if j == i):
+                raise _non_finite(self, i, grads[i])  # type: ignore[arg-type]
+        self._store(params, new)
+
+    def _store(self, params: list[np.ndarray], new: dict[int, np.ndarray]) -> None:
+        """Copy the checked new values into the parameters and make the staged slot values current (the old
+        slot arrays become the next step's staging arrays)."""
+        for i, array in new.items():
+            np.copyto(params[i], array)
+        for name, i in self._proposed:
             arrays = self._slot_list(name, i)
-            self.work_arrays.pop(("staged", name, i))
+            array = self.work_arrays.pop(("staged", name, i))
             if arrays[i] is not None and arrays[i].shape == array.shape:
                 self.work_arrays["staged", name, i] = arrays[i]
             arrays[i] = array
@@ -110,7 +148,7 @@ class Optimizer:
             return
         for (name, i), copy in saved.items():
             (params[i] if name == "" else self.slots[name][i])[...] = copy  # type: ignore[index]
-        raise _non_finite(self, bad, "gradient" if not finite(grads[bad]) else "update")  # type: ignore[arg-type]
+        raise _non_finite(self, bad, grads[bad])  # type: ignore[arg-type]
 
     def _state_of(self, i: int, params: list[np.ndarray]) -> list[tuple[str, np.ndarray]]:
         """("", parameter i) and (slot name, array) for its slots."""
@@ -178,7 +216,6 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent: p -= lr * g."""
 
-    slots_stay_finite: ClassVar[bool] = True
     lr: float = _positive(1e-2)
 
     def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -189,7 +226,7 @@ class SGD(Optimizer):
 class Momentum(Optimizer):
     """SGD with momentum: v = momentum * v + g; p -= lr * v (or lr * (g + momentum * v) with nesterov=True)."""
 
-    slots_stay_finite: ClassVar[bool] = True
+    finite_slots: ClassVar[tuple[str, ...]] = ("velocity",)  # an overflow of v makes the step inf
     lr: float = _positive(1e-2)
     momentum: float = _fraction(0.9)
     nesterov: bool = False
@@ -210,7 +247,6 @@ class Momentum(Optimizer):
 class RMSProp(Optimizer):
     """Steps scaled by a moving RMS of the gradient: s = rho s + (1 - rho) g^2; p -= lr * g / (sqrt(s) + eps)."""
 
-    slots_stay_finite: ClassVar[bool] = True
     rho: float = _fraction(0.9)
     eps: float = _positive(1e-8)
 
@@ -235,7 +271,7 @@ class Adam(Optimizer):
     m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t) at step t (counted from 1).
     """
 
-    slots_stay_finite: ClassVar[bool] = True
+    finite_slots: ClassVar[tuple[str, ...]] = ("m",)
     beta1: float = _fraction(0.9)
     beta2: float = _fraction(0.999)
     eps: float = _positive(1e-8)
@@ -274,14 +310,22 @@ class AdamW(Adam):
 BUILTIN_OPTIMIZERS = [SGD, Momentum, RMSProp, Adam, AdamW]
 
 
-def _non_finite(optimizer: Optimizer, i: int, cause: str) -> NonFiniteError:
-    """NonFiniteError for parameter i: its gradient is not finite, or its update would not be."""
+def _non_finite(optimizer: Optimizer, i: int, g: np.ndarray) -> NonFiniteError:
+    """NonFiniteError for parameter i, whose gradient ``g`` is not finite or whose update would not be."""
+    cause = "update" if finite(g) else "gradient"
     text = (f"the gradient of parameter {i} holds NaN or infinite values" if cause == "gradient" else
             f"the {type(optimizer).__name__} update (lr {optimizer.lr:g}) would make parameter {i} or its state "
             "non-finite")
     error = NonFiniteError(text)
     error.parameter, error.cause = i, cause  # type: ignore[attr-defined]
     return error
+
+
+def _kernel_fits(arrays: list[np.ndarray]) -> bool:
+    """Whether a fused kernel takes these arrays: C-contiguous, float32 or float64, all of one dtype and shape."""
+    first = arrays[0]
+    return first.dtype in KERNEL_DTYPES and all(
+        a.dtype == first.dtype and a.shape == first.shape and a.flags.c_contiguous for a in arrays)
 
 
 def finite(array: np.ndarray) -> bool:

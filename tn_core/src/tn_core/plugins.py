@@ -80,6 +80,7 @@ class PluginInfo:
     registered: dict[str, list[str]] = attrs.Factory(dict)
     ambiguous: list[str] = attrs.Factory(list)
     error: str | None = None
+    kernel_error: str | None = None  # its tn_optimizer_kernels hook failed (the plugin is loaded)
     disabled_by: str | None = None
 
     @property
@@ -164,6 +165,9 @@ class Plugins:
         self._entry_points: dict[str, tuple[str, str]] = {}  # plugin -> (distribution, entry-point value)
         self._registry: dict[str, dict[str, Entry]] | None = None
         self._ambiguous: dict[str, dict[str, list[Entry]]] = {}
+        self._kernels: dict[type, tuple[tuple[str, ...], Any]] | None = None  # collected on first use
+        self._kernel_offers: dict[str, dict[type, tuple[tuple[str, ...], Any]]] = {}  # plugin -> its kernels
+        self._kernel_errors: dict[str, str] = {}  # plugin -> why its kernels are not used
 
     @property
     def hook(self) -> Any:
@@ -185,7 +189,7 @@ class Plugins:
         self.versions[name] = version
         self.distributions[name] = distribution
         self._offered[name] = offered
-        self._registry = None
+        self._registry = self._kernels = None
 
     def call(self, hook_name: str, extra: Sequence[Any] = (), **kwargs: Any) -> None:
         """Run training hook ``hook_name``: each registered plugin's implementation (last registered first,
@@ -210,7 +214,7 @@ class Plugins:
         self.pm.unregister(name=name)
         for table in (self.versions, self.distributions, self._offered, self._entry_points):
             table.pop(name, None)
-        self._registry = None
+        self._registry = self._kernels = None
 
     def load_entry_points(self) -> None:
         """Import every ``tensornet`` entry point allowed by the environment.
@@ -319,6 +323,27 @@ class Plugins:
                             table[kind].setdefault(name, entry)
         return table, clashes
 
+    def optimizer_kernels(self) -> dict[type, tuple[tuple[str, ...], Any]]:
+        """{optimizer class: (slot names, kernel)} from the ``tn_optimizer_kernels`` hooks, collected on first use.
+
+        A hook that raises or returns anything but such a dict is skipped with a warning (``tn plugins`` shows
+        why); a class two plugins give a kernel is left out (it keeps the NumPy path).
+        """
+        if self._kernels is None:
+            self._kernel_offers, self._kernel_errors = {}, {}
+            for impl in reversed(self.pm.hook.tn_optimizer_kernels.get_hookimpls()):  # in registration order
+                name = self.pm.get_name(impl.plugin)
+                try:
+                    self._kernel_offers[name] = _checked_kernels(impl.function())
+                except (Exception, SystemExit) as exc:  # a missing or broken compiler must not stop training
+                    self._kernel_errors[name] = _exception_text(exc)
+                    warnings.warn(f"tensornet {self.label(name)}: its optimizer kernels are not used: "
+                                  f"{self._kernel_errors[name]}", RuntimeWarning, stacklevel=2)
+            classes = [cls for offer in self._kernel_offers.values() for cls in offer]
+            self._kernels = {cls: kernel for offer in self._kernel_offers.values() for cls, kernel in offer.items()
+                             if classes.count(cls) == 1}
+        return self._kernels
+
     def lookup(self, kind: str, name: str) -> Any:
         """The object registered as ``name`` for ``kind``; a clear error otherwise."""
         table = self.registry()[kind]
@@ -373,7 +398,35 @@ class Plugins:
                     others = " and ".join(plugin_label(e.plugin, e.distribution, e.version)
                                           for e in entries if e is not entry)
                     infos[entry.plugin].ambiguous.append(f"{kind} {name!r}, also registered by {others}")
+        kernels = self.optimizer_kernels()
+        for name, offer in self._kernel_offers.items():
+            infos[name].registered["optimizer kernel"] = [cls.__name__ for cls in offer]
+            for cls in offer:
+                if cls not in kernels:
+                    others = " and ".join(self.label(other) for other, o in self._kernel_offers.items()
+                                          if cls in o and other != name)
+                    infos[name].ambiguous.append(f"optimizer kernel for {cls.__name__} (not used), also "
+                                                 f"registered by {others}")
+        for name, error in self._kernel_errors.items():
+            infos[name].kernel_error = error
         return list(infos.values()) + self.failed
+
+
+def _checked_kernels(kernels: Any) -> dict[type, tuple[tuple[str, ...], Any]]:
+    """What a ``tn_optimizer_kernels`` hook returned, if it is ``{Optimizer subclass: (slot names, kernel)}``."""
+    optimizer = _expected_types()["optimizer"]
+    if kernels is None:  # pluggy's "no result"
+        return {}
+    if not isinstance(kernels, dict):
+        raise PluginError(f"tn_optimizer_kernels returned {kernels!r}, not a dict")
+    for cls, value in kernels.items():
+        if not (isinstance(cls, type) and issubclass(cls, optimizer)):
+            raise PluginError(f"tn_optimizer_kernels returned the key {cls!r}, which is not an Optimizer subclass")
+        if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], tuple)
+                and all(isinstance(slot, str) for slot in value[0]) and callable(value[1])):
+            raise PluginError(f"tn_optimizer_kernels returned {value!r} for {cls.__name__}, "
+                              "not (slot names, kernel)")
+    return kernels
 
 
 _plugins: Plugins | None = None

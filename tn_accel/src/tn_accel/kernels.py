@@ -1,0 +1,116 @@
+"""The fused optimizer kernels: one compiled pass over a parameter, its gradient and its slots.
+
+Each kernel evaluates the expressions of its optimizer's ``propose`` (tn_core.optimizers) in the same
+order and in the parameter's dtype (its scalars cast to that dtype first, as NumPy casts Python
+floats), so it computes NumPy's values; it writes the new parameter and slot values into the arrays it
+is given and returns whether all of them are finite (the protocol of the ``tn_optimizer_kernels``
+hook). numba compiles each kernel on first use per dtype and keeps the machine code on disk
+(``cache=True``: in ``__pycache__`` beside this file, or in the user's cache folder where that is
+read-only), so later processes load it instead of compiling.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+
+from tn_core import SGD, Adam, AdamW, Momentum, RMSProp
+
+# error_model="numpy": x / 0 gives inf (checked below) instead of raising, and the loops vectorize
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_jit
+def _sgd(p, g, new_p, lr):  # type: ignore[no-untyped-def]
+    """new_p = p - g lr."""
+    ok = True
+    for k in range(p.size):
+        pk = p[k] - g[k] * lr
+        new_p[k] = pk
+        ok &= math.isfinite(pk)
+    return ok
+
+
+@_jit
+def _momentum(p, g, v, new_p, new_v, lr, mu, nesterov):  # type: ignore[no-untyped-def]
+    """v' = v mu + g; new_p = p - v' lr, or p - (v' mu + g) lr with nesterov."""
+    ok = True
+    for k in range(p.size):
+        vk = v[k] * mu + g[k]
+        pk = p[k] - ((vk * mu + g[k]) * lr if nesterov else vk * lr)
+        new_p[k], new_v[k] = pk, vk
+        ok &= math.isfinite(pk) & math.isfinite(vk)
+    return ok
+
+
+@_jit
+def _rmsprop(p, g, s, new_p, new_s, lr, one_minus_rho, eps):  # type: ignore[no-untyped-def]
+    """s' = (g^2 - s)(1 - rho) + s; new_p = p - g / (sqrt(s') + eps) lr."""
+    ok = True
+    for k in range(p.size):
+        sk = (g[k] * g[k] - s[k]) * one_minus_rho + s[k]
+        pk = p[k] - g[k] / (np.sqrt(sk) + eps) * lr
+        new_p[k], new_s[k] = pk, sk
+        ok &= math.isfinite(pk) & math.isfinite(sk)
+    return ok
+
+
+@_jit
+def _adam(p, g, m, v, new_p, new_m, new_v, one_minus_beta1, one_minus_beta2, eps_c, scale, decay):  # type: ignore[no-untyped-def]
+    """m' = (g - m)(1 - beta1) + m; v' = (g^2 - v)(1 - beta2) + v;
+    new_p = p - (m' / (sqrt(v') + eps c) scale + p decay), c = sqrt(1 - beta2^t), scale = lr c / (1 - beta1^t)
+    (decay = lr weight_decay for AdamW; the term is left out where decay is 0, as Adam's propose does)."""
+    ok = True
+    for k in range(p.size):
+        mk = (g[k] - m[k]) * one_minus_beta1 + m[k]
+        vk = (g[k] * g[k] - v[k]) * one_minus_beta2 + v[k]
+        step = mk / (np.sqrt(vk) + eps_c) * scale
+        if decay != 0:
+            step += p[k] * decay
+        pk = p[k] - step
+        new_p[k], new_m[k], new_v[k] = pk, mk, vk
+        ok &= math.isfinite(pk) & math.isfinite(mk) & math.isfinite(vk)
+    return ok
+
+
+# The kernels as the optimizer calls them: kernel(optimizer, p, g, slots, new_p, new_slots) -> all finite.
+# The arrays are C-contiguous of one dtype and shape (the optimizer checks), so reshape(-1) makes views.
+
+
+def sgd(opt: SGD, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
+    return _sgd(p.reshape(-1), g.reshape(-1), new_p.reshape(-1), p.dtype.type(opt.lr))
+
+
+def momentum(opt: Momentum, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
+    (v,), (new_v,), dtype = slots, new_slots, p.dtype.type
+    return _momentum(p.reshape(-1), g.reshape(-1), v.reshape(-1), new_p.reshape(-1), new_v.reshape(-1),
+                     dtype(opt.lr), dtype(opt.momentum), opt.nesterov)
+
+
+def rmsprop(opt: RMSProp, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
+    (s,), (new_s,), dtype = slots, new_slots, p.dtype.type
+    return _rmsprop(p.reshape(-1), g.reshape(-1), s.reshape(-1), new_p.reshape(-1), new_s.reshape(-1),
+                    dtype(opt.lr), dtype(1.0 - opt.rho), dtype(opt.eps))
+
+
+def adam(opt: Adam, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
+    (m, v), (new_m, new_v), dtype = slots, new_slots, p.dtype.type
+    c = math.sqrt(1.0 - opt.beta2**opt.steps)
+    decay = opt.lr * opt.weight_decay if isinstance(opt, AdamW) else 0.0
+    return _adam(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                 new_p.reshape(-1), new_m.reshape(-1), new_v.reshape(-1),
+                 dtype(1.0 - opt.beta1), dtype(1.0 - opt.beta2), dtype(opt.eps * c),
+                 dtype(opt.lr * c / (1.0 - opt.beta1**opt.steps)), dtype(decay))
+
+
+#: what the plugin registers: {optimizer class: (its slot names, as its propose names them; kernel)}
+KERNELS: dict[type, tuple[tuple[str, ...], Any]] = {
+    SGD: ((), sgd),
+    Momentum: (("velocity",), momentum),
+    RMSProp: (("square",), rmsprop),
+    Adam: (("m", "v"), adam),
+    AdamW: (("m", "v"), adam),
+}
