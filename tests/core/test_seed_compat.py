@@ -13,8 +13,6 @@ import tn_core as tn
 from tn_core.errors import ConfigError, UnknownNameError, WeightsFileError
 from tn_core.weights import HDF5_SIGNATURE
 
-pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning")
-
 
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
