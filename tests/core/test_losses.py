@@ -13,6 +13,8 @@ import pytest
 from scipy.special import expit, log_softmax, softmax
 
 import tn_core as tn
+from tests.core import make_loss_references
+from tests.torch_references import inputs_match, reference_fixture
 from tn_core import kit
 from tn_core.losses import LOSS_NAMES, loss_names, resolve_loss
 from tn_core.testing import check_system_gradients
@@ -128,7 +130,7 @@ def test_soft_labels_summing_to_one_in_float32_are_accepted() -> None:
 # -- every named loss: formula, finite differences, fusion ------------------------------------------------------
 
 
-def reference(loss: tn.Loss, y: np.ndarray, t: np.ndarray) -> float:
+def by_formula(loss: tn.Loss, y: np.ndarray, t: np.ndarray) -> float:
     """E from the formulas (activated outputs for the probability losses), reduced as the loss says."""
     if isinstance(loss, tn.Quad):
         return float(0.5 * np.sum((y - t) ** 2) / len(y))
@@ -162,7 +164,7 @@ def test_every_named_loss_matches_its_formula_and_finite_differences(name: str, 
     loss = resolve_loss(name)
     y, t = case_for(loss, seed)
     value, grad = loss.evaluate(y, t, fused=False)
-    assert value == pytest.approx(reference(loss, y, t), rel=1e-10)
+    assert value == pytest.approx(by_formula(loss, y, t), rel=1e-10)
     np.testing.assert_allclose(grad, finite_difference(lambda v: loss.evaluate(v, t, False)[0], y), atol=1e-7)
 
 
@@ -177,7 +179,7 @@ def test_fused_losses_are_the_same_loss_computed_from_the_pre_activation(name: s
         count = z.size // z.shape[-1] if loss.mean else len(z)
         assert value == pytest.approx(-np.sum(t * np.log(activated)) / count, rel=1e-10)
     else:
-        assert value == pytest.approx(reference(tn.CE(mean=loss.mean), activated, t), rel=1e-10)
+        assert value == pytest.approx(by_formula(tn.CE(mean=loss.mean), activated, t), rel=1e-10)
     np.testing.assert_allclose(grad, finite_difference(lambda v: loss.evaluate(v, t, True)[0], z), atol=1e-7)
 
 
@@ -219,6 +221,34 @@ def test_keras_names_in_a_system_match_finite_differences(name: str) -> None:
     s = tn.System([x], [tn.Dense((2, 4))(y)], dtype=np.float64)
     t = rng.random((5, 2, 4))
     check_system_gradients(s, [rng.normal(size=(5, 3))], [t / t.sum(axis=-1, keepdims=True)], loss=name)
+
+
+# PyTorch case -> (tensornet name, output, target, fused): fused losses get the pre-activation as output
+TORCH_CASES = {
+    "mse": ("mse", "y", "t", False),
+    "mae": ("mean_absolute_error", "y", "t", False),
+    "bce": ("binary_crossentropy", "a", "p", False),
+    "bce_with_logits": ("bce_with_logits", "z", "p", False),
+    "bce_with_logits/fused": ("bce", "z", "p", True),
+    "ce_ids": ("sparse_categorical_crossentropy", "logits", "ids", False),
+    "ce_ids/fused": ("sparse_categorical_crossentropy", "logits", "ids", True),
+    "ce_soft": ("categorical_crossentropy", "logits", "soft", False),
+}
+
+reference = reference_fixture(make_loss_references)
+
+
+def test_the_committed_loss_references_were_made_from_the_scripts_inputs() -> None:
+    inputs_match(make_loss_references)
+
+
+@pytest.mark.parametrize("case", list(TORCH_CASES))
+def test_keras_names_equal_pytorch(reference: dict[str, np.ndarray], case: str) -> None:
+    name, output, target, fused = TORCH_CASES[case]
+    torch_case = case.split("/")[0]
+    value, grad = resolve_loss(name).evaluate(reference[output], reference[target], fused)
+    assert value == pytest.approx(float(reference[f"{torch_case}_value"]), rel=1e-12)
+    np.testing.assert_allclose(grad, reference[f"{torch_case}_grad"], rtol=1e-10, atol=1e-15)
 
 
 # -- class ids ------------------------------------------------------------------------------------------------
