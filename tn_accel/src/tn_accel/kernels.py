@@ -4,9 +4,10 @@ Each kernel evaluates the expressions of its optimizer's ``propose`` (tn_core.op
 order and in the parameter's dtype (its scalars cast to that dtype first, as NumPy casts Python
 floats), so it computes NumPy's values; it writes the new parameter and slot values into the arrays it
 is given and returns whether all of them are finite (the protocol of the ``tn_optimizer_kernels``
-hook). numba compiles each kernel on first use per dtype and keeps the machine code on disk
-(``cache=True``: in ``__pycache__`` beside this file, or in the user's cache folder where that is
-read-only), so later processes load it instead of compiling.
+hook). The scalars travel as one small array of that dtype: numba takes arrays faster than NumPy
+scalars (about 1 us a call instead of 5). numba compiles each kernel on first use per dtype and
+keeps the machine code on disk (``cache=True``: in ``__pycache__`` beside this file, or in the
+user's cache folder where that is read-only), so later processes load it instead of compiling.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def _sgd(p, g, new_p, lr):  # type: ignore[no-untyped-def]
-    """new_p = p - g lr."""
+def _sgd(p, g, new_p, h):  # type: ignore[no-untyped-def]
+    """new_p = p - g lr; h = (lr,)."""
+    lr = h[0]
     ok = True
     for k in range(p.size):
         pk = p[k] - g[k] * lr
@@ -35,8 +37,9 @@ def _sgd(p, g, new_p, lr):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _momentum(p, g, v, new_p, new_v, lr, mu, nesterov):  # type: ignore[no-untyped-def]
-    """v' = v mu + g; new_p = p - v' lr, or p - (v' mu + g) lr with nesterov."""
+def _momentum(p, g, v, new_p, new_v, h, nesterov):  # type: ignore[no-untyped-def]
+    """v' = v mu + g; new_p = p - v' lr, or p - (v' mu + g) lr with nesterov; h = (lr, mu)."""
+    lr, mu = h[0], h[1]
     ok = True
     for k in range(p.size):
         vk = v[k] * mu + g[k]
@@ -47,8 +50,9 @@ def _momentum(p, g, v, new_p, new_v, lr, mu, nesterov):  # type: ignore[no-untyp
 
 
 @_jit
-def _rmsprop(p, g, s, new_p, new_s, lr, one_minus_rho, eps):  # type: ignore[no-untyped-def]
-    """s' = (g^2 - s)(1 - rho) + s; new_p = p - g / (sqrt(s') + eps) lr."""
+def _rmsprop(p, g, s, new_p, new_s, h):  # type: ignore[no-untyped-def]
+    """s' = (g^2 - s)(1 - rho) + s; new_p = p - g / (sqrt(s') + eps) lr; h = (lr, 1 - rho, eps)."""
+    lr, one_minus_rho, eps = h[0], h[1], h[2]
     ok = True
     for k in range(p.size):
         sk = (g[k] * g[k] - s[k]) * one_minus_rho + s[k]
@@ -59,10 +63,12 @@ def _rmsprop(p, g, s, new_p, new_s, lr, one_minus_rho, eps):  # type: ignore[no-
 
 
 @_jit
-def _adam(p, g, m, v, new_p, new_m, new_v, one_minus_beta1, one_minus_beta2, eps_c, scale, decay):  # type: ignore[no-untyped-def]
+def _adam(p, g, m, v, new_p, new_m, new_v, h):  # type: ignore[no-untyped-def]
     """m' = (g - m)(1 - beta1) + m; v' = (g^2 - v)(1 - beta2) + v;
     new_p = p - (m' / (sqrt(v') + eps c) scale + p decay), c = sqrt(1 - beta2^t), scale = lr c / (1 - beta1^t)
-    (decay = lr weight_decay for AdamW; the term is left out where decay is 0, as Adam's propose does)."""
+    (decay = lr weight_decay for AdamW; the term is left out where decay is 0, as Adam's propose does);
+    h = (1 - beta1, 1 - beta2, eps c, scale, decay)."""
+    one_minus_beta1, one_minus_beta2, eps_c, scale, decay = h[0], h[1], h[2], h[3], h[4]
     ok = True
     for k in range(p.size):
         mk = (g[k] - m[k]) * one_minus_beta1 + m[k]
@@ -81,29 +87,29 @@ def _adam(p, g, m, v, new_p, new_m, new_v, one_minus_beta1, one_minus_beta2, eps
 
 
 def sgd(opt: SGD, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
-    return _sgd(p.reshape(-1), g.reshape(-1), new_p.reshape(-1), p.dtype.type(opt.lr))
+    return _sgd(p.reshape(-1), g.reshape(-1), new_p.reshape(-1), np.array([opt.lr], p.dtype))
 
 
 def momentum(opt: Momentum, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
-    (v,), (new_v,), dtype = slots, new_slots, p.dtype.type
+    (v,), (new_v,) = slots, new_slots
     return _momentum(p.reshape(-1), g.reshape(-1), v.reshape(-1), new_p.reshape(-1), new_v.reshape(-1),
-                     dtype(opt.lr), dtype(opt.momentum), opt.nesterov)
+                     np.array([opt.lr, opt.momentum], p.dtype), opt.nesterov)
 
 
 def rmsprop(opt: RMSProp, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
-    (s,), (new_s,), dtype = slots, new_slots, p.dtype.type
+    (s,), (new_s,) = slots, new_slots
     return _rmsprop(p.reshape(-1), g.reshape(-1), s.reshape(-1), new_p.reshape(-1), new_s.reshape(-1),
-                    dtype(opt.lr), dtype(1.0 - opt.rho), dtype(opt.eps))
+                    np.array([opt.lr, 1.0 - opt.rho, opt.eps], p.dtype))
 
 
 def adam(opt: Adam, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
-    (m, v), (new_m, new_v), dtype = slots, new_slots, p.dtype.type
+    (m, v), (new_m, new_v) = slots, new_slots
     c = math.sqrt(1.0 - opt.beta2**opt.steps)
     decay = opt.lr * opt.weight_decay if isinstance(opt, AdamW) else 0.0
+    h = np.array([1.0 - opt.beta1, 1.0 - opt.beta2, opt.eps * c, opt.lr * c / (1.0 - opt.beta1**opt.steps), decay],
+                 p.dtype)
     return _adam(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                 new_p.reshape(-1), new_m.reshape(-1), new_v.reshape(-1),
-                 dtype(1.0 - opt.beta1), dtype(1.0 - opt.beta2), dtype(opt.eps * c),
-                 dtype(opt.lr * c / (1.0 - opt.beta1**opt.steps)), dtype(decay))
+                 new_p.reshape(-1), new_m.reshape(-1), new_v.reshape(-1), h)
 
 
 #: what the plugin registers: {optimizer class: (its slot names, as its propose names them; kernel)}

@@ -183,7 +183,8 @@ class Optimizer:
     def _slot_list(self, name: str, i: int) -> list[np.ndarray | None]:
         """The arrays of slot ``name``, long enough to hold parameter i (None: no state yet)."""
         arrays = self.slots.setdefault(name, [])
-        arrays.extend([None] * (i + 1 - len(arrays)))
+        if len(arrays) <= i:
+            arrays.extend([None] * (i + 1 - len(arrays)))
         return arrays
 
     def scratch(self, i: int, like: np.ndarray, name: str = "step") -> np.ndarray:
