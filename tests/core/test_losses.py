@@ -407,7 +407,8 @@ DATA = np.random.default_rng(8).normal(size=(6, 4)), np.eye(3)[[0, 1, 2, 0, 1, 2
 @pytest.mark.parametrize(("loss", "activation"), [
     ("ce", "linear"), ("ce", "tanh"), ("ce", "relu"), ("bce", tn.ReLU(alpha=0.1)), ("binary_crossentropy", "softplus"),
     ("ce", "elu"), ("softmax_ce", "sigmoid"), ("categorical_crossentropy", "sigmoid"), ("sigmoid_ce", "sigmoid"),
-    ("bce_with_logits", "softmax"), (tn.CE(from_logits=True), "sigmoid"),
+    ("bce_with_logits", "softmax"), (tn.CE(from_logits=True), "sigmoid"), ("sigmoid_ce", "relu"),
+    ("bce_with_logits", "softplus"),
 ])
 def test_a_loss_on_an_output_it_does_not_suit_is_a_config_error_before_any_update(loss: Any, activation: Any) -> None:
     s, y = one_layer(activation)
@@ -444,8 +445,10 @@ def test_a_loss_on_an_output_it_suits_trains_without_a_word(loss: str, activatio
     assert s.step == 1
 
 
-@pytest.mark.parametrize(("loss", "activation"), [("softmax_ce", "tanh"), ("sigmoid_ce", "relu"),
-                                                  ("categorical_crossentropy", "elu"), ("softmax_ce", "softsign")])
+@pytest.mark.parametrize(("loss", "activation"), [
+    ("softmax_ce", "tanh"), ("sigmoid_ce", "tanh"), ("softmax_ce", "relu"), ("categorical_crossentropy", "elu"),
+    ("bce_with_logits", "elu"),
+])
 def test_logits_an_activation_bounds_get_one_warning(loss: str, activation: str) -> None:
     s, y = one_layer(activation)
     name = type(y.structure.activation).__name__

@@ -45,10 +45,12 @@ slots, plugins without ``activation``) are not checked. ``Loss.takes``:
 - "logits" (sigmoid_ce, bce_with_logits, softmax_ce and the categorical
   names): a linear output, or for SoftmaxCE a Softmax output it fuses with.
   Probabilities (sigmoid, a Softmax it cannot fuse with) are a ConfigError:
-  the loss would squash them a second time. Other bounded or half-bounded
-  activations (tanh, relu, ...) get a warning: the loss is well defined and
-  trains, but the logits cannot span every probability (tanh logits keep a
-  sigmoid within (0.27, 0.73)); a linear output is the usual choice.
+  the loss would squash them a second time. So are logits that never change
+  sign for the binary losses (relu, softplus: sigmoid(z) >= 0.5, no output
+  could say no). Other bounded or half-bounded activations (tanh, relu for
+  softmax_ce, ...) get a warning: the loss is well defined and trains, but
+  the logits cannot span every probability (tanh logits keep a sigmoid within
+  (0.27, 0.73)); a linear output is the usual choice.
 """
 
 from __future__ import annotations
@@ -192,6 +194,16 @@ class CE(Loss):
     def can_fuse(self, structure: Any) -> bool:
         """Only on probabilities: logits come from a linear output."""
         return not self.from_logits and super().can_fuse(structure)
+
+    def pairing_problem(self, activation: Activation, fused: bool) -> tuple[bool, str] | None:
+        """The base rules; and logits that never change sign (relu, softplus) are an error, not a warning."""
+        problem = super().pairing_problem(activation, fused)
+        low, high = activation.output_range or (-math.inf, math.inf)
+        if problem is not None and not problem[0] and (low >= 0 or high <= 0):
+            return True, ("it takes logits and decides by their sign (sigmoid(z) > 0.5 where z > 0), and this "
+                          "activation's values never change sign, so no output could say the other; use a linear "
+                          "output (no activation)")
+        return problem
 
     def evaluate(self, y: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
         count = _count(y, self.mean)
