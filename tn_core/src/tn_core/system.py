@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from tn_core import training
 from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError, UnknownNameError, suggest
 from tn_core.losses import Loss, check_pairing, fuses, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
@@ -19,7 +20,6 @@ from tn_core.plugins import get_plugins
 from tn_core.seed import learn_options, set_adam_fields, verbose_layers
 from tn_core.structure import Instance, OutputRef, Shape, as_refs, as_typed, using_forward_rng, wanting_input_grads
 from tn_core.summary import summary_table
-from tn_core.training import evaluate, fit, predict
 from tn_core.weights import load_weights, save_weights
 from tn_core.wiring import Constant, Input
 
@@ -632,17 +632,10 @@ class System:
 
     # -- training loop and files (training.py, weights.py, serialize.py) -----------------------
 
-    def fit(self, x: Any, y: Any, **kwargs: Any) -> Any:
-        """Train on arrays for some epochs; see :func:`tn_core.training.fit`."""
-        return fit(self, x, y, **kwargs)
-
-    def evaluate(self, x: Any, y: Any, **kwargs: Any) -> dict[str, float]:
-        """Loss and metrics over a data set; see :func:`tn_core.training.evaluate`."""
-        return evaluate(self, x, y, **kwargs)
-
-    def predict(self, x: Any, batch_size: int = 256) -> list[np.ndarray]:
-        """Outputs for a large data set, computed in batches."""
-        return predict(self, x, batch_size=batch_size)
+    # the functions of training.py, as methods (``system`` is self): help() and inspect show their real signatures
+    fit = training.fit
+    evaluate = training.evaluate
+    predict = training.predict
 
     def summary(self) -> None:
         """Print a table of the layers, their output shapes and parameter counts."""

@@ -1,4 +1,4 @@
-"""Training loop: fit, evaluate and predict over arrays in mini-batches.
+"""Training loop: fit, evaluate and predict over data sets in mini-batches (:mod:`tn_core.sources`).
 
 ``fit`` owns only the loop. Everything else that happens during training
 (progress bar, early stopping, checkpoints, schedules, clipping) is a
@@ -13,54 +13,33 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tn_core.errors import ConfigError, ShapeError
+from tn_core.errors import ConfigError
 from tn_core.metrics import Metric, resolve_metrics
 from tn_core.parallel import Parallel, parallel_of
 from tn_core.plugins import get_plugins
-from tn_core.structure import as_typed
+from tn_core.sources import Arrays, Stream, source
 
 if TYPE_CHECKING:
     from tn_core.system import System
 
-def _as_list(data: Any) -> list[Any]:
-    return list(data) if isinstance(data, (list, tuple)) else [data]
 
-
-def _dataset(system: System, x: Any, y: Any | None, what: str) -> tuple[list[np.ndarray], list[np.ndarray], int]:
-    """(inputs, targets, number of samples), cast to the System's dtypes and checked against its shapes."""
-    typed = zip(_as_list(x), system.input_dtypes)
-    xs = [as_typed(a, dtype, f"{what}: inputs[{k}]") for k, (a, dtype) in enumerate(typed)]
-    ys = [] if y is None else [as_typed(a, system.dtype, f"{what}: targets[{k}]") for k, a in enumerate(_as_list(y))]
-    n = len(xs[0]) if xs and xs[0].ndim else 0
-    for arrays, shapes, kind in ((xs, [i.shape for i in system.inputs], "inputs"),
-                                 (ys, [r.shape for r in system.outputs] if ys else [], "targets")):
-        if len(arrays) != len(shapes):
-            raise ShapeError(f"{what}: {len(arrays)} {kind} arrays for a System with {len(shapes)}")
-        for k, (a, shape) in enumerate(zip(arrays, shapes)):
-            if a.shape != (n, *shape):
-                raise ShapeError(f"{what}: {kind}[{k}] has shape {a.shape}, expected (N, {', '.join(map(str, shape))})"
-                                 f" with N = {n} samples (the batch axis comes first)")
-    if n == 0:
-        raise ShapeError(f"{what}: no samples")
-    return xs, ys, n
-
-
-def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> Iterator[np.ndarray]:
-    index = np.arange(n) if order is None else order
-    return (index[i:i + batch_size] for i in range(0, n, batch_size))
-
-
-def _positive_int(value: Any, name: str, low: int = 1) -> int:
+def _positive_int(value: Any, name: str, what: str, low: int = 1) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-        raise ConfigError(f"fit: {name} must be an int >= {low}, got {value!r}")
+        raise ConfigError(f"{what}: {name} must be an int >= {low}, got {value!r}")
     return int(value)
 
 
-def predict(system: System, x: Any, batch_size: int = 256) -> list[np.ndarray]:
-    """Outputs for every sample of ``x`` (one array per System output), in batches of ``batch_size``."""
-    batch_size = _positive_int(batch_size, "batch_size")
-    xs, _, n = _dataset(system, x, None, "predict")
-    parts = [system.forward([a[idx] for a in xs]).outputs for idx in _batches(n, batch_size)]
+def predict(system: System, x: Any, batch_size: int = 256, steps: int | None = None) -> list[np.ndarray]:
+    """Outputs for every sample of ``x`` (one array per System output), in batches of ``batch_size``.
+
+    ``x``: arrays or array-likes (read and cast a batch at a time), or an iterable other than a list of
+    batches, each ``x`` or an ``(x, y)`` tuple (all of them, or the first ``steps``). Every process of a
+    data-parallel run computes all of it.
+    """
+    batch_size = _positive_int(batch_size, "batch_size", "predict")
+    steps = None if steps is None else _positive_int(steps, "steps", "predict")
+    data = source(system, x, None, "predict", None, steps, targets=False)
+    parts = [system.forward(part.take(idx)[0]).outputs for part, idx in data.batches(batch_size)]
     return [np.concatenate([p[k] for p in parts]) for k in range(len(system.outputs))]
 
 
@@ -92,48 +71,84 @@ def _metric_values(outputs: list[np.ndarray], targets: list[np.ndarray], metrics
     return [fn(out, t) for out, t in zip(outputs, targets) for fn in metrics.values()]
 
 
-def evaluate(system: System, x: Any, y: Any, loss: Any = None, batch_size: int = 256,
-             metrics: Sequence[str | Metric] | None = None) -> dict[str, float]:
+def evaluate(system: System, x: Any, y: Any = None, loss: Any = None, batch_size: int = 256,
+             metrics: Sequence[str | Metric] | None = None, steps: int | None = None) -> dict[str, float]:
     """Mean loss and metrics over a data set (``loss`` defaults to the one of the last fit, else quad;
     ``metrics``, names or functions of :mod:`tn_core.metrics`, to accuracy for a classification loss).
 
-    In a data-parallel run each process computes its share of each batch and the means are over all.
+    ``x`` and ``y`` as for :func:`fit`: arrays or array-likes, or ``x`` alone an iterable of ``(x, y)``
+    batches (all of them, or the first ``steps``). In a data-parallel run each process computes its
+    share of each batch and the means are over all.
     """
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = _positive_int(batch_size, "batch_size", "evaluate")
+    steps = None if steps is None else _positive_int(steps, "steps", "evaluate")
     loss = system.loss if loss is None else loss
-    fns = resolve_metrics(metrics, system._losses(loss))
-    xs, ys, n = _dataset(system, x, y, "evaluate")
+    losses = system._losses(loss)
+    fns = resolve_metrics(metrics, losses)
+    return _scores(system, source(system, x, y, "evaluate", losses, steps), loss, batch_size, fns)
+
+
+def _scores(system: System, data: Arrays | Stream, loss: Any, batch_size: int, fns: dict[str, Metric]
+            ) -> dict[str, float]:
+    """evaluate's loop: sample-weighted means of the loss and metrics over ``data``, over every process."""
     par = parallel_of(system)
     means = _Means(["loss", *_metric_names(system, fns)])
-    for idx in _batches(n, batch_size):
+    for part, idx in data.batches(batch_size):
         mine = par.share(idx)
         if len(mine):
-            state = system.forward([a[mine] for a in xs])
-            targets = [a[mine] for a in ys]
+            xs, targets = part.take(mine)
+            state = system.forward(xs)
             value, _, _ = system.loss_gradients(state, targets, loss)
             means.add([value, *_metric_values(state.outputs, targets, fns)], len(mine))
     return means.result(par)
 
 
+def _validation(system: System, validation: Any, losses: list[Any]) -> Arrays | Stream:
+    """fit's validation data: a pair (x, y) of arrays, or a re-iterable of (x, y) batches (a loader object)."""
+    if isinstance(validation, (tuple, list)):
+        if len(validation) != 2:
+            raise ConfigError(f"fit: validation must be a pair (x, y) or a loader of (x, y) batches, got a "
+                              f"{type(validation).__name__} of {len(validation)}")
+        return source(system, *validation, "fit validation", losses)
+    if isinstance(validation, Iterator):
+        raise ConfigError("fit: validation is a one-shot iterator (a generator), which the first epoch would use up; "
+                          "pass (x, y) arrays or a re-iterable loader of batches")
+    return Stream(system, validation, "fit validation", losses, None)
+
+
 def fit(
     system: System,
     x: Any,
-    y: Any,
+    y: Any = None,
     epochs: int = 1,
     batch_size: int = 32,
     optimizer: Any = "adam",
     lr: float | None = None,
     loss: Any = "quad",
-    validation: tuple[Any, Any] | None = None,
-    shuffle: bool = True,
+    validation: Any = None,
+    shuffle: bool | None = None,
     seed: int | None = None,
     metrics: Sequence[str | Metric] | None = None,
     callbacks: Sequence[Any] = (),
     verbose: int = 1,
+    steps_per_epoch: int | None = None,
 ) -> dict[str, list[float]]:
     """Mini-batch training for ``epochs`` passes over (x, y); returns the history.
 
-    The history maps ``loss``, each metric and, with ``validation=(xv, yv)``,
+    ``x`` and ``y`` hold one array per System input and output (a single
+    array for a single one): NumPy arrays or array-likes larger than memory
+    (``np.memmap``, ``np.load(path, mmap_mode="r")``, h5py, zarr), read and
+    cast a batch at a time. Or ``x`` alone is an iterable of ``(x, y)``
+    batches (a generator, a list, a loader object) and ``steps_per_epoch``
+    of them make an epoch (default: its ``len()``; required without one): a
+    one-shot generator is read on across epochs, a re-iterable starts over
+    at each. ``shuffle`` (default: yes for arrays) reorders the samples of
+    arrays at each epoch, reading each batch's rows where they lie; a stream
+    keeps its own order (``shuffle=True`` is an error). ``validation`` is a
+    pair ``(xv, yv)`` of arrays or a re-iterable loader of batches,
+    evaluated after each epoch.
+
+    The history maps ``loss``, each metric and, with ``validation``,
     ``val_loss`` and ``val_<metric>`` to one value per epoch (training values
     are sample-weighted means over the epoch's batches; ``metrics``, names or functions of
     :mod:`tn_core.metrics`, default to accuracy when a loss is a classification loss). ``seed`` makes the
@@ -142,30 +157,36 @@ def fit(
     the training hooks of this fit only, after the registered plugins; a
     callback ends training by setting ``system.stop_training``. A non-finite
     loss, gradient or update raises NonFiniteError naming the step, with the
-    parameters and optimizer state of the step before.
+    parameters and optimizer state of the step before. Under a data-parallel
+    plugin (:mod:`tn_core.parallel`) every process walks the same batches
+    and computes its share of each.
     """
     from tn_core.callbacks import ProgressBar  # callbacks save models, which build Systems, which fit: a cycle
 
-    epochs = _positive_int(epochs, "epochs", low=0)
-    batch_size = _positive_int(batch_size, "batch_size")
-    fns = resolve_metrics(metrics, system._losses(loss))
-    xs, ys, n = _dataset(system, x, y, "fit")
-    if validation is not None:
-        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-            raise ConfigError("fit: validation must be a pair (x, y)")
-        vx, vy, _ = _dataset(system, *validation, "fit validation")
+    epochs = _positive_int(epochs, "epochs", "fit", low=0)
+    batch_size = _positive_int(batch_size, "batch_size", "fit")
+    steps_per_epoch = None if steps_per_epoch is None else _positive_int(steps_per_epoch, "steps_per_epoch", "fit")
+    losses = system._losses(loss)  # unknown losses, and in-memory targets that do not suit them, fail before any update
+    fns = resolve_metrics(metrics, losses)
+    data = source(system, x, y, "fit", losses, steps_per_epoch, unit="epoch")
+    if isinstance(data, Stream) and data.steps(batch_size) is None:
+        raise ConfigError("fit: steps_per_epoch is required for batches from an iterable without len() (a generator):"
+                          " how many of them make an epoch")
+    if isinstance(data, Stream) and shuffle:
+        raise ConfigError("fit: shuffle=True cannot reorder a stream of batches; shuffle in the loader, or pass arrays")
+    shuffled = isinstance(data, Arrays) and shuffle is not False
+    checks = None if validation is None else _validation(system, validation, losses)
     opt = system.use_optimizer(optimizer, lr)
-    system.check_targets(ys, system._losses(loss))  # unknown losses and unsuitable targets fail now, before any update
     system.loss = loss
     shuffle_rng = None
     if seed is not None:
         shuffle_seed, layer_seed = np.random.SeedSequence(seed).spawn(2)
         shuffle_rng, system.rng = np.random.default_rng(shuffle_seed), np.random.default_rng(layer_seed)
-    steps = -(-n // batch_size)
     trained = ["loss", *_metric_names(system, fns), "lr"]
-    config = {"epochs": epochs, "batch_size": batch_size, "samples": n, "steps_per_epoch": steps, "optimizer": opt,
-              "loss": loss, "validation": validation is not None, "metrics": list(fns),
-              "logs": trained + [f"val_{key}" for key in trained[:-1] if validation is not None]}
+    config = {"epochs": epochs, "batch_size": batch_size, "samples": data.n if isinstance(data, Arrays) else None,
+              "steps_per_epoch": data.steps(batch_size), "optimizer": opt, "loss": loss,
+              "validation": checks is not None, "metrics": list(fns),
+              "logs": trained + [f"val_{key}" for key in trained[:-1] if checks is not None]}
     own = _checked_callbacks([*callbacks, *([ProgressBar()] if verbose else [])])
     plugins = get_plugins()
     history: dict[str, list[float]] = {}
@@ -176,19 +197,19 @@ def fit(
     rng = system.rng if shuffle_rng is None else shuffle_rng
     for epoch in range(epochs):
         means = _Means(trained[:-1])
-        for batch, idx in enumerate(_batches(n, batch_size, rng.permutation(n) if shuffle else None)):
+        for batch, (part, idx) in enumerate(data.batches(batch_size, rng if shuffled else None)):
             mine = par.share(idx)  # every process walks the same batches and computes its share of each
             value, pgrads = 0.0, {}
             if len(mine):
-                state = system.forward([a[mine] for a in xs], training=True)
-                targets = [a[mine] for a in ys]
+                xs, targets = part.take(mine)
+                state = system.forward(xs, training=True)
                 value, seeds, fused = system.loss_gradients(state, targets, loss)
                 pgrads, _ = system.backward(state, seeds, fused, input_grads=False)
                 means.add([value, *_metric_values(state.outputs, targets, fns)], len(mine))
             system.apply_gradients(pgrads, opt, value, own, where=f"fit (epoch {epoch + 1}, batch {batch + 1}): ")
         logs = means.result(par)
-        if validation is not None:
-            scores = evaluate(system, vx, vy, loss=loss, batch_size=max(batch_size, 256), metrics=metrics)
+        if checks is not None:
+            scores = _scores(system, checks, loss, max(batch_size, 256), fns)
             logs.update({f"val_{key}": value for key, value in scores.items()})
         logs["lr"] = opt.lr
         for key, value in logs.items():
