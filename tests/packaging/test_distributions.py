@@ -5,7 +5,9 @@ rest down. Every test builds a fresh virtual environment."""
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -99,9 +101,26 @@ def test_core_and_dense(tmp_path: Path, deps_site: Path) -> None:
     ]
 
 
-def test_all_four(tmp_path: Path, deps_site: Path) -> None:
+def test_all_five(tmp_path: Path, deps_site: Path) -> None:
     bin_dir = make_venv(tmp_path / "venv", deps_site, *DISTS.values())
-    assert plugin_names(bin_dir) == ["core", "conv", "dense", "recurrent"]
+    assert sorted(plugin_names(bin_dir)) == ["conv", "core", "dense", "distributed", "recurrent"]
+
+
+def test_distributed_brings_mpiexec_and_trains_on_two_ranks(tmp_path: Path, deps_site: Path) -> None:
+    bin_dir = make_venv(tmp_path / "venv", deps_site, DISTS["tn_core"], DISTS["tn_distributed"])
+    assert plugin_names(bin_dir) == ["core", "distributed"]
+    assert "\ndistributed 0.1.0\n  callbacks: DataParallel\n" in run(bin_dir / "tn", "plugins").stdout
+    code = "import tn_core as tn; dp = tn.DataParallel(); print(dp.rank, dp.size)"
+    no_library = run(bin_dir / "python", "-c", code, check=False)  # mpi4py is there, MPICH's library is not
+    assert no_library.returncode == 1
+    assert no_library.stderr.splitlines()[-1] == (
+        "tn_core.errors.ConfigError: DataParallel needs mpi4py and an MPI library (RuntimeError: cannot load MPI "
+        "library): pip install mpi4py mpich (tn-distributed's dependencies)")
+    run(sys.executable, "-m", "pip", "--python", bin_dir / "python", "install", "-q", "--ignore-installed", "--no-deps",
+        *(f"{name}=={version(name)}" for name in ("mpi4py", "mpich")))  # into this environment: bin/mpiexec, lib/
+    assert python(bin_dir, code).split() == ["0", "1"]
+    two = run(bin_dir / "mpiexec", "-launcher", "fork", "-n", "2", bin_dir / "python", "-c", code).stdout
+    assert sorted(two.splitlines()) == ["0 2", "1 2"]
 
 
 THIRD_PARTY = """

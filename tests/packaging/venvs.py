@@ -1,7 +1,7 @@
 """Fresh virtual environments for packaging tests.
 
-The third-party dependencies (numpy, scipy, pluggy, attrs, setuptools) are
-installed once per test session into a shared "deps" environment that each
+The third-party dependencies (numpy, scipy, pluggy, attrs, mpi4py, mpich,
+setuptools) are installed once per test session into a shared "deps" environment that each
 fresh environment sees through a .pth file; the tensornet distributions are
 then installed into the fresh environment from their local folders, offline
 and non-editable. So every test sees exactly the tensornet distributions it
@@ -18,8 +18,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DISTS = {name: REPO / name for name in ("tn_core", "tn_layers_dense", "tn_layers_conv", "tn_layers_recurrent")}
-DEPENDENCIES = ["numpy", "scipy", "pluggy", "attrs"]
+DISTS = {name: REPO / name for name in (
+    "tn_core", "tn_layers_dense", "tn_layers_conv", "tn_layers_recurrent", "tn_distributed")}
+#: pinned to .venv's versions; mpi4py finds MPICH's library only in its own environment (sys.prefix/lib),
+#: so a test that runs MPI installs mpi4py and mpich into its fresh environment too
+DEPENDENCIES = ["numpy", "scipy", "pluggy", "attrs", "mpi4py", "mpich"]
 
 
 def run(*args: object, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess[str]:

@@ -104,8 +104,10 @@ class DataParallel(Callback, kit.Parallel):
     def __init__(self, comm: Any = None) -> None:
         try:
             from mpi4py import MPI
-        except ImportError as exc:
-            raise ConfigError(f"DataParallel needs mpi4py ({exc}): pip install tn-distributed brings it") from None
+        except (ImportError, RuntimeError) as exc:  # RuntimeError: mpi4py finds no MPI library
+            first = str(exc).splitlines()[0]
+            raise ConfigError(f"DataParallel needs mpi4py and an MPI library ({type(exc).__name__}: {first}): "
+                              "pip install mpi4py mpich (tn-distributed's dependencies)") from None
         self._mpi = MPI
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.rank: int = self.comm.Get_rank()
