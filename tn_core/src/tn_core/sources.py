@@ -141,14 +141,14 @@ class Stream:
         self.one_shot = isinstance(data, Iterator)
         self.iterator = data if self.one_shot else None
         self.passes = 0
-        self.length = len(data) if not self.one_shot and hasattr(type(data), "__len__") else None
-        self.count = steps if steps is not None else self.length
+        self.count = steps if steps is not None or self.one_shot or not hasattr(type(data), "__len__") else len(data)
 
     def steps(self, batch_size: int) -> int | None:
         return self.count
 
     def batches(self, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[tuple[Arrays, np.ndarray]]:
-        """(Arrays of the batch, all its positions) for each batch of the next pass (its own batch size)."""
+        """(Arrays of the batch, all its positions) for each batch of the next pass, sized and ordered as the
+        iterable gives them (``batch_size`` and ``rng`` are for arrays)."""
         iterator = self.iterator if self.one_shot else iter(self.data)
         self.passes += 1
         for k in itertools.count() if self.count is None else range(self.count):

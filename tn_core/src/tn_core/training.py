@@ -32,9 +32,9 @@ def _positive_int(value: Any, name: str, what: str, low: int = 1) -> int:
 def predict(system: System, x: Any, batch_size: int = 256, steps: int | None = None) -> list[np.ndarray]:
     """Outputs for every sample of ``x`` (one array per System output), in batches of ``batch_size``.
 
-    ``x``: arrays or array-likes (read and cast a batch at a time), or an iterable other than a list of
-    batches, each ``x`` or an ``(x, y)`` tuple (all of them, or the first ``steps``). Every process of a
-    data-parallel run computes all of it.
+    ``x``: arrays or array-likes (read and cast a batch at a time), or an iterable of batches (a generator
+    or loader, not a list: a list holds one array per input), each ``x`` or an ``(x, y)`` tuple (all of
+    them, or the first ``steps``). Every process of a data-parallel run computes all of it.
     """
     batch_size = _positive_int(batch_size, "batch_size", "predict")
     steps = None if steps is None else _positive_int(steps, "steps", "predict")
