@@ -1,14 +1,15 @@
-# `make demo` and `make test` each set up .venv (the five distributions, editable) and run.
+# `make demo` and `make test` each set up .venv (the six distributions, editable) and run.
 # `make test` also runs the suite in .venv-floors, which holds the oldest version of every
-# runtime dependency that the five pyproject.toml files declare (`make floors` runs only that).
+# runtime dependency that the six pyproject.toml files declare (`make floors` runs only that).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DIST_DIRS := tn_core tn_layers_dense tn_layers_conv tn_layers_recurrent tn_distributed
+DIST_DIRS := tn_core tn_layers_dense tn_layers_conv tn_layers_recurrent tn_distributed tn_accel
 PYPROJECTS := $(DIST_DIRS:%=%/pyproject.toml)
 # tn-core with its [plot] extra, so the demo also draws the seed's weights picture; tn-distributed brings
-# mpi4py and MPICH's mpiexec into the venv (tests/distributed runs mpiexec -n 2)
-DISTS := './tn_core[plot]' ./tn_layers_dense ./tn_layers_conv ./tn_layers_recurrent ./tn_distributed
+# mpi4py and MPICH's mpiexec into the venv (tests/distributed runs mpiexec -n 2); tn-accel brings numba, so
+# the suite trains through its fused optimizer kernels and tests/accel compares them with the NumPy path
+DISTS := './tn_core[plot]' ./tn_layers_dense ./tn_layers_conv ./tn_layers_recurrent ./tn_distributed ./tn_accel
 STAMP := $(VENV)/.installed
 
 FLOORS_VENV ?= .venv-floors
@@ -32,7 +33,7 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt
 define FLOORS_PY
 import re, sys
 from importlib.metadata import requires
-ours = ("tn-core", "tn-layers-dense", "tn-layers-conv", "tn-layers-recurrent", "tn-distributed")
+ours = ("tn-core", "tn-layers-dense", "tn-layers-conv", "tn-layers-recurrent", "tn-distributed", "tn-accel")
 floors = {}
 for dist in ours:
     for req in requires(dist) or ():

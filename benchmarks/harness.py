@@ -48,14 +48,32 @@ def random_batch(spec: Spec, batch: int, rng: np.random.Generator) -> tuple[np.n
     return x, y
 
 
-def tn_stepper(spec: Spec, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+def tn_stepper(spec: Spec, x: np.ndarray, y: np.ndarray, fused: bool = True) -> Callable[[], None] | None:
+    """tensornet's step; ``fused=False``: with the NumPy optimizer path where a plugin (tn-accel) gives the
+    optimizer a fused kernel (None where none does)."""
     system, loss, optimizer = spec.build_tn()
+    if not fused:
+        optimizer = numpy_path_optimizer(optimizer)
+        if optimizer is None:
+            return None
 
     def step() -> None:
         _, state = system.guess([x], return_state=True)
         system.learn(state, [y], method=optimizer, scale=spec.lr, loss=loss)
 
     return step
+
+
+def numpy_path_optimizer(name: str) -> Any:
+    """An instance of a subclass of optimizer ``name`` that changes nothing: kernels serve their exact class
+    only, so it takes the NumPy path. None where no plugin gives ``name`` a kernel."""
+    from tn_core.optimizers import resolve_optimizer
+    from tn_core.plugins import get_plugins
+
+    cls = type(resolve_optimizer(name))
+    if cls not in get_plugins().optimizer_kernels():
+        return None
+    return type(f"NumPy{cls.__name__}", (cls,), {})()
 
 
 def torch_stepper(spec: Spec, x: np.ndarray, y: np.ndarray) -> Callable[[], None] | None:
@@ -121,10 +139,12 @@ def _rate(step: Callable[[], None], steps: int, batch: int) -> float:
 
 
 def throughput(spec: Spec, batch: int, seconds: float = 2.0, rounds: int = 5) -> dict[str, float]:
-    """Median samples/s of tensornet, PyTorch and JAX (those installed) at ``batch``."""
+    """Median samples/s of tensornet, tensornet without fused optimizer kernels (where a plugin gives
+    some), PyTorch and JAX (those installed) at ``batch``."""
     rng = np.random.default_rng(0)
     x, y = random_batch(spec, batch, rng)
-    steppers = {"tn": tn_stepper(spec, x, y), "torch": torch_stepper(spec, x, y), "jax": jax_stepper(spec, x, y)}
+    steppers = {"tn": tn_stepper(spec, x, y), "tn-numpy": tn_stepper(spec, x, y, fused=False),
+                "torch": torch_stepper(spec, x, y), "jax": jax_stepper(spec, x, y)}
     return alternate({k: v for k, v in steppers.items() if v is not None}, batch, seconds, rounds)
 
 

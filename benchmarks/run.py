@@ -7,7 +7,8 @@
 
 Figures are medians over rounds that alternate tensornet, PyTorch and JAX
 (each where installed), so all see the same machine load; the ratios are
-tensornet's samples/s over the peer's. On a machine shared with other jobs, PyTorch's
+tensornet's samples/s over the peer's. With tn-accel installed, tensornet
+also runs without its fused optimizer kernels (``tn-numpy``). On a machine shared with other jobs, PyTorch's
 OpenMP threads can slow it down many times over when the cores are
 oversubscribed; ``--threads 1`` compares both libraries single-threaded.
 """
@@ -23,7 +24,7 @@ from typing import Any
 import benchmarks
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-PEERS = ("torch", "jax")
+PEERS = ("tn-numpy", "torch", "jax")  # tn-numpy: tensornet without tn-accel's fused optimizer kernels
 
 
 def all_specs() -> dict[str, Any]:
@@ -89,12 +90,12 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown model(s) {unknown}; models: {', '.join(specs)}")
     print(describe_setup())
-    header = "".join(f"{peer + ' samples/s':>17}{'tn/' + peer:>10}" for peer in PEERS)
+    header = "".join(f"{peer + ' samples/s':>20}{'tn/' + peer:>12}" for peer in PEERS)
     print(f"{'model':<12}{'batch':>6}{'tn samples/s':>15}{header}")
     for name in names:
         for batch in args.batch:
             r = throughput(specs[name], batch, seconds=args.seconds)
-            peers = "".join(f"{r[peer]:>17.0f}{r['tn'] / r[peer]:>10.2f}" if peer in r else f"{'-':>17}{'-':>10}"
+            peers = "".join(f"{r[peer]:>20.0f}{r['tn'] / r[peer]:>12.2f}" if peer in r else f"{'-':>20}{'-':>12}"
                             for peer in PEERS)
             print(f"{name:<12}{batch:>6}{r['tn']:>15.0f}{peers}", flush=True)
 

@@ -1,0 +1,115 @@
+"""tn-accel's fused optimizer kernels: the optimizer's share of a training step, and numba's compile time.
+
+    python -m benchmarks.accel                    # the seed MLP (Adam): step and optimizer time, one thread
+    python -m benchmarks.accel --batch 1 32 256 --rounds 9
+    python -m benchmarks.accel --compile          # the first step: cold (empty numba cache), warm, no tn-accel
+
+Step and optimizer times are medians over rounds that alternate the kernel and the
+NumPy path (a subclass of the optimizer that changes nothing: kernels serve their
+exact class only), so both see the same machine load. The compile figures come from
+fresh processes: one with an empty NUMBA_CACHE_DIR, one reusing it, one without tn-accel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.run import limit_threads
+
+FIRST_STEP = textwrap.dedent("""
+    import time
+    t0 = time.perf_counter()
+    import numpy as np
+    from benchmarks.models_dense import mlp_tn
+    system, loss, optimizer = mlp_tn()
+    x, y = np.zeros((1, 32, 32), np.float32), np.eye(26, dtype=np.float32)[[0]]
+    t1 = time.perf_counter()
+    times = []
+    for _ in range(2):
+        t = time.perf_counter()
+        system.fit(x, y, epochs=1, batch_size=1, optimizer=optimizer, loss=loss, verbose=0)
+        times.append(time.perf_counter() - t)
+    print(f"{t1 - t0:.3f} {times[0]:.3f} {times[1]:.3f}")
+""")
+
+
+def first_steps() -> None:
+    """The first training step of the MLP in fresh processes: cold cache, warm cache, and without tn-accel."""
+    with tempfile.TemporaryDirectory() as cache:
+        runs = [("cold: empty numba cache", {"NUMBA_CACHE_DIR": cache}),
+                ("warm: cached machine code", {"NUMBA_CACHE_DIR": cache}),
+                ("without tn-accel", {"TN_DISABLE_PLUGINS": "accel"})]
+        print(f"{'process':<28}{'import+build s':>15}{'first step s':>14}{'second step s':>15}")
+        for label, env in runs:
+            out = subprocess.run([sys.executable, "-c", FIRST_STEP], env={**os.environ, **env}, check=True,
+                                 capture_output=True, text=True).stdout.split()
+            print(f"{label:<28}{out[0]:>15}{out[1]:>14}{out[2]:>15}", flush=True)
+
+
+def step_and_update(spec: Any, x: Any, y: Any, fused: bool) -> tuple[Callable[[], None], Callable[[], None]]:
+    """A training step of a fresh ``spec`` model, and its optimizer's update alone (with one step's gradients);
+    ``fused=False``: the NumPy path."""
+    from benchmarks.harness import numpy_path_optimizer
+
+    system, loss, optimizer = spec.build_tn()
+    method = optimizer if fused else numpy_path_optimizer(optimizer)
+
+    def step() -> None:
+        _, state = system.guess([x], return_state=True)
+        system.learn(state, [y], method=method, scale=spec.lr, loss=loss)
+
+    step()
+    pgrads, _ = system.gradients([x], [y], loss=loss)
+    order = [(owner, group, key) for owner, group in system.groups for key in system.trainable[owner]]
+    params = [group[key] for _, group, key in order]  # as System.apply_gradients lists them
+    grads = [pgrads[owner][key] for owner, _, key in order]
+    return step, lambda: system.optimizer.step(params, grads)
+
+
+def shares(batches: list[int], seconds: float, rounds: int) -> None:
+    """Step time and optimizer time, kernel and NumPy, of the seed MLP at each batch size."""
+    import numpy as np
+
+    from benchmarks.harness import alternate, numpy_path_optimizer, random_batch
+    from benchmarks.models_dense import SPECS
+
+    spec = next(s for s in SPECS if s.name == "mlp")
+    if numpy_path_optimizer("adam") is None:
+        sys.exit("no fused kernel for adam: install tn-accel (and numba)")
+    print(f"{'batch':>5}{'step us':>10}{'numpy':>9}{'optimizer us':>14}{'numpy':>9}{'share':>7}{'numpy':>7}"
+          f"{'step speed-up':>15}")
+    for batch in batches:
+        x, y = random_batch(spec, batch, np.random.default_rng(0))
+        fused, numpy = step_and_update(spec, x, y, True), step_and_update(spec, x, y, False)
+        steps = alternate({"fused": fused[0], "numpy": numpy[0]}, batch, seconds, rounds)  # samples/s
+        updates = alternate({"fused": fused[1], "numpy": numpy[1]}, 1, seconds, rounds)  # updates/s
+        us = {name: 1e6 * batch / rate for name, rate in steps.items()}
+        opt_us = {name: 1e6 / rate for name, rate in updates.items()}
+        print(f"{batch:>5}{us['fused']:>10.0f}{us['numpy']:>9.0f}{opt_us['fused']:>14.0f}{opt_us['numpy']:>9.0f}"
+              f"{opt_us['fused'] / us['fused']:>7.0%}{opt_us['numpy'] / us['numpy']:>7.0%}"
+              f"{us['numpy'] / us['fused']:>14.2f}x", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 32, 256])
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per path per batch size")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--compile", action="store_true", help="time the first step in fresh processes instead")
+    args = parser.parse_args()
+    limit_threads(1)
+    if args.compile:
+        first_steps()
+    else:
+        shares(args.batch, args.seconds, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
