@@ -18,7 +18,7 @@ from tn_core.plugins import get_plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "tn_core" / "src" / "tn_core"
-FIRST_PARTY = ["tn_layers_dense", "tn_layers_conv", "tn_layers_recurrent"]
+FIRST_PARTY = ["tn_layers_dense", "tn_layers_conv", "tn_layers_recurrent", "tn_accel"]
 
 
 def test_the_kit_exports_the_author_api() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from tn_core import SGD, Adam, AdamW, Momentum, RMSProp
+import tn_core as tn
 
 # error_model="numpy": x / 0 gives inf (checked below) instead of raising, and the loops vectorize
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -86,26 +86,26 @@ def _adam(p, g, m, v, new_p, new_m, new_v, h):  # type: ignore[no-untyped-def]
 # The arrays are C-contiguous of one dtype and shape (the optimizer checks), so reshape(-1) makes views.
 
 
-def sgd(opt: SGD, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
+def sgd(opt: tn.SGD, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
     return _sgd(p.reshape(-1), g.reshape(-1), new_p.reshape(-1), np.array([opt.lr], p.dtype))
 
 
-def momentum(opt: Momentum, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
+def momentum(opt: tn.Momentum, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
     (v,), (new_v,) = slots, new_slots
     return _momentum(p.reshape(-1), g.reshape(-1), v.reshape(-1), new_p.reshape(-1), new_v.reshape(-1),
                      np.array([opt.lr, opt.momentum], p.dtype), opt.nesterov)
 
 
-def rmsprop(opt: RMSProp, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
+def rmsprop(opt: tn.RMSProp, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
     (s,), (new_s,) = slots, new_slots
     return _rmsprop(p.reshape(-1), g.reshape(-1), s.reshape(-1), new_p.reshape(-1), new_s.reshape(-1),
                     np.array([opt.lr, 1.0 - opt.rho, opt.eps], p.dtype))
 
 
-def adam(opt: Adam, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
+def adam(opt: tn.Adam, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
     (m, v), (new_m, new_v) = slots, new_slots
     c = math.sqrt(1.0 - opt.beta2**opt.steps)
-    decay = opt.lr * opt.weight_decay if isinstance(opt, AdamW) else 0.0
+    decay = opt.lr * opt.weight_decay if isinstance(opt, tn.AdamW) else 0.0
     h = np.array([1.0 - opt.beta1, 1.0 - opt.beta2, opt.eps * c, opt.lr * c / (1.0 - opt.beta1**opt.steps), decay],
                  p.dtype)
     return _adam(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
@@ -114,9 +114,9 @@ def adam(opt: Adam, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray
 
 #: what the plugin registers: {optimizer class: (its slot names, as its propose names them; kernel)}
 KERNELS: dict[type, tuple[tuple[str, ...], Any]] = {
-    SGD: ((), sgd),
-    Momentum: (("velocity",), momentum),
-    RMSProp: (("square",), rmsprop),
-    Adam: (("m", "v"), adam),
-    AdamW: (("m", "v"), adam),
+    tn.SGD: ((), sgd),
+    tn.Momentum: (("velocity",), momentum),
+    tn.RMSProp: (("square",), rmsprop),
+    tn.Adam: (("m", "v"), adam),
+    tn.AdamW: (("m", "v"), adam),
 }
