@@ -6,10 +6,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DIST_DIRS := tn_core tn_layers_dense tn_layers_conv tn_layers_recurrent tn_distributed tn_accel
 PYPROJECTS := $(DIST_DIRS:%=%/pyproject.toml)
-# tn-core with its [plot] extra, so the demo also draws the seed's weights picture; tn-distributed brings
+# tn-core with its [plot] extra, so the demo also draws the seed's weights picture, and its [h5] extra, so
+# tests/core checks the converter of the original library's HDF5 weights files; tn-distributed brings
 # mpi4py and MPICH's mpiexec into the venv (tests/distributed runs mpiexec -n 2); tn-accel brings numba, so
 # the suite trains through its fused optimizer kernels and tests/accel compares them with the NumPy path
-DISTS := './tn_core[plot]' ./tn_layers_dense ./tn_layers_conv ./tn_layers_recurrent ./tn_distributed ./tn_accel
+DISTS := './tn_core[plot,h5]' ./tn_layers_dense ./tn_layers_conv ./tn_layers_recurrent ./tn_distributed ./tn_accel
 STAMP := $(VENV)/.installed
 
 FLOORS_VENV ?= .venv-floors
