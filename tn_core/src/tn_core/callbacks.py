@@ -19,15 +19,13 @@ import attrs
 import numpy as np
 
 from tn_core.errors import ConfigError
-from tn_core.fields import int_field, real_field
+from tn_core.fields import choice_field, int_field, real_field
 from tn_core.hookspecs import hookimpl
 from tn_core.parallel import writes_output
 from tn_core.serialize import save
 
-
-def _mode(instance: Any, attribute: Any, value: str) -> None:
-    if value not in ("auto", "min", "max"):
-        raise ConfigError(f"{type(instance).__name__}: mode must be 'auto', 'min' or 'max', got {value!r}")
+#: what a monitored value should do: 'auto' maximizes metrics named like accuracy, minimizes the rest
+MODES = ("auto", "min", "max")
 
 
 class Callback:
@@ -178,7 +176,7 @@ class EarlyStopping(Callback):
     monitor: str = "val_loss"
     patience: int = int_field(3, low=0)
     min_delta: float = real_field(0.0, lambda v: v >= 0, ">= 0")
-    mode: str = attrs.field(default="auto", validator=_mode)
+    mode: str = choice_field("auto", MODES)
     restore_best: bool = True
     best: _Best | None = attrs.field(default=None, init=False)
     stopped_epoch: int | None = attrs.field(default=None, init=False)
@@ -220,7 +218,7 @@ class ModelCheckpoint(Callback):
 
     path: Any = attrs.field(converter=str)
     monitor: str = "val_loss"
-    mode: str = attrs.field(default="auto", validator=_mode)
+    mode: str = choice_field("auto", MODES)
     min_delta: float = real_field(0.0, lambda v: v >= 0, ">= 0")
     save_best_only: bool = True
     weights_only: bool = False

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from tn_core import demo
-from tn_core.errors import TensornetError
+from tn_core.errors import ConfigError, TensornetError
+from tn_core.fields import check_int
 from tn_core.plugins import get_plugins
 from tn_core.serialize import load
 from tn_core.summary import summary_table
@@ -52,10 +53,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    """A count option: an int >= 1 (``check_int``), its error worded for argparse."""
+    try:
+        return check_int(int(text), "a count")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

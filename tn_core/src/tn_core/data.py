@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from tn_core.errors import ConfigError
+from tn_core.fields import check_int
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -52,10 +53,8 @@ SIZE = 32
 
 
 def _check(n: int, size: int, noise: float, scale: tuple[float, float], shift: float) -> None:
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-        raise ConfigError(f"block letters: n must be an int >= 0, got {n!r}")
-    if not isinstance(size, (int, np.integer)) or size < 16:
-        raise ConfigError(f"block letters: size must be an int >= 16, got {size!r}")
+    check_int(n, "block letters: n", low=0)
+    check_int(size, "block letters: size", low=16)
     if not 0 <= noise <= 1:
         raise ConfigError(f"block letters: noise must be in [0, 1], got {noise!r}")
     if not (len(scale) == 2 and 1 <= scale[0] <= scale[1] and 7 * scale[1] <= size):

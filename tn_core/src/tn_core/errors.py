@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 
 class TensornetError(Exception):
@@ -49,3 +50,20 @@ def suggest(name: str, known: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest known name, or ''."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@contextlib.contextmanager
+def prefixed(
+    owner: str,
+    catch: type[Exception] | tuple[type[Exception], ...] = TensornetError,
+    raise_as: type[Exception] | None = None,
+) -> Iterator[None]:
+    """Re-raise the ``catch`` errors of the block with ``owner: `` in front, as ``raise_as`` (default: their type).
+
+    The one way an error learns whose it is: a field's class (``fields.labelled``), a layer's build
+    (``Dense :: [(3,)]: ...``), a layer validating several hyperparameters at once.
+    """
+    try:
+        yield
+    except catch as exc:
+        raise (raise_as or type(exc))(f"{owner}: {exc}") from None

@@ -31,9 +31,12 @@ What is here, by purpose:
 - inside forward/backward: ``forward_rng()`` (the System's seeded generator),
   ``input_grad_wanted(k)`` (skip an unused input gradient);
 - math with one home: affine_forward, affine_backward, init_weights;
-- validated hyperparameters: real_field, int_field, shape_field,
-  activation_field, init_field, labelled, as_shape, resolve_activation;
-- errors: ShapeError, ConfigError, PluginError, suggest;
+- validated hyperparameters: real_field, int_field, choice_field,
+  shape_field, activation_field, init_field, labelled, as_shape,
+  resolve_activation; the same checks as plain functions: is_int,
+  check_int, check_choice;
+- errors: ShapeError, ConfigError, PluginError, suggest, prefixed (errors
+  of a block re-raised with their owner's name in front);
 - the seed's keywords: warn_seed_spelling (a DeprecationWarning naming today's spelling);
 - registration: hookimpl;
 - data parallelism: Parallel (what a ``tn_parallel`` hook returns), parallel_of;
@@ -45,8 +48,19 @@ What is here, by purpose:
 from __future__ import annotations
 
 from tn_core.activation import Activation, Linear, resolve_activation
-from tn_core.errors import ConfigError, PluginError, ShapeError, suggest
-from tn_core.fields import activation_field, init_field, int_field, labelled, real_field, shape_field
+from tn_core.errors import ConfigError, PluginError, ShapeError, prefixed, suggest
+from tn_core.fields import (
+    activation_field,
+    check_choice,
+    check_int,
+    choice_field,
+    init_field,
+    int_field,
+    is_int,
+    labelled,
+    real_field,
+    shape_field,
+)
 from tn_core.hookspecs import hookimpl
 from tn_core.initializers import init_weights
 from tn_core.losses import Loss
@@ -87,17 +101,22 @@ __all__ = [
     "affine_backward",
     "affine_forward",
     "as_shape",
+    "check_choice",
     "check_gradients",
+    "check_int",
     "check_structure",
     "check_system_gradients",
+    "choice_field",
     "forward_rng",
     "hookimpl",
     "init_field",
     "init_weights",
     "input_grad_wanted",
     "int_field",
+    "is_int",
     "labelled",
     "parallel_of",
+    "prefixed",
     "real_field",
     "resolve_activation",
     "shape_field",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tn_core.errors import ConfigError
+from tn_core.fields import check_int
 from tn_core.metrics import Metric, resolve_metrics
 from tn_core.parallel import Parallel, parallel_of
 from tn_core.plugins import get_plugins
@@ -23,12 +24,6 @@ if TYPE_CHECKING:
     from tn_core.system import System
 
 
-def _positive_int(value: Any, name: str, what: str, low: int = 1) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-        raise ConfigError(f"{what}: {name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
 def predict(system: System, x: Any, batch_size: int = 256, steps: int | None = None) -> list[np.ndarray]:
     """Outputs for every sample of ``x`` (one array per System output), in batches of ``batch_size``.
 
@@ -36,8 +31,8 @@ def predict(system: System, x: Any, batch_size: int = 256, steps: int | None = N
     or loader, not a list: a list holds one array per input), each ``x`` or an ``(x, y)`` tuple (all of
     them, or the first ``steps``). Every process of a data-parallel run computes all of it.
     """
-    batch_size = _positive_int(batch_size, "batch_size", "predict")
-    steps = None if steps is None else _positive_int(steps, "steps", "predict")
+    batch_size = check_int(batch_size, "predict: batch_size")
+    steps = None if steps is None else check_int(steps, "predict: steps")
     data = source(system, x, None, "predict", None, steps, targets=False)
     parts = [system.forward(part.take(idx)[0]).outputs for part, idx in data.batches(batch_size)]
     return [np.concatenate([p[k] for p in parts]) for k in range(len(system.outputs))]
@@ -80,8 +75,8 @@ def evaluate(system: System, x: Any, y: Any = None, loss: Any = None, batch_size
     batches (all of them, or the first ``steps``). In a data-parallel run each process computes its
     share of each batch and the means are over all.
     """
-    batch_size = _positive_int(batch_size, "batch_size", "evaluate")
-    steps = None if steps is None else _positive_int(steps, "steps", "evaluate")
+    batch_size = check_int(batch_size, "evaluate: batch_size")
+    steps = None if steps is None else check_int(steps, "evaluate: steps")
     loss = system.loss if loss is None else loss
     losses = system._losses(loss)
     fns = resolve_metrics(metrics, losses)
@@ -163,9 +158,9 @@ def fit(
     """
     from tn_core.callbacks import ProgressBar  # callbacks save models, which build Systems, which fit: a cycle
 
-    epochs = _positive_int(epochs, "epochs", "fit", low=0)
-    batch_size = _positive_int(batch_size, "batch_size", "fit")
-    steps_per_epoch = None if steps_per_epoch is None else _positive_int(steps_per_epoch, "steps_per_epoch", "fit")
+    epochs = check_int(epochs, "fit: epochs", low=0)
+    batch_size = check_int(batch_size, "fit: batch_size")
+    steps_per_epoch = None if steps_per_epoch is None else check_int(steps_per_epoch, "fit: steps_per_epoch")
     losses = system._losses(loss)  # unknown losses, and in-memory targets that do not suit them, fail before any update
     fns = resolve_metrics(metrics, losses)
     data = source(system, x, y, "fit", losses, steps_per_epoch, unit="epoch")

@@ -14,12 +14,8 @@ import attrs
 import numpy as np
 
 from tn_core.errors import ConfigError
+from tn_core.fields import int_field
 from tn_core.structure import ForwardResult, Shape, Structure, as_shape
-
-
-def _int_axis(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{type(instance).__name__}: axis must be an int, got {value!r}")
 
 
 def _per_sample_axis(axis: int, ndim: int) -> int:
@@ -150,7 +146,7 @@ class Concatenate(Structure):
     """Join inputs along a per-sample ``axis``; other axes must match."""
 
     arity: ClassVar[tuple[int, int | None]] = (1, None)
-    axis: int = attrs.field(default=0, validator=_int_axis)
+    axis: int = int_field(0, low=None)
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict]:
         ndim = len(input_shapes[0])
@@ -196,7 +192,7 @@ class FlatConcat(Structure):
 class Split(Structure):
     """One output slot per index along a per-sample ``axis`` (that axis removed)."""
 
-    axis: int = attrs.field(default=0, validator=_int_axis)
+    axis: int = int_field(0, low=None)
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> tuple[list[Shape], dict]:
         shape = input_shapes[0]

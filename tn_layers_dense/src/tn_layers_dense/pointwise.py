@@ -13,7 +13,7 @@ import attrs
 import numpy as np
 
 from tn_core import kit
-from tn_core.kit import BackwardResult, BuildResult, ForwardResult, Params, Shape, activation_field, suggest
+from tn_core.kit import BackwardResult, BuildResult, ForwardResult, Params, Shape, activation_field
 
 Arrays = list[np.ndarray]
 
@@ -71,13 +71,6 @@ OPS: dict[str, tuple[Callable[[Arrays], np.ndarray], Callable[[Arrays, np.ndarra
 }
 
 
-def _known_op(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value not in OPS:
-        raise kit.ConfigError(
-            f"{type(instance).__name__}: unknown op {value!r}{suggest(str(value), OPS)}; ops: {', '.join(OPS)}"
-        )
-
-
 @attrs.define
 class Pointwise(kit.Structure):
     """y = op(x_1, ..., x_k) element by element over two or more inputs of one shape.
@@ -87,7 +80,7 @@ class Pointwise(kit.Structure):
     """
 
     arity: ClassVar[tuple[int, int | None]] = (2, None)
-    op: str = attrs.field(default="add", validator=_known_op)
+    op: str = kit.choice_field("add", OPS)
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         if len(set(input_shapes)) > 1:

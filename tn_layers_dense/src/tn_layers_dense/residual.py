@@ -26,11 +26,6 @@ def _check_cell(instance: Any, attribute: attrs.Attribute, cell: Any) -> None:
         raise kit.ConfigError(f"{name}: cell {cell.type_name()} takes {takes} inputs; a residual cell takes one")
 
 
-def _slot(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise kit.ConfigError(f"{type(instance).__name__}: slot must be an int >= 0, got {value!r}")
-
-
 def _optional_activation(spec: Any) -> kit.Activation | None:
     return None if spec is None else kit.resolve_activation(spec)
 
@@ -48,7 +43,7 @@ class ResWrap(kit.Neuron):
 
     cell: kit.Structure = attrs.field(validator=_check_cell)
     activation: kit.Activation = attrs.field(default=None, converter=labelled(_optional_activation))
-    slot: int = attrs.field(default=0, validator=_slot)
+    slot: int = kit.int_field(0, low=0)
     init: Any = init_field()
 
     def __init__(self, *args: Any, output_index: int | None = None, **kwargs: Any) -> None:
