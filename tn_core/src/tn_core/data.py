@@ -141,8 +141,7 @@ def block_line(
     (n, length, 26); letter k of a line fills columns [k size, (k + 1) size).
     """
     _check(n, size, noise, scale, shift)
-    if not isinstance(length, (int, np.integer)) or length < 1:
-        raise ConfigError(f"block_line: length must be an int >= 1, got {length!r}")
+    check_int(length, "block_line: length")
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(LETTERS), (n, length))
     cells = render(labels.reshape(-1), rng, size, noise, scale, shift).reshape(n, length, size, size)

@@ -35,13 +35,14 @@ import numpy as np
 
 from tn_core.activation import Activation
 from tn_core.errors import ConfigError, UnknownNameError, WeightsFileError
+from tn_core.fields import is_int
 from tn_core.losses import Loss
 from tn_core.optimizers import Optimizer
 from tn_core.parallel import writes_output
 from tn_core.plugins import get_plugins, missing_plugin_error
 from tn_core.structure import Clone, Instance, Structure
 from tn_core.system import System
-from tn_core.weights import Archive, Member, convert_problem, open_npz, write_npz_atomic
+from tn_core.weights import Archive, Member, convert_problem, open_npz, stored_problem, write_npz_atomic
 from tn_core.wiring import Input
 
 FORMAT = "tensornet-model"
@@ -100,7 +101,7 @@ def to_config(obj: Any) -> dict[str, Any]:
 def _encode(value: Any, where: str) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, (int, np.integer)) and not isinstance(value, np.bool_):
+    if is_int(value):
         return int(value)
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else {"__float__": repr(float(value))}
@@ -205,7 +206,7 @@ def _decode_array(body: dict, where: str) -> np.ndarray:
 
 
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return is_int(value) and value >= 0
 
 
 def _short(value: Any, limit: int = 120) -> str:
@@ -436,7 +437,7 @@ def _check_types(model: dict[str, Any], path: Any) -> None:
 
 
 def _is_index(value: Any, count: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < count
+    return is_int(value) and 0 <= value < count
 
 
 def _is_ref(pair: Any, count: int) -> bool:
@@ -559,12 +560,8 @@ def _set_params(instance: Instance, stored: dict[str, Member], archive: Archive,
     """Replace a freshly built layer's parameters by the stored ones, after checking names, shapes and values."""
     problems = [f"missing {prefix}{key}" for key in instance.params if key not in stored]
     problems += [f"unexpected {prefix}{key}" for key in stored if key not in instance.params]
-    for key, array in instance.params.items():
-        member = stored.get(key)
-        if member is not None and member.shape != array.shape:
-            problems.append(f"{prefix}{key}: the layer has shape {array.shape}, the file {member.shape}")
-        elif member is not None and member.dtype.kind != "f":
-            problems.append(f"{prefix}{key}: expected floats, got {member.dtype}")
+    problems += [f"{prefix}{key}: {problem}" for key, array in instance.params.items()
+                 if key in stored and (problem := stored_problem(stored[key], array.shape))]
     if problems:
         raise WeightsFileError(f"{where}: stored parameters do not match the architecture: {'; '.join(problems[:6])}")
     keys = list(instance.params)
@@ -592,8 +589,7 @@ def _load_optimizer(config: dict, system: Any, archive: Archive, path: Any) -> O
         if key == "steps":
             ok = member.shape == () and member.dtype.kind in "iu"
         else:
-            ok = (slot is not None and int(slot[1]) < len(shapes) and member.shape == shapes[int(slot[1])]
-                  and member.dtype.kind == "f")
+            ok = slot is not None and int(slot[1]) < len(shapes) and not stored_problem(member, shapes[int(slot[1])])
         if not ok:
             raise WeightsFileError(f"{path}: optimizer state {key!r} does not match the network's parameters")
     if "steps" not in members:

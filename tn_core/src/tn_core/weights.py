@@ -238,6 +238,20 @@ def _is_hdf5(handle: Any, file_size: int) -> bool:
     return False
 
 
+def stored_problem(member: Member, shape: tuple[int, ...]) -> str | None:
+    """Why a stored array cannot fill a parameter of ``shape``, from its header alone, or None.
+
+    Any float or integer dtype is taken (cast on loading, as PyTorch's ``load_state_dict`` and Keras's
+    ``set_weights`` do); its values are checked by ``convert_problem`` once read. Weights files and model
+    files both check their parameters here.
+    """
+    if member.shape != shape:
+        return f"the network has shape {shape}, the file {member.shape}"
+    if member.dtype.kind not in "fiu":
+        return f"stored as {member.dtype}, expected numbers"
+    return None
+
+
 def convert_problem(value: np.ndarray, dtype: np.dtype) -> str | None:
     """Why the numbers ``value`` cannot become a ``dtype`` parameter (NaN, infinity, out of range), or None."""
     if value.dtype.kind != "f":
@@ -419,14 +433,8 @@ def load_weights(system: System, path: Any, checkpoint: str = "default") -> None
             raise WeightsFileError(f"{path} has no checkpoint {checkpoint!r} (it has {archive.checkpoints()}){hint}")
         problems = [f"missing {key} {array.shape}" for key, array in expected.items() if key not in stored]
         problems += [f"unexpected {key} {stored[key].shape}" for key in stored if key not in expected]
-        for key, array in expected.items():
-            member = stored.get(key)
-            if member is None:
-                continue
-            if member.shape != array.shape:
-                problems.append(f"{key}: the network has shape {array.shape}, the file {member.shape}")
-            elif member.dtype.kind not in "fiu":
-                problems.append(f"{key}: stored as {member.dtype}, expected numbers")
+        problems += [f"{key}: {problem}" for key, array in expected.items()
+                     if key in stored and (problem := stored_problem(stored[key], array.shape))]
         _refuse(path, checkpoint, problems)
         values = {key: archive.read(prefix + key) for key in expected}
     problems = [f"{key}: {problem}" for key, value in values.items()

@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 
 from tn_core.errors import ConfigError
-from tn_core.fields import int_field
+from tn_core.fields import int_field, is_int
 from tn_core.structure import ForwardResult, Shape, Structure, as_shape
 
 
@@ -108,8 +108,7 @@ def _reshape_target(shape: Any) -> Shape:
     if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
         items = (items,)  # rejected below
     items = tuple(items)
-    ints = all(isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) for d in items)
-    if not ints or not all(d > 0 or d == -1 for d in items) or items.count(-1) > 1:
+    if not all(is_int(d) for d in items) or not all(d > 0 or d == -1 for d in items) or items.count(-1) > 1:
         raise ConfigError(f"Reshape shape must hold positive ints and at most one -1, got {shape!r}")
     return tuple(int(d) for d in items)
 
