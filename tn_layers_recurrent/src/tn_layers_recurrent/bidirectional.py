@@ -12,7 +12,6 @@ from tn_core.kit import BackwardResult, BuildResult, ForwardResult, Params, Shap
 from tn_layers_recurrent.recurrent import Recurrent
 
 MERGES = ("concat", "sum", "ave", "mul")
-DIRECTIONS = ("forward", "backward")
 
 
 def _forward_layer(instance: Any, attribute: Any, value: Any) -> None:
@@ -22,11 +21,6 @@ def _forward_layer(instance: Any, attribute: Any, value: Any) -> None:
         raise kit.ConfigError(
             f"Bidirectional runs one copy of the layer each way; give it a layer with go_backwards=False, got {value!r}"
         )
-
-
-def _merge_mode(instance: Any, attribute: Any, value: Any) -> None:
-    if value not in MERGES:
-        raise kit.ConfigError(f"Bidirectional: merge must be one of {', '.join(MERGES)}, got {value!r}")
 
 
 @attrs.define
@@ -43,7 +37,7 @@ class Bidirectional(kit.Structure):
 
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     layer: Recurrent = attrs.field(validator=_forward_layer)
-    merge: str = attrs.field(default="concat", validator=_merge_mode)
+    merge: str = kit.choice_field("concat", MERGES)
 
     def copies(self) -> dict[str, Recurrent]:
         return {"forward": self.layer, "backward": attrs.evolve(self.layer, go_backwards=True)}

@@ -3,27 +3,32 @@
 Each layer applies one cell at every step t to [h_{t-1}, x_t] (x_t: the
 step's features, flattened). All gates come from one affine map, whose
 parameters are ``weights`` (gates * size, size + features), columns in the
-order state then input, and ``biases`` (gates * size,). Writing
-W = [W_h | W_x], the input part ``x_t W_x^T + b`` is computed for all T steps
-in one matmul; each step then adds ``h_{t-1} W_h^T`` (one matmul call for all
-gates, over the stack of per-gate blocks) and applies the cell. Backpropagation through time loops over steps
-only; the parameter gradients are again one product over all steps.
+order state then input, and ``biases`` (gates * size,).
 
 Outputs: slot 0 the states (T, size), in processing order: with
 ``go_backwards`` the sequence is read from its last step to its first and
 row 0 of slot 0 is the state after reading x_{T-1} (as in Keras and the
-seed); then the final carries (state, and memory for LSTM), each (size,).
-Optional inputs after the sequence are the initial carries (zeros when
-absent).
+original library); then the final carries (state, and memory for LSTM), each
+(size,). Optional inputs after the sequence are the initial carries (zeros
+when absent).
 
-Speed notes. Gate pre-activations are kept gate-major, (gates, T, N, size),
-so that elementwise work runs on contiguous blocks (interleaved gate
-columns of 20 units made it up to ten times slower). Sigmoid gates are
-computed as 0.5 + 0.5 tanh(z / 2): NumPy's tanh is vectorized and several
-times faster than scipy's expit on float32, and one tanh call covers every
-gate of a step; the forward pass halves those gates' rows of W and b up
-front. Large arrays come from ``buffers.empty``, which reuses them across
-training steps once nothing refers to them.
+Each class holds its math twice:
+
+- the reference: ``step`` and ``step_backward``, one time step and its
+  gradients written plainly, side by side; ``reference_forward`` and
+  ``reference_backward`` run them over time. This is the definition.
+- the fast path that ``forward`` and ``backward`` run, which must equal it
+  (tests/recurrent/test_reference.py compares outputs and every gradient):
+  the input part x_t W_x^T + b for all T steps in one matmul, then per step
+  one matmul for h_{t-1} W_h^T and the cell (``scan``); backpropagation
+  through time loops over steps only (``scan_backward``) and the parameter
+  gradients are again one product over all steps. Gate pre-activations are
+  kept gate-major, (gates, T, N, size), so elementwise work runs on
+  contiguous blocks; sigmoid gates are computed as 0.5 + 0.5 tanh(z / 2),
+  one tanh call for every gate of a step, with those gates' rows of W and b
+  halved up front; work arrays are updated in place and come from
+  ``buffers.empty``, which reuses them across training steps.
+  ``python -m benchmarks.recurrent_paths`` measures what each choice buys.
 """
 
 from __future__ import annotations
@@ -38,10 +43,10 @@ from tn_core import kit
 from tn_core.kit import BackwardResult, BuildResult, ForwardResult, Params, Shape, activation_field, init_field
 from tn_layers_recurrent.buffers import empty, sigmoid_slope, tanh_slope
 
-
-def _positive_size(instance: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise kit.ConfigError(f"{type(instance).__name__}: size must be a positive int, got {value!r}")
+#: what ``step`` returns: (the carries after the step, what ``step_backward`` needs)
+Step = tuple[list[np.ndarray], Any]
+#: what ``step_backward`` returns: (dE/d(carries before the step), dE/dx_t, dE/dW, dE/db)
+StepGrads = tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]
 
 
 def _is_bool(instance: Any, attribute: Any, value: Any) -> None:
@@ -53,11 +58,22 @@ def backwards_field() -> Any:
     return attrs.field(default=False, validator=_is_bool)
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)), computed as 0.5 + 0.5 tanh(z / 2): the same function, never overflowing."""
+    return 0.5 + 0.5 * np.tanh(0.5 * z)
+
+
 class Recurrent(kit.Structure):
-    """Base of the recurrent layers (see the module doc for layouts and slots).
+    """Base of the recurrent layers (see the module doc for layouts, slots and the two implementations).
 
     Subclasses are attrs classes with fields ``size``, ``go_backwards`` and
-    ``init`` and implement the cell over all steps::
+    ``init``. Their reference is one step, on x (N, features) and the carries
+    (each (N, size)), with W = ``weights`` and b = ``biases``::
+
+        step(w, b, x, carries) -> (carries after the step, cache)
+        step_backward(w, cache, d_carries) -> (d_carries before the step, dx, dW, db)
+
+    Their fast path is the cell over all steps::
 
         scan(z, w_hT, carries) -> (h, finals, cache)
         scan_backward(w_h, cache, d_states, d_finals) -> (dz, d_rec, d_carries)
@@ -106,6 +122,57 @@ class Recurrent(kit.Structure):
     def initial_biases(self) -> np.ndarray:
         return np.zeros(self.gates * self.size)
 
+    def reading_order(self, x: np.ndarray) -> np.ndarray:
+        """x (N, T, *features) as (N, T, features) in the order the steps are read (reversed with go_backwards).
+
+        Reversing is its own inverse: on dE/dx in reading order it gives dE/dx in time order.
+        """
+        flat = x.reshape(*x.shape[:2], -1)
+        return flat[:, ::-1] if self.go_backwards else flat
+
+    def initial_carries(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The initial carries given after the sequence, zeros for those not given."""
+        zeros = np.zeros((inputs[0].shape[0], self.size), inputs[0].dtype)
+        return list(inputs[1:]) + [zeros] * (len(self.carry_names) + 1 - len(inputs))
+
+    # -- the reference: the cell's step over time, plainly --------------------------------------------------
+
+    def step(self, w: np.ndarray, b: np.ndarray, x: np.ndarray, carries: list[np.ndarray]) -> Step:
+        raise NotImplementedError
+
+    def step_backward(self, w: np.ndarray, cache: Any, d_carries: list[np.ndarray]) -> StepGrads:
+        raise NotImplementedError
+
+    def reference_forward(self, params: Params, inputs: list[np.ndarray]) -> ForwardResult:
+        """What ``forward`` computes, as ``step`` at every time step: the definition it must equal."""
+        sequence, carries = self.reading_order(inputs[0]), self.initial_carries(inputs)
+        states, caches = [], []
+        for t in range(sequence.shape[1]):
+            carries, cache = self.step(params["weights"], params["biases"], sequence[:, t], carries)
+            states.append(carries[0])
+            caches.append(cache)
+        return [np.stack(states, axis=1), *carries], (caches, inputs[0].shape, len(inputs))
+
+    def reference_backward(self, params: Params, cache: Any, grads: list[np.ndarray]) -> BackwardResult:
+        """Backpropagation through time over ``step_backward``: what ``backward`` must equal.
+
+        The state after step t feeds slot 0 (row t) and step t + 1, so its gradient is the sum of both;
+        dW and db are summed over the steps.
+        """
+        caches, in_shape, n_inputs = cache
+        d_carries = list(grads[1:])
+        dxs, dw, db = [], np.zeros_like(params["weights"]), np.zeros_like(params["biases"])
+        for t in range(len(caches) - 1, -1, -1):
+            d_carries[0] = d_carries[0] + grads[0][:, t]
+            d_carries, dx, dw_t, db_t = self.step_backward(params["weights"], caches[t], d_carries)
+            dxs.append(dx)
+            dw += dw_t
+            db += db_t
+        dx = self.reading_order(np.stack(dxs[::-1], axis=1)).reshape(in_shape)
+        return [dx, *d_carries[: n_inputs - 1]], {"weights": dw, "biases": db}
+
+    # -- the fast path ----------------------------------------------------------------------------------------
+
     def gate_scale(self, dtype: np.dtype) -> np.ndarray:
         """(gates, 1, 1): 1/2 for the sigmoid gates, 1 for the others."""
         scale = np.ones((self.gates, 1, 1), dtype)
@@ -115,9 +182,7 @@ class Recurrent(kit.Structure):
     def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         x = inputs[0]
         n, steps = x.shape[:2]
-        sequence = x.reshape(n, steps, -1)
-        if self.go_backwards:
-            sequence = sequence[:, ::-1]
+        sequence = self.reading_order(x)
         xt = empty((steps, n, sequence.shape[2]), x.dtype)
         xt[...] = sequence.swapaxes(0, 1)  # time-major
         xt = xt.reshape(steps * n, -1)
@@ -130,10 +195,8 @@ class Recurrent(kit.Structure):
         z = empty((self.gates, steps * n, self.size), x.dtype)
         np.matmul(xt, w[:, :, self.size:].transpose(0, 2, 1), out=z)
         z += b  # z[k] = x W_xk^T + b_k, for all steps at once
-        zeros = np.zeros((n, self.size), x.dtype)
-        carries = list(inputs[1:]) + [zeros] * (len(self.carry_names) + 1 - len(inputs))
         w_hT = np.ascontiguousarray(w[:, :, : self.size].transpose(0, 2, 1))
-        h, finals, inner = self.scan(z.reshape(self.gates, steps, n, self.size), w_hT, carries)
+        h, finals, inner = self.scan(z.reshape(self.gates, steps, n, self.size), w_hT, self.initial_carries(inputs))
         return [h[1:].swapaxes(0, 1), *finals], (xt, x.shape, len(inputs), h, inner)
 
     def backward(self, params: Params, cache: Any, grads: list[np.ndarray]) -> BackwardResult:
@@ -145,8 +208,7 @@ class Recurrent(kit.Structure):
         dx, dw_x, db = kit.affine_backward(xt, w[:, self.size:], dz.reshape(-1, rows), kit.input_grad_wanted(0))
         dw_h = d_rec.reshape(-1, rows).T @ h[:-1].reshape(-1, self.size)
         if dx is not None:
-            dx = dx.reshape(steps, n, -1).swapaxes(0, 1)
-            dx = (dx[:, ::-1] if self.go_backwards else dx).reshape(in_shape)
+            dx = self.reading_order(dx.reshape(steps, n, -1).swapaxes(0, 1)).reshape(in_shape)
         return [dx, *d_carries[: n_inputs - 1]], {"weights": np.hstack([dw_h, dw_x]), "biases": db}
 
     def scan(self, z: np.ndarray, w_hT: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
@@ -173,7 +235,7 @@ def _by_gate(d: np.ndarray, gates: int) -> np.ndarray:
 
 @attrs.define
 class RNN(Recurrent):
-    """Simple recurrent layer, the seed's recurrent Dense cell: h_t = activation(W [h_{t-1}, x_t] + b).
+    """Simple recurrent layer, the original library's recurrent Dense cell: h_t = activation(W [h_{t-1}, x_t] + b).
 
     ``weights`` W (size, size + features): columns [0, size) multiply h_{t-1}, the rest x_t (the
     step's features, flattened). ``biases`` b (size,), starting at 0. ``init`` is the initializer of
@@ -184,13 +246,27 @@ class RNN(Recurrent):
     """
 
     arity: ClassVar[tuple[int, int | None]] = (1, 2)
-    size: int = attrs.field(validator=_positive_size)
+    size: int = kit.int_field(low=1)
     activation: kit.Activation = activation_field("tanh")
     go_backwards: bool = backwards_field()
     init: Any = init_field()
 
     def input_activation(self) -> kit.Activation | None:
         return self.activation
+
+    def step(self, w: np.ndarray, b: np.ndarray, x: np.ndarray, carries: list[np.ndarray]) -> Step:
+        """h' = activation(z), z = W [h, x] + b."""
+        hx = np.concatenate([carries[0], x], axis=1)
+        z = kit.affine_forward(hx, w, b)
+        h = self.activation.forward(z)
+        return [h], (hx, z, h)
+
+    def step_backward(self, w: np.ndarray, cache: Any, d_carries: list[np.ndarray]) -> StepGrads:
+        """dz = activation'(z) dh'; d[h, x] = dz W, dW = dz^T [h, x], db = sum_n dz."""
+        hx, z, h = cache
+        dz = self.activation.backward(z, h, d_carries[0])
+        d_hx, dw, db = kit.affine_backward(hx, w, dz)
+        return [d_hx[:, : self.size]], d_hx[:, self.size :], dw, db
 
     def scan(self, z: np.ndarray, w_hT: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
         h = _states(z, carries[0])
@@ -215,8 +291,30 @@ class RNN(Recurrent):
         return dz, dz, [dh]
 
 
-@attrs.define
-class LSTM(Recurrent):
+class Gated(Recurrent):
+    """Base of LSTM and GRU, whose activations are fixed: sigmoid gates, tanh elsewhere.
+
+    They take ``activation=`` as Keras does (the original library's notebooks
+    wrote ``LSTM(20, activation=tn.Tanh())``), for tanh only, the one they
+    compute. It is checked and not stored, so fields, repr and model files are
+    the same without it. Subclasses are ``attrs.define(init=False)`` classes
+    (this ``__init__`` then calls the one attrs writes).
+    """
+
+    #: what the cell computes, for the error refusing another activation
+    formula: ClassVar[str]
+
+    def __init__(self, size: int, go_backwards: bool = False, init: Any = None, *, activation: Any = "tanh") -> None:
+        with kit.prefixed(type(self).__name__):
+            if activation != "tanh" and kit.resolve_activation(activation) != kit.resolve_activation("tanh"):
+                raise kit.ConfigError(
+                    f"activation must be tanh, the only one it computes ({self.formula}), got {activation!r}"
+                )
+        self.__attrs_init__(size, go_backwards, init)  # type: ignore[attr-defined]
+
+
+@attrs.define(init=False)
+class LSTM(Gated):
     """Long short-term memory layer: c_t = f * c_{t-1} + i * g, h_t = o * tanh(c_t).
 
     [f, i, g, o] = [sigmoid, sigmoid, tanh, sigmoid](W [h_{t-1}, x_t] + b), a block of ``size`` each.
@@ -229,13 +327,15 @@ class LSTM(Recurrent):
     h_{t-1}'s an orthogonal one. Slots: states (T, size), final state (size,), final memory
     (size,). Optional inputs: the initial state and the initial memory (zeros otherwise).
     ``go_backwards`` reads the steps last to first, the states kept in processing order (as RNN).
+    ``activation="tanh"`` (Keras's keyword) is accepted and not stored: tanh is the only one it computes.
     """
 
     arity: ClassVar[tuple[int, int | None]] = (1, 3)
+    formula: ClassVar[str] = "c' = f*c + i*g, h' = o*tanh(c'), with sigmoid gates f, i, o and a tanh candidate g"
     gates: ClassVar[int] = 4
     carry_names: ClassVar[tuple[str, ...]] = ("state", "memory")
     sigmoid_blocks: ClassVar[tuple[int, ...]] = (0, 1, 3)
-    size: int = attrs.field(validator=_positive_size)
+    size: int = kit.int_field(low=1)
     go_backwards: bool = backwards_field()
     init: Any = init_field()
 
@@ -243,6 +343,28 @@ class LSTM(Recurrent):
         biases = np.zeros(4 * self.size)
         biases[: self.size] = 1.0
         return biases
+
+    def step(self, w: np.ndarray, b: np.ndarray, x: np.ndarray, carries: list[np.ndarray]) -> Step:
+        """[f, i, g, o] = [sigmoid, sigmoid, tanh, sigmoid](W [h, x] + b); c' = f c + i g; h' = o tanh(c')."""
+        h, c = carries
+        hx = np.concatenate([h, x], axis=1)
+        z_f, z_i, z_g, z_o = np.split(kit.affine_forward(hx, w, b), 4, axis=1)
+        f, i, g, o = sigmoid(z_f), sigmoid(z_i), np.tanh(z_g), sigmoid(z_o)
+        c_new = f * c + i * g
+        tanh_c = np.tanh(c_new)
+        return [o * tanh_c, c_new], (hx, c, f, i, g, o, tanh_c)
+
+    def step_backward(self, w: np.ndarray, cache: Any, d_carries: list[np.ndarray]) -> StepGrads:
+        """dc' += dh' o (1 - tanh(c')^2); dz_f = dc' c f(1-f), dz_i = dc' g i(1-i), dz_g = dc' i (1-g^2),
+        dz_o = dh' tanh(c') o(1-o); d[h, x] = dz W, dc = dc' f, dW = dz^T [h, x], db = sum_n dz."""
+        hx, c, f, i, g, o, tanh_c = cache
+        dh, dc = d_carries
+        dc = dc + dh * o * (1 - tanh_c**2)
+        dz = np.concatenate(
+            [dc * c * f * (1 - f), dc * g * i * (1 - i), dc * i * (1 - g**2), dh * tanh_c * o * (1 - o)], axis=1
+        )
+        d_hx, dw, db = kit.affine_backward(hx, w, dz)
+        return [d_hx[:, : self.size], dc * f], d_hx[:, self.size :], dw, db
 
     def scan(self, z: np.ndarray, w_hT: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
         h, c = _states(z, carries[0]), _states(z, carries[1])
@@ -297,8 +419,8 @@ class LSTM(Recurrent):
         return dz, dz, [dh, dc]
 
 
-@attrs.define
-class GRU(Recurrent):
+@attrs.define(init=False)
+class GRU(Gated):
     """Gated recurrent unit (reset gate after the recurrent product): h_t = (1 - u) * n + u * h_{t-1}.
 
     [u, r] = sigmoid(W_[u,r] [h_{t-1}, x_t] + b_[u,r]),
@@ -312,14 +434,37 @@ class GRU(Recurrent):
     of W; by default x_t's columns use Xavier and h_{t-1}'s an orthogonal one. Slots: states
     (T, size), final state (size,). Optional input: the initial state (zeros otherwise).
     ``go_backwards`` reads the steps last to first, the states kept in processing order (as RNN).
+    ``activation="tanh"`` (Keras's keyword) is accepted and not stored: tanh is the only one it computes.
     """
 
     arity: ClassVar[tuple[int, int | None]] = (1, 2)
+    formula: ClassVar[str] = "h' = (1-u)*n + u*h, with sigmoid gates u, r and a tanh candidate n"
     gates: ClassVar[int] = 3
     sigmoid_blocks: ClassVar[tuple[int, ...]] = (0, 1)
-    size: int = attrs.field(validator=_positive_size)
+    size: int = kit.int_field(low=1)
     go_backwards: bool = backwards_field()
     init: Any = init_field()
+
+    def step(self, w: np.ndarray, b: np.ndarray, x: np.ndarray, carries: list[np.ndarray]) -> Step:
+        """[u, r] = sigmoid(W_[u,r] [h, x] + b_[u,r]); n = tanh(W_nx x + b_n + r (W_nh h)); h' = (1-u) n + u h."""
+        (h,) = carries
+        x_u, x_r, x_n = np.split(kit.affine_forward(x, w[:, self.size :], b), 3, axis=1)  # W_x x + b
+        h_u, h_r, h_n = np.split(h @ w[:, : self.size].T, 3, axis=1)  # W_h h
+        u, r = sigmoid(x_u + h_u), sigmoid(x_r + h_r)
+        n = np.tanh(x_n + r * h_n)
+        return [(1 - u) * n + u * h], (x, h, u, r, n, h_n)
+
+    def step_backward(self, w: np.ndarray, cache: Any, d_carries: list[np.ndarray]) -> StepGrads:
+        """dz_u = dh' (h - n) u(1-u), dz_n = dh' (1-u)(1-n^2), dz_r = dz_n (W_nh h) r(1-r); the recurrent
+        projection W_h h gets [dz_u, dz_r, dz_n r]; dh = dh' u + (that) W_h, dx = dz W_x, db = sum_n dz."""
+        x, h, u, r, n, h_n = cache
+        (dh,) = d_carries
+        dz_u = dh * (h - n) * u * (1 - u)
+        dz_n = dh * (1 - u) * (1 - n**2)
+        dz_r = dz_n * h_n * r * (1 - r)
+        dx, dw_x, db = kit.affine_backward(x, w[:, self.size :], np.concatenate([dz_u, dz_r, dz_n], axis=1))
+        d_rec = np.concatenate([dz_u, dz_r, dz_n * r], axis=1)
+        return [dh * u + d_rec @ w[:, : self.size]], dx, np.hstack([d_rec.T @ h, dw_x]), db
 
     def scan(self, z: np.ndarray, w_hT: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
         h = _states(z, carries[0])

@@ -1,64 +1,20 @@
-"""Forward passes against step-by-step references; go_backwards; slots; Bidirectional merging."""
+"""Forward passes: go_backwards, slots, the LSTM's gates, Bidirectional merging (the references: test_reference.py)."""
 
 from __future__ import annotations
 
-import attrs
+import math
+
 import numpy as np
 import pytest
 
 import tn_core as tn
-from tests.recurrent import reference
 from tn_layers_recurrent import GRU, LSTM, RNN, Bidirectional
-
-
-def random_case(seed: int) -> tuple[np.random.Generator, int, int, tuple[int, ...], int]:
-    """(rng, batch, steps, per-step feature shape, size) drawn from ``seed``."""
-    rng = np.random.default_rng(seed)
-    features = tuple(int(d) for d in rng.integers(1, 4, size=rng.integers(1, 3)))
-    return rng, int(rng.integers(1, 5)), int(rng.integers(1, 9)), features, int(rng.integers(1, 6))
 
 
 def run(structure: tn.Structure, inputs: list[np.ndarray], seed: int) -> tuple[list[np.ndarray], dict]:
     _, params = structure.build_checked([x.shape[1:] for x in inputs], np.random.default_rng(seed))
     outs, _ = structure.forward(params, inputs, training=False)
     return outs, params
-
-
-def reference_of(structure: tn.Structure, x: np.ndarray, params: dict, carries: list[np.ndarray]) -> list:
-    flat = x.reshape(x.shape[0], x.shape[1], -1)
-    if structure.go_backwards:
-        flat = flat[:, ::-1]
-    w, b = params["weights"], params["biases"]
-    if isinstance(structure, LSTM):
-        return reference.lstm(flat, w, b, *carries)
-    if isinstance(structure, GRU):
-        return reference.gru(flat, w, b, *carries)
-    return reference.rnn(flat, w, b, *carries, activation=structure.activation.forward)
-
-
-LAYERS = [
-    lambda size: RNN(size),
-    lambda size: RNN(size, activation="relu"),
-    lambda size: LSTM(size),
-    lambda size: GRU(size),
-]
-
-
-@pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("make", LAYERS, ids=["rnn-tanh", "rnn-relu", "lstm", "gru"])
-@pytest.mark.parametrize("backwards", [False, True])
-@pytest.mark.parametrize("with_carries", [False, True])
-def test_matches_step_by_step_reference(make, seed: int, backwards: bool, with_carries: bool) -> None:  # type: ignore[no-untyped-def]
-    rng, n, steps, features, size = random_case(seed)
-    structure = make(size)
-    structure = attrs.evolve(structure, go_backwards=backwards)
-    x = rng.normal(size=(n, steps, *features))
-    carries = [rng.normal(size=(n, size)) for _ in structure.carry_names]
-    outs, params = run(structure, [x, *carries] if with_carries else [x], seed)
-    expected = reference_of(structure, x, params, carries if with_carries else [np.zeros((n, size))] * len(carries))
-    assert [o.shape for o in outs] == [(n, steps, size)] + [(n, size)] * len(carries)
-    for got, want in zip(outs, expected):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("layer", [RNN, LSTM, GRU])
@@ -84,12 +40,39 @@ def test_lstm_default_biases_open_the_forget_gate() -> None:
 
 
 def test_lstm_uses_its_input_gate() -> None:
-    """The seed's LSTM skipped i; with i closed (bias -inf-ish) nothing enters the memory."""
+    """The original library's LSTM skipped i; with i closed (bias -inf-ish) nothing enters the memory."""
     x = np.random.default_rng(2).normal(size=(2, 4, 3))
     _, params = LSTM(2).build_checked([(4, 3)], np.random.default_rng(0))
     params["biases"][2:4] = -50.0
     outs, _ = LSTM(2).forward(params, [x], training=False)
     np.testing.assert_allclose(outs[2], 0.0, atol=1e-15)
+
+
+def sigmoid(v: float) -> float:
+    return 1 / (1 + math.exp(-v))
+
+
+def test_one_lstm_step_by_hand_fixes_the_gate_order() -> None:
+    """One unit, one step: the rows of W and b are the gates f, i, g, o, the columns [h, x]."""
+    rng = np.random.default_rng(4)
+    w, b, (h, c, x) = rng.normal(size=(4, 2)), rng.normal(size=4), rng.normal(size=3)
+    f, i, g, o = (w[k, 0] * h + w[k, 1] * x + b[k] for k in range(4))
+    memory = sigmoid(f) * c + sigmoid(i) * math.tanh(g)
+    state = sigmoid(o) * math.tanh(memory)
+    outs, _ = LSTM(1).forward({"weights": w, "biases": b}, [np.full((1, 1, 1), x), np.full((1, 1), h),
+                                                            np.full((1, 1), c)], training=False)
+    np.testing.assert_allclose([o.item() for o in outs], [state, state, memory], rtol=1e-12)
+
+
+def test_one_gru_step_by_hand_fixes_the_gate_order() -> None:
+    """One unit, one step: the rows are the gates u, r, n; r scales the candidate's recurrent product."""
+    rng = np.random.default_rng(5)
+    w, b, (h, x) = rng.normal(size=(3, 2)), rng.normal(size=3), rng.normal(size=2)
+    u, r = (sigmoid(w[k, 0] * h + w[k, 1] * x + b[k]) for k in range(2))
+    n = math.tanh(w[2, 1] * x + b[2] + r * (w[2, 0] * h))
+    state = (1 - u) * n + u * h
+    outs, _ = GRU(1).forward({"weights": w, "biases": b}, [np.full((1, 1, 1), x), np.full((1, 1), h)], training=False)
+    np.testing.assert_allclose([o.item() for o in outs], [state, state], rtol=1e-12)
 
 
 @pytest.mark.parametrize("merge", ["concat", "sum", "ave", "mul"])
@@ -99,8 +82,8 @@ def test_bidirectional_merges_the_two_directions_in_time_order(merge: str) -> No
     outs, params = run(Bidirectional(LSTM(4), merge=merge), [x], 0)
     own = {d: {k.split("/")[1]: v for k, v in params.items() if k.startswith(d + "/")} for d in ("forward", "backward")}
     assert sorted(params) == ["backward/biases", "backward/weights", "forward/biases", "forward/weights"]
-    ahead = reference.lstm(x, own["forward"]["weights"], own["forward"]["biases"], *[np.zeros((2, 4))] * 2)
-    behind = reference.lstm(x[:, ::-1], own["backward"]["weights"], own["backward"]["biases"], *[np.zeros((2, 4))] * 2)
+    ahead, _ = LSTM(4).reference_forward(own["forward"], [x])
+    behind, _ = LSTM(4).reference_forward(own["backward"], [x[:, ::-1]])
     a, b = ahead[0], behind[0][:, ::-1]
     merged = {"concat": np.concatenate([a, b], axis=2), "sum": a + b, "ave": (a + b) / 2, "mul": a * b}[merge]
     np.testing.assert_allclose(outs[0], merged, rtol=1e-10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -38,8 +40,37 @@ def test_too_many_inputs_are_refused(layer: str, most: int) -> None:
 @pytest.mark.parametrize("layer", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize("size", [0, -3, 2.5, True, "8", None])
 def test_size_must_be_a_positive_int(layer: str, size: object) -> None:
-    with pytest.raises(tn.ConfigError, match=rf"{layer}: size must be a positive int, got {size!r}"):
+    with pytest.raises(tn.ConfigError, match=rf"^{layer}: size must be an int >= 1, got {size!r}$"):
         getattr(tn, layer)(size)
+
+
+@pytest.mark.parametrize("layer", ["RNN", "LSTM", "GRU"])
+def test_a_numpy_integer_size_is_stored_as_an_int(layer: str) -> None:
+    structure = getattr(tn, layer)(np.int64(4))
+    assert type(structure.size) is int and structure.size == 4
+    assert structure == getattr(tn, layer)(4)
+
+
+@pytest.mark.parametrize("layer", ["LSTM", "GRU"])
+@pytest.mark.parametrize("tanh", ["tanh", tn.Tanh, tn.Tanh()])
+def test_gated_cells_take_keras_activation_keyword_for_tanh(layer: str, tanh: object) -> None:
+    """The original library's notebook wrote LSTM(20, activation=tn.Tanh()): the same layer, and the same model file."""
+    given, plain = getattr(tn, layer)(3, activation=tanh), getattr(tn, layer)(3)
+    assert given == plain and repr(given) == repr(plain)
+    assert tn.serialize.to_config(given) == tn.serialize.to_config(plain)
+    assert getattr(tn, layer)(3, True, activation=tanh).go_backwards is True
+
+
+@pytest.mark.parametrize(("layer", "computes"), [("LSTM", r"c' = f\*c \+ i\*g, h' = o\*tanh\(c'\)"),
+                                                 ("GRU", r"h' = \(1-u\)\*n \+ u\*h")])
+@pytest.mark.parametrize("other", ["relu", tn.Sigmoid()])
+def test_gated_cells_refuse_any_other_activation_naming_what_they_compute(layer: str, computes: str,
+                                                                          other: object) -> None:
+    with pytest.raises(tn.ConfigError, match=rf"^{layer}: activation must be tanh, the only one it computes "
+                                             rf"\({computes}.*\), got {re.escape(repr(other))}$"):
+        getattr(tn, layer)(3, activation=other)
+    with pytest.raises(tn.UnknownNameError, match=rf"^{layer}: unknown activation 'tanhh' \(did you mean 'tanh'\?\)"):
+        getattr(tn, layer)(3, activation="tanhh")
 
 
 @pytest.mark.parametrize("layer", ["RNN", "LSTM", "GRU"])
@@ -68,7 +99,8 @@ def test_bidirectional_needs_a_forward_recurrent_layer_and_a_known_merge() -> No
         tn.Bidirectional(tn.Dense(3))
     with pytest.raises(tn.ConfigError, match="go_backwards=False"):
         tn.Bidirectional(tn.LSTM(3, go_backwards=True))
-    with pytest.raises(tn.ConfigError, match="merge must be one of concat, sum, ave, mul, got 'avg'"):
+    with pytest.raises(tn.ConfigError, match=r"^Bidirectional: merge must be one of 'concat', 'sum', 'ave', 'mul', "
+                                             r"got 'avg' \(did you mean 'ave'\?\)$"):
         tn.Bidirectional(tn.GRU(3), merge="avg")
     with pytest.raises(tn.ShapeError, match=r"Bidirectional :: \[\(6,\)\]"):
         tn.Bidirectional(tn.GRU(3))(tn.Input((6,))())

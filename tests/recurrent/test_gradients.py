@@ -6,31 +6,16 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.recurrent.references import LAYERS, SMOOTH, random_case
 from tn_core.testing import check_gradients, check_system_gradients
 from tn_layers_recurrent import GRU, LSTM, RNN, Bidirectional
 
-LAYERS = {
-    "rnn-tanh": lambda size, back: RNN(size, go_backwards=back),
-    "rnn-sigmoid": lambda size, back: RNN(size, activation="sigmoid", go_backwards=back),
-    "lstm": lambda size, back: LSTM(size, go_backwards=back),
-    "gru": lambda size, back: GRU(size, go_backwards=back),
-}
-
-
-def case(seed: int, max_steps: int) -> tuple[int, int, tuple[int, ...], int, bool]:
-    """(batch, steps, per-step feature shape, size, go_backwards) drawn from ``seed``."""
-    rng = np.random.default_rng(seed)
-    features = tuple(int(d) for d in rng.integers(1, 4, size=rng.integers(1, 3)))
-    return int(rng.integers(1, 4)), int(rng.integers(1, max_steps + 1)), features, int(rng.integers(1, 5)), bool(
-        rng.integers(2)
-    )
-
 
 @pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("name", list(LAYERS))
+@pytest.mark.parametrize("name", SMOOTH)
 def test_gradients_wrt_inputs_initial_carries_and_params(name: str, seed: int) -> None:
-    n, steps, features, size, back = case(seed, max_steps=7)
-    structure = LAYERS[name](size, back)
+    rng, n, steps, features, size = random_case(seed, max_steps=7)
+    structure = LAYERS[name](size, bool(rng.integers(2)))
     carries = len(structure.carry_names)
     for given in range(carries + 1):  # the sequence alone, then with each initial carry
         shapes = [(steps, *features)] + [(size,)] * given

@@ -8,12 +8,10 @@ import pytest
 import tn_core as tn
 from tn_core.testing import check_system_gradients
 
-RNG = np.random.default_rng(0)
-
 
 @pytest.mark.parametrize("seed", range(3))
 def test_hand_unrolled_clone_cell_equals_rnn(seed: int) -> None:
-    """The seed's way: Split the sequence, one Clone'd Dense cell per step on [state, x_t], Join the states."""
+    """The original library's way: Split the sequence, one Clone'd Dense cell per step on [state, x_t], Join."""
     rng = np.random.default_rng(seed)
     n, steps, features, size = (int(v) for v in rng.integers(1, 6, size=4))
     x, h0 = tn.Input((steps, features))(), tn.Input((size,))()
@@ -44,18 +42,20 @@ def test_hand_unrolled_clone_cell_equals_rnn(seed: int) -> None:
 
 
 def test_cloned_lstm_sums_the_gradients_of_both_uses() -> None:
+    rng = np.random.default_rng(0)
     a, b = tn.Input((5, 2))(), tn.Input((5, 2))()
     shared = tn.Clone(tn.LSTM(3))
     left, right = shared(a), shared(b)
     assert left.params is right.params
     s = tn.System([a, b], [left[1], right[0]], dtype=np.float64)
     assert len(s.groups) == 1
-    check_system_gradients(s, [RNG.normal(size=(2, 5, 2)), RNG.normal(size=(2, 5, 2))],
-                           [RNG.normal(size=(2, 3)), RNG.normal(size=(2, 5, 3))])
+    check_system_gradients(s, [rng.normal(size=(2, 5, 2)), rng.normal(size=(2, 5, 2))],
+                           [rng.normal(size=(2, 3)), rng.normal(size=(2, 5, 3))])
 
 
 @pytest.mark.parametrize("layer", ["RNN", "LSTM", "GRU"])
 def test_stacked_layers_read_slot_0_and_train_with_a_fused_sigmoid(layer: str) -> None:
+    rng = np.random.default_rng(0)
     x = tn.Input((6, 2, 2))()
     h = getattr(tn, layer)(4)(x)
     h = getattr(tn, layer)(3, go_backwards=True)(h)
@@ -63,23 +63,25 @@ def test_stacked_layers_read_slot_0_and_train_with_a_fused_sigmoid(layer: str) -
     y = tn.Dense(5, activation="sigmoid")(h)
     assert y.input_shapes == [(6, 3)]
     s = tn.System([x], [y], dtype=np.float64)
-    check_system_gradients(s, [RNG.normal(size=(3, 6, 2, 2))], [RNG.random((3, 5))], loss="ce", max_coords=20)
+    check_system_gradients(s, [rng.normal(size=(3, 6, 2, 2))], [rng.random((3, 5))], loss="ce", max_coords=20)
 
 
 def test_bidirectional_in_a_system() -> None:
+    rng = np.random.default_rng(0)
     x = tn.Input((5, 3))()
     bi = tn.Bidirectional(tn.GRU(4))(x)
     assert bi.output_shapes == [(5, 8), (4,), (4,)]
     y = tn.Dense(2)(tn.Concatenate()(bi[1], bi[2]))
     s = tn.System([x], [y, bi[0]], dtype=np.float64)
-    check_system_gradients(s, [RNG.normal(size=(2, 5, 3))], [RNG.normal(size=(2, 2)), RNG.normal(size=(2, 5, 8))])
+    check_system_gradients(s, [rng.normal(size=(2, 5, 3))], [rng.normal(size=(2, 2)), rng.normal(size=(2, 5, 8))])
 
 
-def test_float32_stays_float32_and_one_sample_works_seed_style() -> None:
+def test_float32_stays_float32_and_one_sample_works_as_in_the_original_library() -> None:
+    rng = np.random.default_rng(0)
     x = tn.Input((7, 3))()
     lstm = tn.LSTM(4)(x)
     s = tn.System([x], [lstm[0], lstm[1], lstm[2]])
-    batch = RNG.normal(size=(5, 7, 3)).astype(np.float32)
+    batch = rng.normal(size=(5, 7, 3)).astype(np.float32)
     outs = s.guess([batch])
     assert [o.dtype for o in outs] == [np.float32] * 3
     assert [o.shape for o in outs] == [(5, 7, 4), (5, 4), (5, 4)]
@@ -93,10 +95,11 @@ def test_float32_stays_float32_and_one_sample_works_seed_style() -> None:
 
 
 def test_prefixed_bidirectional_parameters_round_trip_through_a_weights_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
     x = tn.Input((4, 2))()
     bi = tn.Bidirectional(tn.LSTM(3))(x)
     s = tn.System([x], [bi[0]], dtype=np.float64)
-    data = RNG.normal(size=(2, 4, 2))
+    data = rng.normal(size=(2, 4, 2))
     before = s.guess([data])[0]
     s.save_weights(tmp_path / "bi.npz")
     for _, _, p in s.parameters():
