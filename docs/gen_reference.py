@@ -29,7 +29,7 @@ from tn_core.activation import resolve_activation
 from tn_core.errors import TensornetError
 from tn_core.losses import resolve_loss
 from tn_core.optimizers import resolve_optimizer
-from tn_core.plugins import get_plugins
+from tn_core.plugins import former_names, get_plugins
 from tn_core.testing import structure_examples
 
 TARGET = Path(__file__).with_name("reference.md")
@@ -58,6 +58,10 @@ found by building the examples its plugin gives the conformance suite (`tn_struc
 input shapes, output shapes (one per output slot, `inst[k]` is slot k) and the name and shape of
 each parameter. Parameters marked *buffer* are state (running statistics): saved with the weights,
 never trained. Weight files and model files store parameters under these names and shapes."""
+OTHER_NAMES = """\
+An *alias* is a registered class that adds nothing to the one it names (`kit.alias`): an object keeps the
+name it was made by (its repr, its errors, model files). A *former name* is what a renamed class was called:
+`tn.<former name>` still gives the class, with a DeprecationWarning, and model files naming it still load."""
 
 
 @attrs.define
@@ -79,6 +83,11 @@ def docstring(obj: Any) -> str:
     """The object's own docstring (a class's is not inherited), cleaned; "" when it has none."""
     own = obj.__doc__ if isinstance(obj, type) else inspect.getdoc(obj)
     return inspect.cleandoc(own) if own else ""
+
+
+def alias_target(obj: Any) -> Any:
+    """The class ``obj`` is another name for (made by ``kit.alias``), or None."""
+    return getattr(obj, "__dict__", {}).get("alias_of")
 
 
 def snake_case(name: str) -> str:
@@ -232,13 +241,36 @@ def call_text(item: Item) -> str:
     return plain(f"{item.heading}({', '.join(args)})")
 
 
-def names_line(item: Item) -> str:
-    """``tn.<Name>`` where that gives the object, then the name strings (not the class name: ``tn.<Name>`` shows it)."""
+def attribute_and_strings(item: Item) -> list[str]:
+    """``tn.<Name>`` where that gives the object, then the name strings (not the class name: ``tn.<Name>`` shows
+    it, nor a former name: the table of other names shows it)."""
     own = getattr(item.obj, "__name__", None)
     names = [f"`tn.{own}`"] if own and tn_attribute(own) is item.obj else []
-    names += [f'`"{name}"`' + (f" ({cell(sets)})" if sets else "")
-              for name, sets in item.names.items() if name != own or name.islower()]
-    return f"Names: {', '.join(names)}. Defined in `{item.obj.__module__}`."
+    return names + [f'`"{name}"`' + (f" ({cell(sets)})" if sets else "") for name, sets in item.names.items()
+                    if (name != own or name.islower()) and name not in former_names(item.obj)]
+
+
+def names_line(item: Item, aliases: list[Item]) -> str:
+    """The names of ``item``, then those of its aliases, and where it is defined."""
+    names = ", ".join(attribute_and_strings(item))
+    also = [name for alias in aliases if alias_target(alias.obj) is item.obj for name in attribute_and_strings(alias)]
+    aliased = f"; aliases {', '.join(also)}" if also else ""
+    return f"Names: {names}{aliased}. Defined in `{item.obj.__module__}`."
+
+
+def other_names(everything: list[Item], links: dict[int, str]) -> list[str]:
+    """The table of aliases and former names, each linked to the entry of the object it names."""
+    rows = []
+    noun = {"structure": "layer"}
+    for item in everything:
+        target = alias_target(item.obj)
+        if target is not None:
+            same = next(i for i in everything if i.obj is target)
+            rows.append(f"| {', '.join(attribute_and_strings(item))} | alias of [{same.heading}](#{links[id(same)]}) "
+                        f"| {noun.get(item.kind, item.kind)} | {item.distribution} |")
+        rows += [f"| `tn.{former}` | former name of [{item.heading}](#{links[id(item)]}) (warns) "
+                 f"| {noun.get(item.kind, item.kind)} | {item.distribution} |" for former in former_names(item.obj)]
+    return [OTHER_NAMES, "", "| name | what it is | kind | distribution |", "| --- | --- | --- | --- |", *rows]
 
 
 def arity_text(arity: tuple[int, int | None]) -> str:
@@ -304,12 +336,15 @@ class Anchors:
 def render() -> str:
     """The whole of reference.md."""
     everything = items()
+    aliases = [item for item in everything if alias_target(item.obj) is not None]
     groups: dict[str, dict[str, list[Item]]] = {}
     for item in everything:
-        groups.setdefault(item.distribution, {}).setdefault(item.kind, []).append(item)
+        if item not in aliases:
+            groups.setdefault(item.distribution, {}).setdefault(item.kind, []).append(item)
     anchors = Anchors()  # called on every heading in the page's order, as GitHub numbers repeats
     anchors("API reference")
     anchors("Contents")
+    other_anchor = anchors("Other names")
     dist_anchor, kind_anchor, links = {}, {}, {}
     for dist, kinds in groups.items():
         dist_anchor[dist] = anchors(dist)
@@ -321,26 +356,27 @@ def render() -> str:
         "<!-- Generated by docs/gen_reference.py from the plugin registry; do not edit by hand. -->", "",
         INTRO, "",
         "Regenerate with `python docs/gen_reference.py`; `tests/docs/test_reference.py` checks it is current.",
-        "", "## Contents", "",
+        "", "## Contents", "", f"- [Other names](#{other_anchor}): aliases and former names",
     ]
     for dist, kinds in groups.items():
         lines.append(f"- [{dist}](#{dist_anchor[dist]})")
         for kind, group in kinds.items():
             entries = ", ".join(f"[{item.heading}](#{links[id(item)]})" for item in group)
             lines.append(f"  - [{kind_title(kind)}](#{kind_anchor[dist, kind]}): {entries}")
+    lines += ["", "## Other names", "", *other_names(everything, links)]
     for dist, kinds in groups.items():
         lines += ["", f"## {dist}"]
         for kind, group in kinds.items():
             lines += ["", f"### {kind_title(kind)} ({dist})", "", "| name | summary |", "| --- | --- |"]
             lines += [f"| [{item.heading}](#{links[id(item)]}) | {cell(item.summary)} |" for item in group]
             for item in group:
-                lines += ["", *entry(item, everything)]
+                lines += ["", *entry(item, everything, aliases)]
     return "\n".join(lines) + "\n"
 
 
-def entry(item: Item, everything: list[Item]) -> list[str]:
+def entry(item: Item, everything: list[Item], aliases: list[Item]) -> list[str]:
     """The section of one item."""
-    lines = [f"#### {item.heading}", "", names_line(item), "", f"`{call_text(item)}`", ""]
+    lines = [f"#### {item.heading}", "", names_line(item, aliases), "", f"`{call_text(item)}`", ""]
     text = docstring(item.obj) or "(no docstring)"
     fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))  # longer than any run inside
     lines += [f"{fence}text", text, fence]

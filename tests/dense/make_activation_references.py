@@ -2,7 +2,7 @@
 
     python -m tests.dense.make_activation_references     # from the repository root; numpy and torch only
 
-test_dense_activations.py compares tensornet with the committed file always, and with live PyTorch (these
+test_activations.py compares tensornet with the committed file always, and with live PyTorch (these
 same functions) when it imports. The file holds plain float64 arrays: the inputs ``<point>_z`` and
 ``<point>_grad_out``, and per case ``<case>_<point>_out`` and ``<case>_<point>_grad`` (dE/dz), where the
 points are "random" (normal, scale 4) and "kinks" (z = -1, 0, 1 exactly, upstream gradient 1: the slopes).

@@ -58,7 +58,10 @@ def test_every_first_party_registration_has_a_section(gen: ModuleType, text: str
                 for entry in table.values() if entry.distribution in gen.FIRST_PARTY}
     assert {kind for kind, _ in expected} >= {"structure", "activation", "optimizer", "loss", "initializer"}
     for _kind, name in expected:
-        assert f"\n#### {name}\n" in text, name
+        if getattr(tn, name).__dict__.get("alias_of"):  # an alias: a row of the other names, not a section
+            assert f"| `tn.{name}`, `\"{name.lower()}\"` | alias of [" in text, name
+        else:
+            assert f"\n#### {name}\n" in text, name
     for name in ["MaxPool", "AvgPool", "GlobalAvgPool", "GRU", "Bidirectional", "Dropout", "LayerNorm", "LSTM",
                  "Dense", "Conv", "Adam", "SoftmaxCE", "xavier", "accuracy"]:
         assert f"\n#### {name}\n" in text, name
@@ -85,7 +88,18 @@ def test_sections_give_fields_docstring_and_layout(text: str) -> None:
     assert "- Inputs: 1 to 3." in section(text, "LSTM") and "- Inputs: 2 or more." in section(text, "Add")
     assert "- State per parameter (saved with checkpoints): `m`, `v`." in section(text, "Adam")
     assert "- Default weight initializer of a layer using it: `he`." in section(text, "ReLU")
-    assert "with the loss CE" in section(text, "Sigmoid") and "with the activation Sigmoid" in section(text, "CE")
+    assert "with the loss BinaryCE" in section(text, "Sigmoid")
+    assert "with the activation Sigmoid" in section(text, "BinaryCE")
+
+
+def test_aliases_and_former_names_are_listed_once_and_named_by_their_class(text: str) -> None:
+    other = text.split("\n## Other names\n", 1)[1].split("\n## ", 1)[0]
+    assert "| `tn.Swish`, `\"swish\"` | alias of [SiLU](#silu) | activation | tn-layers-dense |" in other
+    assert "| `tn.Residual`, `\"residual\"` | alias of [ResWrap](#reswrap) | layer | tn-layers-dense |" in other
+    assert "| `tn.CE` | former name of [BinaryCE](#binaryce) (warns) | loss | tn-core |" in other
+    assert 'Names: `tn.SiLU`, `"silu"`; aliases `tn.Swish`, `"swish"`.' in section(text, "SiLU")
+    assert '"CE"' not in section(text, "BinaryCE") and '`"ce"`' in section(text, "BinaryCE")  # the seed's name
+    assert "\n#### Swish\n" not in text and "\n#### Residual\n" not in text
 
 
 @pytest.mark.parametrize(("name", "gates", "order"), [

@@ -134,5 +134,5 @@ def test_binary_accuracy_on_logits_thresholds_at_zero() -> None:
     assert 0.0 < on_logits["accuracy"] == on_probabilities["accuracy"] < 1.0
     scores = tn.System([x], [linear]).evaluate(xs, labels, loss="sigmoid_ce", metrics=["binary_accuracy"])
     assert scores["binary_accuracy"] == on_probabilities["accuracy"]
-    mixed = resolve_metrics(["accuracy"], [tn.CE(from_logits=True), tn.CE()])  # no common threshold: 0.5
+    mixed = resolve_metrics(["accuracy"], [tn.BinaryCE(from_logits=True), tn.BinaryCE()])  # no common threshold: 0.5
     assert mixed["accuracy"](np.array([0.2]), np.array([1.0])) == 0.0

@@ -26,9 +26,9 @@ from tn_core.errors import (
     WeightsFileError,
 )
 from tn_core.hookspecs import hookimpl
-from tn_core.losses import CE, Loss, Quad, SoftmaxCE
+from tn_core.losses import BinaryCE, Loss, Quad, SoftmaxCE
 from tn_core.optimizers import SGD, Adam, AdamW, Momentum, Optimizer, RMSProp
-from tn_core.plugins import get_plugins
+from tn_core.plugins import former_names, get_plugins
 from tn_core.serialize import from_config, load, save, to_config
 from tn_core.structure import Clone, Instance, OutputRef, Structure, set_seed
 from tn_core.system import State, System
@@ -45,11 +45,11 @@ from tn_core.wiring import (
 )
 
 __all__ = [
-    "CE",
     "SGD",
     "Activation",
     "Adam",
     "AdamW",
+    "BinaryCE",
     "Callback",
     "Clone",
     "Combine",
@@ -109,7 +109,7 @@ MOVED = {
 
 
 def __getattr__(name: str) -> Any:
-    """``tn.Dense`` and friends: anything a plugin registered (and the moved author names)."""
+    """``tn.Dense`` and friends: anything a plugin registered (and the moved author names and renamed classes)."""
     if name.startswith("__"):
         raise AttributeError(name)
     if importlib.util.find_spec(f"{__name__}.{name}") is not None:  # ``from tn_core import <submodule>``
@@ -118,4 +118,8 @@ def __getattr__(name: str) -> Any:
         warnings.warn(f"tn.{name} moved to {MOVED[name]}.{name}; the old name goes in tn-core 0.3",
                       DeprecationWarning, stacklevel=2)
         return getattr(importlib.import_module(MOVED[name]), name)
-    return get_plugins().find(name)
+    found = get_plugins().find(name)
+    if name in former_names(found):
+        warnings.warn(f"tn.{name} is renamed tn.{found.__name__}; the old name goes in tn-core 0.3",
+                      DeprecationWarning, stacklevel=2)
+    return found

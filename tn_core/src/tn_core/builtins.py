@@ -1,6 +1,9 @@
 """The core's own plugin: wiring structures, the Linear activation, losses, optimizers, initializers, callbacks.
 
-Registered through the same hooks as any third-party plugin.
+Registered through the same hooks as any third-party plugin, by the convention
+every first-party plugin module follows (docs/writing-a-plugin.md): one list
+per registration hook, named after its kind (STRUCTURES, ACTIVATIONS, ...),
+each hook returning a copy of its list, then the conformance examples.
 """
 
 from __future__ import annotations
@@ -8,48 +11,44 @@ from __future__ import annotations
 import numpy as np
 
 from tn_core.activation import Linear
-from tn_core.callbacks import CALLBACKS
+from tn_core.callbacks import CosineLR, EarlyStopping, GradientClip, ModelCheckpoint, ProgressBar, StepLR
 from tn_core.hookspecs import hookimpl
-from tn_core.initializers import BUILTIN_INITIALIZERS
-from tn_core.losses import BUILTIN_LOSSES
-from tn_core.optimizers import BUILTIN_OPTIMIZERS
-from tn_core.wiring import (
-    BUILTIN_STRUCTURES,
-    Combine,
-    Concatenate,
-    Constant,
-    FlatConcat,
-    Flatten,
-    Input,
-    Join,
-    Reshape,
-    Split,
-)
+from tn_core.initializers import he, lecun, orthogonal, xavier, zeros
+from tn_core.losses import MAE, MSE, BinaryCE, Quad, SoftmaxCE
+from tn_core.optimizers import SGD, Adam, AdamW, Momentum, RMSProp
+from tn_core.wiring import Combine, Concatenate, Constant, FlatConcat, Flatten, Input, Join, Reshape, Split
+
+STRUCTURES = [Input, Constant, Flatten, Reshape, Concatenate, FlatConcat, Split, Join, Combine]
+ACTIVATIONS = [Linear]
+LOSSES = [Quad, MSE, MAE, BinaryCE, SoftmaxCE]
+OPTIMIZERS = [SGD, Momentum, RMSProp, Adam, AdamW]
+INITIALIZERS = [xavier, he, lecun, orthogonal, zeros]
+CALLBACKS = [ProgressBar, EarlyStopping, ModelCheckpoint, StepLR, CosineLR, GradientClip]
 
 
 @hookimpl
 def tn_register_structures() -> list[type]:
-    return list(BUILTIN_STRUCTURES)
+    return list(STRUCTURES)
 
 
 @hookimpl
 def tn_register_activations() -> list[type]:
-    return [Linear]
+    return list(ACTIVATIONS)
 
 
 @hookimpl
 def tn_register_losses() -> list[type]:
-    return list(BUILTIN_LOSSES)
+    return list(LOSSES)
 
 
 @hookimpl
 def tn_register_optimizers() -> list[type]:
-    return list(BUILTIN_OPTIMIZERS)
+    return list(OPTIMIZERS)
 
 
 @hookimpl
 def tn_register_initializers() -> list:
-    return list(BUILTIN_INITIALIZERS)
+    return list(INITIALIZERS)
 
 
 @hookimpl

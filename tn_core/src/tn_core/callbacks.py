@@ -324,6 +324,3 @@ class GradientClip(Callback):
         if self.norm > self.max_norm:
             for g in arrays:
                 g *= self.max_norm / self.norm
-
-
-CALLBACKS = [ProgressBar, EarlyStopping, ModelCheckpoint, StepLR, CosineLR, GradientClip]

@@ -49,9 +49,6 @@ def zeros(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Gene
     return np.zeros(shape)
 
 
-BUILTIN_INITIALIZERS: list[Initializer] = [xavier, he, lecun, orthogonal, zeros]
-
-
 def resolve_initializer(spec: Any) -> Initializer:
     """An initializer from a callable or a registered name."""
     if isinstance(spec, str):

@@ -38,7 +38,7 @@ What is here, by purpose:
 - errors: ShapeError, ConfigError, PluginError, suggest, prefixed (errors
   of a block re-raised with their owner's name in front);
 - the seed's keywords: warn_seed_spelling (a DeprecationWarning naming today's spelling);
-- registration: hookimpl;
+- registration: hookimpl; alias(cls, name) (a second registered name for a class);
 - data parallelism: Parallel (what a ``tn_parallel`` hook returns), parallel_of;
 - checks for the plugin's own tests: check_structure, check_gradients,
   check_system_gradients (also the pytest fixtures ``tn_check_structure``
@@ -67,6 +67,7 @@ from tn_core.losses import Loss
 from tn_core.neuron import Neuron, affine_backward, affine_forward
 from tn_core.optimizers import Optimizer
 from tn_core.parallel import Parallel, parallel_of
+from tn_core.plugins import alias
 from tn_core.seed import warn_seed_spelling
 from tn_core.structure import (
     BackwardResult,
@@ -100,6 +101,7 @@ __all__ = [
     "activation_field",
     "affine_backward",
     "affine_forward",
+    "alias",
     "as_shape",
     "check_choice",
     "check_gradients",

@@ -19,10 +19,11 @@ underscores, so Keras's class names ``BinaryCrossentropy`` ... work too)::
     quad                                  Quad()                          0.5 sum (y - t)^2
     mse, mean_squared_error               MSE()                           mean (y - t)^2
     mae, mean_absolute_error              MAE()                           mean |y - t|
-    ce                                    CE()                            binary CE on probabilities, summed
-    sigmoid_ce                            CE(from_logits=True)            binary CE on logits, summed
-    bce, binary_crossentropy              CE(mean=True)                   binary CE on probabilities, mean
-    bce_with_logits                       CE(from_logits=True, mean=True) binary CE on logits, mean
+    ce                                    BinaryCE()                      binary CE on probabilities, summed
+    sigmoid_ce                            BinaryCE(from_logits=True)      binary CE on logits, summed
+    bce, binary_crossentropy              BinaryCE(mean=True)             binary CE on probabilities, mean
+    bce_with_logits                       BinaryCE(from_logits=True,      binary CE on logits, mean
+                                                   mean=True)
     softmax_ce                            SoftmaxCE()                     softmax CE, summed over positions
     categorical_crossentropy,
     sparse_categorical_crossentropy       SoftmaxCE(mean=True)            softmax CE, mean over positions
@@ -171,7 +172,7 @@ def _count(y: np.ndarray, mean: bool, classes: int = 1) -> int:
 
 
 @attrs.define
-class CE(Loss):
+class BinaryCE(Loss):
     """Binary cross-entropy: E = -sum [t log a + (1 - t) log(1 - a)], a in (0, 1) the predicted probability.
 
     On logits z (``from_logits=True``, or fused with a logistic output a = sigmoid(z)): log a = -softplus(-z),
@@ -180,6 +181,7 @@ class CE(Loss):
     elements and averaged over the batch, or averaged over every element with ``mean=True``.
     """
 
+    renamed_from: ClassVar[tuple[str, ...]] = ("CE",)  # tn.CE and model files naming CE, until tn-core 0.3
     fusion: ClassVar[str | None] = "logistic"
     eps: float = 1e-7
     from_logits: bool = False
@@ -284,8 +286,6 @@ def _ids_problem(t: np.ndarray, classes: int) -> str | None:
             f"at sample {where[0]}")
 
 
-BUILTIN_LOSSES = [Quad, MSE, MAE, CE, SoftmaxCE]
-
 #: every loss name the module doc lists: name -> (class, fields)
 LOSS_NAMES: dict[str, tuple[type[Loss], dict[str, Any]]] = {
     "quad": (Quad, {}),
@@ -293,11 +293,11 @@ LOSS_NAMES: dict[str, tuple[type[Loss], dict[str, Any]]] = {
     "mean_squared_error": (MSE, {}),
     "mae": (MAE, {}),
     "mean_absolute_error": (MAE, {}),
-    "ce": (CE, {}),
-    "sigmoid_ce": (CE, {"from_logits": True}),
-    "bce": (CE, {"mean": True}),
-    "binary_crossentropy": (CE, {"mean": True}),
-    "bce_with_logits": (CE, {"from_logits": True, "mean": True}),
+    "ce": (BinaryCE, {}),
+    "sigmoid_ce": (BinaryCE, {"from_logits": True}),
+    "bce": (BinaryCE, {"mean": True}),
+    "binary_crossentropy": (BinaryCE, {"mean": True}),
+    "bce_with_logits": (BinaryCE, {"from_logits": True, "mean": True}),
     "softmax_ce": (SoftmaxCE, {}),
     "categorical_crossentropy": (SoftmaxCE, {"mean": True}),
     "sparse_categorical_crossentropy": (SoftmaxCE, {"mean": True}),

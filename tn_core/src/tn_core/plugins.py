@@ -3,7 +3,11 @@
 Everything a network refers to by name (layers, activations, optimizers,
 losses, initializers) and the fit callbacks (``tn.DataParallel``) come from
 the registration hooks of :mod:`tn_core.hookspecs`, the core's own built-ins
-included. Names are the class (or function) name and its lower-case form.
+included. Names are the class (or function) name and its lower-case form,
+and the same for each former name a renamed class declares in
+``renamed_from`` (so old model files and ``tn.<OldName>`` keep working one
+release; ``tn.<OldName>`` warns). ``alias(cls, name)`` makes a second name
+that stays itself: a subclass adding nothing, registered beside ``cls``.
 
 One plugin's fault stays that plugin's: a plugin that fails to import or to
 register (a hook raises or returns nonsense) is skipped with a warning, and a
@@ -149,6 +153,25 @@ def _registrable(kind: str, obj: Any, expected: dict[str, type]) -> bool:
     if kind == "initializer":
         return callable(obj) and isinstance(getattr(obj, "__name__", None), str)
     return isinstance(obj, type) and issubclass(obj, expected[kind])
+
+
+def former_names(obj: Any) -> tuple[str, ...]:
+    """The names ``obj`` declares it had before a rename (its own ``renamed_from``, not a base class's)."""
+    return tuple(getattr(obj, "__dict__", {}).get("renamed_from", ()))
+
+
+def registered_names(obj: Any) -> tuple[str, ...]:
+    """The names ``obj`` is registered under: its ``__name__`` and former names, each also in lower case."""
+    return tuple(dict.fromkeys(n for name in (obj.__name__, *former_names(obj)) for n in (name, name.lower())))
+
+
+def alias(cls: type, name: str) -> type:
+    """A second name for ``cls``: a subclass adding nothing, whose ``alias_of`` is ``cls``. Register it beside
+    ``cls``; objects made by it keep its name (repr, errors, model files), and docs/reference.md lists it as an
+    alias of ``cls``."""
+    namespace = {"__doc__": f"Another name for {cls.__name__}.", "__module__": cls.__module__,
+                 "__qualname__": name, "alias_of": cls}
+    return type(name, (cls,), namespace)
 
 
 class Plugins:
@@ -313,7 +336,7 @@ class Plugins:
             for kind, objs in offered.items():
                 for obj in objs:
                     entry = Entry(obj, kind, plugin, self.distributions[plugin], self.versions[plugin])
-                    for name in dict.fromkeys((obj.__name__, obj.__name__.lower())):
+                    for name in registered_names(obj):
                         if name in clashes[kind]:
                             if all(other.obj is not obj for other in clashes[kind][name]):
                                 clashes[kind][name].append(entry)

@@ -241,6 +241,3 @@ class Combine(Structure):
 
     def backward(self, params: dict, cache: Any, grads: list[np.ndarray]) -> tuple[list, dict]:
         return list(grads), {}
-
-
-BUILTIN_STRUCTURES = [Input, Constant, Flatten, Reshape, Concatenate, FlatConcat, Split, Join, Combine]

@@ -146,9 +146,7 @@ class SiLU(kit.Activation):
         return s * (1.0 + z * (1.0 - s))
 
 
-@attrs.define
-class Swish(SiLU):
-    """Another name for SiLU: a = z sigmoid(z)."""
+Swish = kit.alias(SiLU, "Swish")
 
 
 @attrs.define
@@ -196,8 +194,3 @@ class Softmax(kit.Activation):
 
     def backward(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray) -> np.ndarray:
         return a * (grad_a - np.sum(grad_a * a, axis=-1, keepdims=True))
-
-
-ACTIVATIONS: list[type[kit.Activation]] = [
-    Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus, SiLU, Swish, Softsign, HardTanh, Softmax,
-]

@@ -1,4 +1,8 @@
-"""Registers the dense layers and the standard activations with tensornet."""
+"""Registers the dense layers and the standard activations with tensornet.
+
+One list per registration hook, named after its kind, each hook returning a copy; then the
+conformance examples (the convention of docs/writing-a-plugin.md).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,20 @@ from typing import Any
 import numpy as np
 
 from tn_core import kit
-from tn_layers_dense.activations import ACTIVATIONS
+from tn_layers_dense.activations import (
+    ELU,
+    GELU,
+    HardTanh,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Softsign,
+    Swish,
+    Tanh,
+)
 from tn_layers_dense.batchnorm import BatchNorm
 from tn_layers_dense.dense import Dense
 from tn_layers_dense.embedding import Embedding
@@ -15,10 +32,10 @@ from tn_layers_dense.pointwise import Activate, Add, Bias, Gain, Mul, Pointwise,
 from tn_layers_dense.regularization import Dropout, LayerNorm
 from tn_layers_dense.residual import Residual, ResWrap
 
-STRUCTURES: list[type[kit.Structure]] = [
-    Dense, Pointwise, Add, Sub, Mul, Activate, Gain, Bias, ResWrap, Residual, Dropout, LayerNorm,
-    Embedding, BatchNorm,
+STRUCTURES = [
+    Dense, Pointwise, Add, Sub, Mul, Activate, Gain, Bias, ResWrap, Residual, Dropout, LayerNorm, Embedding, BatchNorm,
 ]
+ACTIVATIONS = [Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus, SiLU, Swish, Softsign, HardTanh, Softmax]
 
 
 @kit.hookimpl

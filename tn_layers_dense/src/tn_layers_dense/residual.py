@@ -97,6 +97,4 @@ class ResWrap(kit.Neuron):
         return [grad_z if dx_cell is None else grad_z + dx_cell], pgrads
 
 
-@attrs.define(init=False)
-class Residual(ResWrap):
-    """Residual block: another name for ResWrap."""
+Residual = kit.alias(ResWrap, "Residual")

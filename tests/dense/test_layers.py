@@ -13,7 +13,7 @@ import tn_layers_dense
 from tn_core.structure import using_forward_rng
 from tn_core.testing import as_example, check_gradients
 from tn_layers_dense import plugin
-from tn_layers_dense.activations import ACTIVATIONS
+from tn_layers_dense.plugin import ACTIVATIONS
 from tn_layers_dense.pointwise import OPS
 
 EXAMPLES = [as_example(entry) for entry in plugin.tn_structure_examples()]  # (structure, shapes, inputs or None)

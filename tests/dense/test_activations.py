@@ -14,7 +14,7 @@ from tests.dense.make_activation_references import ACTIVATION_CASES, POINTS
 from tests.torch_references import inputs_match, reference_fixture
 from tn_core import kit
 from tn_core.testing import check_gradients
-from tn_layers_dense.activations import ACTIVATIONS
+from tn_layers_dense.plugin import ACTIVATIONS
 
 # every activation, and the ones with hyperparameters at a non-default value too
 ALL = [cls() for cls in ACTIVATIONS] + [tn.ReLU(alpha=0.2), tn.ELU(alpha=0.5)]

@@ -20,7 +20,7 @@ import tn_core as tn
         (lambda: tn.Dense(3, activation="sigmod"), tn.UnknownNameError, r"did you mean 'sigmoid'"),
         (lambda: tn.Dense(3, activation=tn.Dense(2)), tn.ConfigError,
          r"Dense: activation must be an Activation, an Activation class or a registered name, got Dense"),
-        (lambda: tn.Dense(3, activation=tn.CE()), tn.ConfigError, r"Dense: activation must be .*got CE"),
+        (lambda: tn.Dense(3, activation=tn.BinaryCE()), tn.ConfigError, r"Dense: activation must be .*got BinaryCE"),
         (lambda: tn.Dense(3, activation=tn.LayerNorm), tn.ConfigError, r"Dense: activation must be"),
         (lambda: tn.Dense(3, activation=3), tn.ConfigError, r"Dense: activation must be .*got int 3"),
         (lambda: tn.Dense(3, init="xavir"), tn.UnknownNameError, r"Dense: unknown initializer 'xavir' \(did you mean"),

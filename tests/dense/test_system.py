@@ -1,6 +1,10 @@
-"""The dense plugin inside Systems: the seed's example, fused cross-entropy, dtypes, whole-network gradients."""
+"""The dense plugin inside Systems: the seed's example, fused cross-entropy, dtypes, whole-network gradients,
+which losses suit each activation's outputs, parameters of shape ()."""
 
 from __future__ import annotations
+
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +100,68 @@ def test_whole_network_gradients(seed: int) -> None:
     xs = rng.normal(size=(int(rng.integers(1, 5)), n_in))
     ts = np.eye(3)[rng.integers(0, 3, len(xs))]
     check_system_gradients(s, [xs], [ts], loss=loss)
+
+
+# -- the core's loss pairing rules (tests/core/test_losses.py) on each standard activation's declared range ---------
+
+
+@pytest.mark.parametrize(("loss", "activation", "verdict"), [
+    ("ce", "tanh", "refused"), ("ce", "relu", "refused"), ("bce", tn.ReLU(alpha=0.1), "refused"),
+    ("binary_crossentropy", "softplus", "refused"), ("ce", "elu", "refused"), ("softmax_ce", "sigmoid", "refused"),
+    ("categorical_crossentropy", "sigmoid", "refused"), ("sigmoid_ce", "sigmoid", "refused"),
+    ("bce_with_logits", "softmax", "refused"), ("sigmoid_ce", "relu", "refused"),
+    ("bce_with_logits", "softplus", "refused"),
+    ("softmax_ce", "tanh", "warned"), ("sigmoid_ce", "tanh", "warned"), ("softmax_ce", "relu", "warned"),
+    ("categorical_crossentropy", "elu", "warned"), ("bce_with_logits", "elu", "warned"),
+    ("ce", "sigmoid", "suits"), ("bce", "sigmoid", "suits"), ("ce", "softmax", "suits"),
+    ("softmax_ce", "softmax", "suits"), ("sparse_categorical_crossentropy", "softmax", "suits"),
+    ("quad", "sigmoid", "suits"), ("quad", "relu", "suits"), ("mse", "softmax", "suits"), ("mae", "tanh", "suits"),
+])
+def test_which_losses_suit_the_outputs_of_each_standard_activation(loss: str, activation: object, verdict: str) -> None:
+    x = tn.Input((4,))()
+    y = tn.Dense(3, activation=activation)(x)
+    s = tn.System([x], [y], dtype=np.float64)
+    data = np.random.default_rng(8).normal(size=(6, 4)), np.eye(3)[[0, 1, 2, 0, 1, 2]]
+    low, high = y.structure.activation.output_range
+    said = rf"does not suit output dense_1\[0\], whose activation {type(y.structure.activation).__name__} gives " \
+           rf"values from {low:g} to {high:g}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if verdict == "refused":
+            with pytest.raises(tn.ConfigError, match=said):
+                s.fit(*data, loss=loss, epochs=1, verbose=0)
+        elif verdict == "warned":
+            with pytest.warns(UserWarning, match=said + ".*this activation bounds them"):
+                s.fit(*data, loss=loss, epochs=1, verbose=0)
+        else:
+            s.fit(*data, loss=loss, epochs=1, verbose=0)
+    assert s.step == (0 if verdict == "refused" else 1)
+
+
+def test_gain_bias_and_layernorm_on_per_sample_scalars_have_0_d_parameters_that_train_and_round_trip(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """Their gradients are batch sums, NumPy scalars, which the System takes as 0-d arrays."""
+    x = tn.Input((3,))()
+    parts = tn.Split()(x)
+    outputs = [tn.Gain()(parts[0]), tn.Bias()(parts[1]), tn.LayerNorm()(tn.Gain()(parts[2]))]
+    s = tn.System([x], outputs, dtype=np.float64)
+    assert {array.shape for _, _, array in s.parameters()} == {()}
+    xs, ts = [rng.normal(size=(4, 3))], [rng.normal(size=(4,)) for _ in outputs]
+    check_system_gradients(s, xs, ts)
+    before = [array.copy() for _, _, array in s.parameters()]
+    s.fit(xs[0], ts, epochs=2, batch_size=2, verbose=0)
+    assert not all(np.array_equal(a, b) for a, b in zip(before, [array for _, _, array in s.parameters()]))
+    tn.save(s, tmp_path / "m.tn")
+    loaded = tn.load(tmp_path / "m.tn")
+    assert [array.shape for _, _, array in loaded.parameters()] == [array.shape for _, _, array in s.parameters()]
+    for a, b in zip(loaded.guess(xs), s.guess(xs)):
+        np.testing.assert_array_equal(a, b)
+    s.save_weights(tmp_path / "w.npz")
+    with np.load(tmp_path / "w.npz") as archive:
+        assert {archive[key].shape for key in archive.files} == {()}
+    other = tn.System([x], [tn.Gain()(parts[0]), tn.Bias()(parts[1]), tn.LayerNorm()(tn.Gain()(parts[2]))],
+                      dtype=np.float64)
+    other.load_weights(tmp_path / "w.npz")
+    for (_, _, a), (_, _, b) in zip(other.parameters(), s.parameters(), strict=True):
+        np.testing.assert_array_equal(a, b)
