@@ -18,6 +18,13 @@ gates as interleaved column blocks of (N, 4 * size) (the reference's
 gate activations as the fast path computes them (one tanh call over every
 gate, the sigmoid gates' rows halved up front: 0.5 + 0.5 tanh(z / 2))
 against scipy's expit, or 1 / (1 + exp(-z)), on f, i, o and tanh on g.
+
+Measured with the defaults on the 2-core development machine under load
+(so only the ratios mean much): the fast path ran at 1.5-3x the reference's
+samples/s; buffer reuse bought 1.6-1.7x at batch 256 and nothing at 1 and 32;
+gate-major blocks made one LSTM step's elementwise work 2-3x faster than
+interleaved columns at batch 1 and 32, and no faster at 256; one tanh over
+every gate equalled expit + tanh at batch 1 and beat it 1.3-1.9x at 32 and 256.
 """
 
 from __future__ import annotations
