@@ -31,6 +31,8 @@ What is here, by purpose:
 - inside forward/backward: ``forward_rng()`` (the System's seeded generator),
   ``input_grad_wanted(k)`` (skip an unused input gradient);
 - math with one home: affine_forward, affine_backward, init_weights;
+- layers inside layers: Nested (a sub-layer's parameters as "<name>/<key>"
+  in its owner's dict);
 - validated hyperparameters: real_field, int_field, choice_field,
   shape_field, activation_field, init_field, labelled, as_shape,
   resolve_activation; the same checks as plain functions: is_int,
@@ -64,6 +66,7 @@ from tn_core.fields import (
 from tn_core.hookspecs import hookimpl
 from tn_core.initializers import init_weights
 from tn_core.losses import Loss
+from tn_core.nested import Nested
 from tn_core.neuron import Neuron, affine_backward, affine_forward
 from tn_core.optimizers import Optimizer
 from tn_core.parallel import Parallel, parallel_of
@@ -90,6 +93,7 @@ __all__ = [
     "ForwardResult",
     "Linear",
     "Loss",
+    "Nested",
     "Neuron",
     "Optimizer",
     "Parallel",

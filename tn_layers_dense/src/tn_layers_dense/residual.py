@@ -11,7 +11,7 @@ import numpy as np
 from tn_core import kit
 from tn_core.kit import BackwardResult, BuildResult, Linear, Params, Shape, init_field, labelled
 
-CELL = "cell/"
+CELL = kit.Nested("cell")  # the cell's parameters, as "cell/<name>"
 
 
 def _check_cell(instance: Any, attribute: attrs.Attribute, cell: Any) -> None:
@@ -73,12 +73,12 @@ class ResWrap(kit.Neuron):
             "weights": kit.init_weights(self.init, None, (size, cell_size), cell_size, size, rng),
             "biases": np.zeros(size),
         }
-        params.update({CELL + key: value for key, value in cell_params.items()})
+        params.update(CELL.wrap(cell_params))
         return [input_shapes[0]], params
 
     def pre_activation(self, params: Params, inputs: list[np.ndarray], training: bool) -> tuple[np.ndarray, Any]:
         x = inputs[0]
-        cell_params = {key[len(CELL):]: value for key, value in params.items() if key.startswith(CELL)}
+        cell_params = CELL.unwrap(params)
         outs, cell_cache = self.cell.forward(cell_params, [x], training)
         h = outs[self.slot].reshape(x.shape[0], -1)
         z = kit.affine_forward(h, params["weights"], params["biases"]).reshape(x.shape)
@@ -91,7 +91,7 @@ class ResWrap(kit.Neuron):
         cell_grads = [dh.reshape(out.shape) if k == self.slot else np.zeros_like(out) for k, out in enumerate(outs)]
         (dx_cell,), cell_pgrads = self.cell.backward(cell_params, cell_cache, cell_grads)
         pgrads = {"weights": dw, "biases": db}
-        pgrads.update({CELL + key: value for key, value in cell_pgrads.items()})
+        pgrads.update(CELL.wrap(cell_pgrads))
         if not kit.input_grad_wanted(0):  # the cell saw the same answer and skipped its dE/dx too
             return [None], pgrads
         return [grad_z if dx_cell is None else grad_z + dx_cell], pgrads
