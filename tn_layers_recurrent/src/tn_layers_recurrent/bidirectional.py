@@ -39,27 +39,25 @@ class Bidirectional(kit.Structure):
     layer: Recurrent = attrs.field(validator=_forward_layer)
     merge: str = kit.choice_field("concat", MERGES)
 
-    def copies(self) -> dict[str, Recurrent]:
-        return {"forward": self.layer, "backward": attrs.evolve(self.layer, go_backwards=True)}
+    def copies(self) -> list[tuple[kit.Nested, Recurrent]]:
+        """Each direction's parameters in this layer's dict (``forward/...``, ``backward/...``), and its layer."""
+        return [(kit.Nested("forward"), self.layer),
+                (kit.Nested("backward"), attrs.evolve(self.layer, go_backwards=True))]
 
     def build(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
         shapes: dict[str, list[Shape]] = {}
         params: Params = {}
-        for direction, layer in self.copies().items():
-            shapes[direction], own = layer.build(input_shapes, rng)
-            params.update({f"{direction}/{key}": value for key, value in own.items()})
+        for part, layer in self.copies():
+            shapes[part.name], own = layer.build(input_shapes, rng)
+            params.update(part.wrap(own))
         steps, size = shapes["forward"][0]
         merged = (steps, 2 * size if self.merge == "concat" else size)
         return [merged, *shapes["forward"][1:], *shapes["backward"][1:]], params
 
-    def _own(self, params: Params, direction: str) -> Params:
-        prefix = direction + "/"
-        return {key[len(prefix):]: value for key, value in params.items() if key.startswith(prefix)}
-
     def forward(self, params: Params, inputs: list[np.ndarray], training: bool) -> ForwardResult:
         outs, caches = {}, {}
-        for direction, layer in self.copies().items():
-            outs[direction], caches[direction] = layer.forward(self._own(params, direction), inputs, training)
+        for part, layer in self.copies():
+            outs[part.name], caches[part.name] = layer.forward(part.unwrap(params), inputs, training)
         ahead, behind = outs["forward"][0], outs["backward"][0][:, ::-1]  # back in time order
         if self.merge == "concat":
             merged = np.concatenate([ahead, behind], axis=2)
@@ -88,8 +86,8 @@ class Bidirectional(kit.Structure):
             "backward": [g_behind[:, ::-1], *grads[1 + carries :]],
         }
         dx, p_grads = None, {}
-        for direction, layer in self.copies().items():
-            d_inputs, own = layer.backward(self._own(params, direction), caches[direction], slot_grads[direction])
+        for part, layer in self.copies():
+            d_inputs, own = layer.backward(part.unwrap(params), caches[part.name], slot_grads[part.name])
             dx = d_inputs[0] if dx is None else dx + d_inputs[0]
-            p_grads.update({f"{direction}/{key}": value for key, value in own.items()})
+            p_grads.update(part.wrap(own))
         return [dx], p_grads
