@@ -37,7 +37,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Train the seed's OCR network on generated block letters; report accuracy, save the model and a picture."""
+    """Train the original library's OCR network on generated letters; report accuracy, save the model and a picture."""
     demo.run(model=args.model, epochs=args.epochs, samples=args.samples, seed=args.seed, out=args.out, quiet=args.quiet)
     return 0
 
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("plugins", help=cmd_plugins.__doc__).set_defaults(func=cmd_plugins)
     demo_command = commands.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)
     demo_command.add_argument("--model", choices=list(demo.MODELS), default="mlp",
-                              help="network: the seed's mlp (default), conv, rnn, lstm or residual")
+                              help="network: mlp (the original library's, default), conv, rnn, lstm or residual")
     demo_command.add_argument("--epochs", type=_count, help="passes over the training set (default: the model's)")
     demo_command.add_argument("--samples", type=_count, help="training images to generate (default: the model's)")
     demo_command.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the shuffling")

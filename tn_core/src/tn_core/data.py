@@ -1,4 +1,4 @@
-"""Embedded data: the seed's OCR benchmark, upper-case block letters A-Z.
+"""Embedded data: the original library's OCR benchmark, upper-case block letters A-Z.
 
 Each letter is drawn from a built-in 5x7 bitmap font (no fonts from the
 system, no downloads), scaled with nearest-neighbour sampling, placed at a

@@ -1,6 +1,6 @@
-"""``tn demo``: the seed's OCR benchmark, end to end.
+"""``tn demo``: the original library's OCR benchmark, end to end.
 
-Generates block letters (:mod:`tn_core.data`), builds the seed's network
+Generates block letters (:mod:`tn_core.data`), builds the original library's network
 (32x32 -> Dense (15, 15) tanh -> Dense (15, 15) tanh -> Dense 26 sigmoid, or
 a conv, recurrent or residual one), trains it with Adam on cross-entropy,
 reports held-out accuracy and wall time, saves the model (``tn.save``) and,
@@ -29,12 +29,12 @@ from tn_core.callbacks import Callback
 from tn_core.errors import ConfigError
 from tn_core.summary import summary_table
 
-TARGET = 0.995  # held-out accuracy the demo aims for (the seed reports 100%)
+TARGET = 0.995  # held-out accuracy the demo aims for (the original library reports 100%)
 TEST_SAMPLES = 5200
 
 
 def _mlp(x: tn.Instance, rng: np.random.Generator) -> tn.Instance:
-    """The seed's network."""
+    """The original library's OCR network."""
     h = tn.Dense((15, 15), activation="tanh")(x, rng=rng)
     h = tn.Dense((15, 15), activation="tanh")(h, rng=rng)
     return tn.Dense(26, activation="sigmoid")(h, rng=rng)

@@ -1,6 +1,6 @@
-"""Reading the seed's HDF5 weights files into a System (needs h5py: ``pip install 'tn-core[h5]'``).
+"""Reading the original library's HDF5 weights files into a System (needs h5py: ``pip install 'tn-core[h5]'``).
 
-The seed's ``System.save_weights("x.h5")`` wrote, per checkpoint group
+The original library's ``System.save_weights("x.h5")`` wrote, per checkpoint group
 (``default`` unless named), one group per part of the network,
 ``<index>_<type>``, index 0 being the output and the input the last, each
 holding ``neuron<j>_w`` (outputs, inputs) and ``neuron<j>_b`` (outputs,)
@@ -11,8 +11,8 @@ empty arrays for activation-only parts, none for wiring, and one copy per
 time step, in parts named ``Clone(...)``, for the cells of RNN and LSTM.
 
 :func:`load_seed_weights` reads such a file into a network of Dense and Conv
-layers chained as in the seed's DeepNetwork and ConvNetwork notebooks (other
-layouts are refused, naming the part): the seed's parts with weights, input
+layers chained as in the original DeepNetwork and ConvNetwork notebooks (other
+layouts are refused, naming the part): the file's parts with weights, input
 side first, fill the System's layers with parameters, in order, each checked
 against the layer's shapes before any parameter changes. Then
 ``system.save_weights("x.npz")`` writes today's file. Nothing but numbers is
@@ -36,11 +36,11 @@ PART = re.compile(r"(\d+)_(.+)")
 
 
 def load_seed_weights(system: System, path: Any, checkpoint: str = "default") -> None:
-    """Set ``system``'s parameters from the seed's HDF5 weights file (see the module doc); all or nothing."""
+    """Set ``system``'s parameters from the original library's HDF5 weights file (module doc); all or nothing."""
     try:
         import h5py
     except ImportError:
-        raise ImportError("reading the seed's HDF5 weights needs h5py: pip install 'tn-core[h5]'") from None
+        raise ImportError("reading the original library's HDF5 weights needs h5py: pip install 'tn-core[h5]'") from None
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
@@ -79,7 +79,8 @@ def _seed_parts(path: Any, group: Any, h5py: Any) -> list[tuple[str, Any, Any]]:
     for name, part in group.items():
         match = PART.fullmatch(name)
         if match is None or not isinstance(part, h5py.Group):
-            raise WeightsFileError(f"{path}: {group.name}/{name} is not one of the seed's <index>_<type> parts")
+            raise WeightsFileError(f"{path}: {group.name}/{name} is not one of the original library's "
+                                   "<index>_<type> parts")
         parts.append((int(match[1]), name, part))
     stored = []
     for _, name, part in sorted(parts, key=lambda item: item[0], reverse=True):
@@ -90,9 +91,10 @@ def _seed_parts(path: Any, group: Any, h5py: Any) -> list[tuple[str, Any, Any]]:
         weights, biases = part["neuron0_w"], part.get("neuron0_b")
         for dataset in (weights, biases):
             if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiu":
-                raise WeightsFileError(f"{path}: part {name} holds {dataset!r} where the seed wrote numbers")
+                raise WeightsFileError(f"{path}: part {name} holds {dataset!r} where the original library wrote "
+                                       "numbers")
         if weights.size == 0:
-            continue  # activation-only parts (the seed's ResWrap and Activate hold empty arrays)
+            continue  # activation-only parts (ResWrap and Activate hold empty arrays)
         if PART.fullmatch(name)[2].startswith("Clone("):
             raise WeightsFileError(f"{path}: part {name} is a per-step copy of a seed RNN or LSTM cell; only Dense "
                                    "and Conv layers are converted (retrain the recurrent network)")
@@ -102,13 +104,13 @@ def _seed_parts(path: Any, group: Any, h5py: Any) -> list[tuple[str, Any, Any]]:
 
 def _layers(system: System) -> list[tuple[str, dict[str, np.ndarray]]]:
     """(layer name, params) of the System's layers with parameters, in order; each must be one set of neurons
-    as the seed's Dense and Conv were: ``weights`` (out_size, ...) and ``biases`` (out_size,), nothing else."""
+    as the original Dense and Conv were: ``weights`` (out_size, ...) and ``biases`` (out_size,), nothing else."""
     layers = []
     for owner, params in system.groups:
         if set(params) != {"weights", "biases"} or params["weights"].shape[:1] != params["biases"].shape:
             raise WeightsFileError(f"layer {system.names[owner]} is a {owner.structure.type_name()} with parameters "
                                    f"{sorted(params)}; only networks of Dense and Conv layers are read from the "
-                                   "seed's files")
+                                   "original library's files")
         layers.append((system.names[owner], params))
     return layers
 

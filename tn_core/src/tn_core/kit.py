@@ -39,7 +39,7 @@ What is here, by purpose:
   check_int, check_choice;
 - errors: ShapeError, ConfigError, PluginError, suggest, prefixed (errors
   of a block re-raised with their owner's name in front);
-- the seed's keywords: warn_seed_spelling (a DeprecationWarning naming today's spelling);
+- the original library's keywords: warn_seed_spelling (a DeprecationWarning naming today's spelling);
 - registration: hookimpl; alias(cls, name) (a second registered name for a class);
 - data parallelism: Parallel (what a ``tn_parallel`` hook returns), parallel_of;
 - checks for the plugin's own tests: check_structure, check_gradients,

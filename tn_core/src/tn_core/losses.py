@@ -7,7 +7,7 @@ pre-activation z and the gradient dE/dz: cross-entropy on a sigmoid output is
 then computed from z, exact where the sigmoid saturates, with dE/dz = a - t.
 The loss means the same either way: a function of the activated output.
 
-Reduction. The seed's losses (quad, ce, sigmoid_ce, softmax_ce) sum over a
+Reduction. The original library's losses (quad, ce, sigmoid_ce, softmax_ce) sum over a
 sample's elements and average over the batch. The Keras/PyTorch names (mse,
 mae, bce, categorical_crossentropy, ...) average over the elements too, as
 those libraries do: over every element for mse, mae and bce, over every
@@ -133,7 +133,7 @@ class Loss:
 
 @attrs.define
 class Quad(Loss):
-    """E = 0.5 * sum (y - t)^2, so dE/dy = y - t (the seed's quadratic error)."""
+    """E = 0.5 * sum (y - t)^2, so dE/dy = y - t (the original library's quadratic error)."""
 
     def evaluate(self, y: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
         n = y.shape[0]

@@ -61,7 +61,8 @@ DRAW_SLACK = 1 << 20
 #: may fill arrays as large as its inputs: Gain, LayerNorm; this bounds what a lying Input shape makes it cost)
 INPUT_SLACK = 1 << 23  # a full-HD RGB image (6.2M numbers) with a small conv net loads
 PARAM_KEY = re.compile(r"params/(0|[1-9][0-9]{0,8})/(.+)")
-SLOT_KEY = re.compile(r"\w+/([0-9]{1,9})", re.ASCII)
+#: an optimizer state array's key under optimizer/: "<state name>/<parameter index>" ("m/0")
+STATE_KEY = re.compile(r"\w+/([0-9]{1,9})", re.ASCII)
 
 
 # -- configurations ------------------------------------------------------------------
@@ -585,11 +586,11 @@ def _load_optimizer(config: dict, system: Any, archive: Archive, path: Any) -> O
     members = {key[len("optimizer/"):]: m for key, m in archive.members.items() if key.startswith("optimizer/")}
     shapes = [array.shape for _, _, array in system.parameters()]
     for key, member in members.items():
-        slot = SLOT_KEY.fullmatch(key)
+        entry = STATE_KEY.fullmatch(key)
         if key == "steps":
             ok = member.shape == () and member.dtype.kind in "iu"
         else:
-            ok = slot is not None and int(slot[1]) < len(shapes) and not stored_problem(member, shapes[int(slot[1])])
+            ok = entry is not None and int(entry[1]) < len(shapes) and not stored_problem(member, shapes[int(entry[1])])
         if not ok:
             raise WeightsFileError(f"{path}: optimizer state {key!r} does not match the network's parameters")
     if "steps" not in members:

@@ -143,6 +143,13 @@ def fit(
     pair ``(xv, yv)`` of arrays or a re-iterable loader of batches,
     evaluated after each epoch.
 
+    ``optimizer`` (a name, class or object) and ``lr``, its learning rate
+    (None: the optimizer's own), go to ``System.use_optimizer(optimizer, lr)``,
+    which keeps the System's optimizer and its state while the method stays
+    the same. The learning rate is one thing under three names: ``fit(lr=)``,
+    ``use_optimizer(method, lr)`` and ``learn(scale=)`` (the original library's word); a
+    schedule callback (StepLR, CosineLR) sets ``optimizer.lr`` as it goes.
+
     The history maps ``loss``, each metric and, with ``validation``,
     ``val_loss`` and ``val_<metric>`` to one value per epoch (training values
     are sample-weighted means over the epoch's batches; ``metrics``, names or functions of

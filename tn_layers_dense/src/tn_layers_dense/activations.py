@@ -1,4 +1,4 @@
-"""The standard activations (the seed's neurons), registered by tn-layers-dense.
+"""The standard activations (the original library's neurons), registered by tn-layers-dense.
 
 Each keeps the dtype of z and is stable for |z| up to 1e4 in float32 and
 float64: no overflow, no NaN, no division by zero, so no warnings under
@@ -53,7 +53,7 @@ class Tanh(kit.Activation):
 
 @attrs.define
 class ReLU(kit.Activation):
-    """a = z for z > 0, alpha z otherwise (alpha > 0 is the seed's leaky ReLU); da/dz = 1 or alpha."""
+    """a = z for z > 0, alpha z otherwise (alpha > 0 is the original library's leaky ReLU); da/dz = 1 or alpha."""
 
     default_init: ClassVar[str] = "he"
     alpha: float = real_field(0.0, lambda v: v >= 0, ">= 0")

@@ -1,4 +1,4 @@
-"""Dense: every input connected to every output (the seed's NeuronNet)."""
+"""Dense: every input connected to every output (the original library's NeuronNet)."""
 
 from __future__ import annotations
 

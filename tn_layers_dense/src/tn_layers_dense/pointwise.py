@@ -1,6 +1,6 @@
-"""Pointwise layers: element-wise math on tensors (the seed's Add, Mul and Activate, and more).
+"""Pointwise layers: element-wise math on tensors (the original library's Add, Mul and Activate, and more).
 
-Every layer here passes a gradient to every input (the seed's pure-activation
+Every layer here passes a gradient to every input (the original library's pure-activation
 layer passed none).
 """
 

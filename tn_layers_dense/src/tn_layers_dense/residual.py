@@ -1,4 +1,4 @@
-"""Residual blocks: the seed's ResWrap, y = activation(x + W cell(x) + b)."""
+"""Residual blocks: ResWrap (as in the original library), y = activation(x + W cell(x) + b)."""
 
 from __future__ import annotations
 
@@ -32,13 +32,13 @@ def _optional_activation(spec: Any) -> kit.Activation | None:
 
 @attrs.define(init=False)
 class ResWrap(kit.Neuron):
-    """Residual block (the seed's ResWrap): y = activation(x + W h + b), h = ``cell``'s output on x.
+    """Residual block (the original library's ResWrap): y = activation(x + W h + b), h = ``cell``'s output on x.
 
     h is output ``slot`` of ``cell`` (any Structure taking one input), flattened; the projection
     maps it back to the input's shape, so the block learns a perturbation of the identity.
     Parameters: the projection's ``weights`` W (in_size, cell_out_size) and ``biases`` b (in_size,)
     (``init``: default Xavier), and the cell's own under ``cell/<name>``. ``activation`` defaults to
-    the cell's (the seed's choice), or Linear for a cell without one.
+    the cell's (as the original library did), or Linear for a cell without one.
     """
 
     cell: kit.Structure = attrs.field(validator=_check_cell)
@@ -47,7 +47,7 @@ class ResWrap(kit.Neuron):
     init: Any = init_field()
 
     def __init__(self, *args: Any, output_index: int | None = None, **kwargs: Any) -> None:
-        """The fields above; ``output_index`` is the seed's spelling of ``slot`` (deprecated)."""
+        """The fields above; ``output_index`` is the original library's spelling of ``slot`` (deprecated)."""
         if output_index is not None:
             name = type(self).__name__
             if "slot" in kwargs or len(args) > 2:
