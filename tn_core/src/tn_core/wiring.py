@@ -3,6 +3,18 @@ the graph (Flatten, Reshape, Concatenate, FlatConcat, Split, Join, Combine).
 
 Axes given to these layers are per-sample axes (0 is the first axis after
 the batch axis); negative axes count from the end.
+
+Which join do I want? Four layers bring several inputs together:
+
+- Concatenate(axis): one array, the inputs end to end along an existing
+  axis; the other axes must match ((2, 3) and (2, 5) on axis 1: (2, 8)).
+  Keras's Concatenate, torch.cat.
+- FlatConcat: one flat vector of every input's numbers, any shapes
+  ((2, 3) and (4,): (10,)); what a Dense after mixed branches wants.
+- Join: one array with a new first axis, inputs of one shape ((3,) x 4:
+  (4, 3)); torch.stack. Split(axis=0) undoes it.
+- Combine: no new array at all, one output slot per input (``c[k]`` is
+  input k): several tensors handed on as one Instance.
 """
 
 from __future__ import annotations
