@@ -56,8 +56,9 @@ DEFLATE_RATIO = 1032
 #: an entry's local header before its data: at least 30 bytes
 LOCAL_HEADER = 30
 CHUNK = 1 << 20
-#: what reading a corrupt archive or member raises, besides WeightsFileError
-READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error)
+#: what reading a corrupt archive or member raises, besides WeightsFileError (zipfile: NotImplementedError for
+#: a member whose damaged entry asks for strong encryption, patched data or a zip version it does not read)
+READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error, NotImplementedError)
 #: what opens an HDF5 file (the seed's weights format), and the names such files go by (save_weights writes .npz)
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 HDF5_SUFFIXES = (".h5", ".hdf5", ".he5")
