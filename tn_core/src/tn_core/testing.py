@@ -116,7 +116,7 @@ def check_gradients(
     rng = np.random.default_rng(seed)
     output_shapes, params = structure.build_checked([tuple(s) for s in input_shapes], rng)
     params = {
-        key: value if key in structure.buffers else value + rng.normal(scale=perturb, size=value.shape)
+        key: value if key in structure.buffers else np.asarray(value + rng.normal(scale=perturb, size=value.shape))
         for key, value in params.items()
     }
     xs = [_example_array(x) for x in inputs] if inputs is not None else [
