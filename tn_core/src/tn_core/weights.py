@@ -59,7 +59,7 @@ CHUNK = 1 << 20
 #: what reading a corrupt archive or member raises, besides WeightsFileError (zipfile: NotImplementedError for
 #: a member whose damaged entry asks for strong encryption, patched data or a zip version it does not read)
 READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error, NotImplementedError)
-#: what opens an HDF5 file (the seed's weights format), and the names such files go by (save_weights writes .npz)
+#: what opens an HDF5 file (the original library's weights format), and the names such files go by (we write .npz)
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 HDF5_SUFFIXES = (".h5", ".hdf5", ".he5")
 
@@ -216,8 +216,8 @@ def open_npz(path: Any) -> Iterator[Archive]:
         except READ_ERRORS as exc:
             if _is_hdf5(handle, file_size):
                 raise WeightsFileError(
-                    f"{path} is an HDF5 file, not an .npz archive (tensornet's weights files). If the seed's "
-                    "save_weights wrote it, build the same network and read it with "
+                    f"{path} is an HDF5 file, not an .npz archive (tensornet's weights files). If the original "
+                    "library's save_weights wrote it, build the same network and read it with "
                     f"tn_core.h5.load_seed_weights(system, {str(path)!r}), then save it with "
                     "system.save_weights('<name>.npz'); reading HDF5 needs h5py: pip install 'tn-core[h5]'"
                 ) from None
@@ -408,12 +408,12 @@ def save_weights(system: System, path: Any, checkpoint: str = "default") -> None
 
 
 def _refuse_hdf5_name(path: Any) -> None:
-    """ConfigError for an HDF5 name (the seed's .h5): what save_weights writes is an .npz archive."""
+    """ConfigError for an HDF5 name (the original library's .h5): what save_weights writes is an .npz archive."""
     name = Path(path)
     if name.suffix.lower() in HDF5_SUFFIXES:
         raise ConfigError(
-            f"save_weights({str(path)!r}): tensornet writes weights as an .npz archive, not HDF5 (the seed's "
-            f"format), and the name {name.name!r} would mislead h5py, Keras and you: name it "
+            f"save_weights({str(path)!r}): tensornet writes weights as an .npz archive, not HDF5 (the original "
+            f"library's format), and the name {name.name!r} would mislead h5py, Keras and you: name it "
             f"{str(name.with_suffix('.npz'))!r}"
         )
 
