@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
 
 import attrs
 import numpy as np
@@ -77,3 +80,29 @@ def test_alias_of_a_plugin_class() -> None:
     assert issubclass(Twice, Scale) and Twice.__name__ == Twice.__qualname__ == "Twice"
     assert Twice(3.0) == Twice(factor=3.0) != Scale(3.0)  # attrs equality: the same class
     assert attrs.evolve(Twice(3.0), factor=4.0) == Twice(4.0) and registered_names(Twice) == ("Twice", "twice")
+
+
+@attrs.define
+class Shift(kit.Structure):
+    """y = x + amount (a plugin layer whose field ``offset`` was renamed ``amount``)."""
+
+    renamed_fields: ClassVar[dict[str, str]] = {"offset": "amount"}
+    amount: float = 0.0
+
+
+@pytest.fixture
+def shift_plugin() -> Iterator[None]:
+    get_plugins().register(SimpleNamespace(tn_register_structures=tn.hookimpl(lambda: [Shift])), "names-test")
+    yield
+    get_plugins().unregister("names-test")
+
+
+def test_configs_naming_a_renamed_field_load_as_todays(shift_plugin: None) -> None:
+    old = {"kind": "structure", "type": "Shift", "config": {"offset": 2.5}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tn.from_config(old) == Shift(amount=2.5)
+    assert tn.to_config(Shift(1.0))["config"] == {"amount": 1.0}
+    both = {"kind": "structure", "type": "Shift", "config": {"offset": 2.5, "amount": 1.0}}
+    with pytest.raises(tn.ConfigError, match=r"Shift gives both the old and the new name of a renamed field"):
+        tn.from_config(both)

@@ -140,6 +140,8 @@ def from_config(config: Any) -> Any:
 
     Unknown names raise UnknownNameError (MissingPluginError, naming the
     distribution to install, for first-party names); malformed data ConfigError.
+    Former names load as today's: a renamed class's (its ``renamed_from``, in
+    the registry) and a renamed field's (the class's ``renamed_fields``).
     """
     if not isinstance(config, dict) or set(config) != {"kind", "type", "config"}:
         raise ConfigError(f"a configuration is a dict with keys kind, type and config, got {_short(config)}")
@@ -149,6 +151,11 @@ def from_config(config: Any) -> Any:
     cls = get_plugins().lookup(kind, name)
     if not isinstance(cls, type) or not issubclass(cls, BASES[kind]):
         raise ConfigError(f"{kind} {name!r} is registered as {cls!r}, not a {BASES[kind].__name__}")
+    renamed = getattr(cls, "renamed_fields", {})  # {old field name: today's}: files naming the old one still load
+    today = {renamed.get(key, key): value for key, value in fields.items()}
+    if len(today) < len(fields):
+        raise ConfigError(f"{name} gives both the old and the new name of a renamed field: {sorted(fields)}")
+    fields = today
     known = {field.alias for field in _init_fields(cls)}
     unknown = sorted(set(fields) - known)
     if unknown:
