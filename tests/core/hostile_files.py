@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 import tn_core as tn
+from tests.core.layers import Affine, Shift
 
+REPO = Path(__file__).resolve().parents[2]
 MB = 1 << 20
 STORED, DEFLATED, LZMA = 0, 8, 14
 
@@ -122,14 +124,14 @@ def with_model(path: Path, model: dict | str, out: Path | None = None) -> Path:
 
 
 def small_model(path: Path, dtype: type = np.float32) -> Path:
-    """Input (11,) -> Dense 11, saved with tn.save."""
+    """Input (11,) -> Affine 11, saved with tn.save."""
     x = tn.Input((11,))()
-    tn.save(tn.System([x], [tn.Dense(11)(x, rng=np.random.default_rng(0))], dtype=dtype), path)
+    tn.save(tn.System([x], [Affine(11)(x, rng=np.random.default_rng(0))], dtype=dtype), path)
     return path
 
 
 def lying_architecture(path: Path, size: int = 11000) -> Path:
-    """A small model whose model.json declares Input (size,) -> Dense size: the stored arrays stay (11, 11)."""
+    """A small model whose model.json declares Input (size,) -> Affine size: the stored arrays stay (11, 11)."""
     small_model(path)
     model = model_of(path)
     for entry in model["instances"]:
@@ -138,35 +140,36 @@ def lying_architecture(path: Path, size: int = 11000) -> Path:
 
 
 def lying_input(path: Path, shape: tuple[int, ...] = (30000, 3000)) -> Path:
-    """Input (3,) -> Gain, saved, whose model.json then declares the Input ``shape``: a gain of ones that size."""
+    """Input (3,) -> Shift, saved, whose model.json then declares the Input ``shape``: a shift that size."""
     x = tn.Input((3,))()
-    tn.save(tn.System([x], [tn.Gain()(x)]), path)
+    tn.save(tn.System([x], [Shift()(x)]), path)
     model = model_of(path)
     model["instances"][0]["structure"]["config"]["shape"] = {"__tuple__": list(shape)}
     return with_model(path, model)
 
 
 def chain_model(path: Path, layers: int) -> Path:
-    """Input (4,) then ``layers`` Bias layers in a chain, each with its own parameters (written directly)."""
+    """Input (4,) then ``layers`` Shift layers in a chain, each with its own parameters (written directly)."""
     small_model(path)
     template = model_of(path)
-    bias = {"kind": "structure", "type": "Bias", "config": {}}
+    shift = {"kind": "structure", "type": "Shift", "config": {}}
     instances = [template["instances"][0]]
     instances[0]["structure"]["config"]["shape"] = {"__tuple__": [4]}
-    instances += [{"name": None, "structure": bias, "parents": [[k, 0]], "group": k} for k in range(layers)]
-    provenance = tn.get_plugins().registry()["structure"]["Bias"]
+    instances += [{"name": None, "structure": shift, "parents": [[k, 0]], "group": k} for k in range(layers)]
+    provenance = tn.get_plugins().registry()["structure"]["Shift"]
     types = [row for row in template["types"] if row["type"] == "Input"]
-    types.append({"kind": "structure", "type": "Bias", "plugin": provenance.plugin,
+    types.append({"kind": "structure", "type": "Shift", "plugin": provenance.plugin,
                   "distribution": provenance.distribution, "version": provenance.version})
     model = {**template, "instances": instances, "outputs": [[layers, 0]], "types": types,
-             "names": ["input_1", *(f"bias_{k + 1}" for k in range(layers))]}
-    arrays = [stored(f"params/{k}/biases.npy", npy(np.zeros(4, np.float32))) for k in range(layers)]
+             "names": ["input_1", *(f"shift_{k + 1}" for k in range(layers))]}
+    arrays = [stored(f"params/{k}/shift.npy", npy(np.zeros(4, np.float32))) for k in range(layers)]
     write_zip(path, [*arrays, json_member(json.dumps(model))])
     return path
 
 
 def measure(call: str, path: Path, timeout: float = 120) -> dict:
-    """Run ``call`` (``load``, ``load_weights`` or ``summary``) on ``path`` in a fresh interpreter.
+    """Run ``call`` (``load``, ``load_weights`` or ``summary``) on ``path`` in a fresh interpreter, tests/core's
+    test plugin registered.
 
     Returns the peak of the memory the call allocated (``peak_mb``, traced by
     tracemalloc, which sees NumPy's arrays; ru_maxrss would count what the
@@ -176,10 +179,12 @@ def measure(call: str, path: Path, timeout: float = 120) -> dict:
     script = f"""
 import json, time, tracemalloc
 import tn_core as tn
+from tests.core import layers
 from tn_core.cli import main
+tn.get_plugins().register(layers, layers.NAME)
 path = {str(path)!r}
 x = tn.Input((3, 2))()
-net = tn.System([x], [tn.Dense(2)(tn.Dense(5)(x))])
+net = tn.System([x], [layers.Affine(2)(layers.Affine(5)(x))])
 tn.save(net, path + ".warm")
 tn.load(path + ".warm")  # every import a load needs, before the measurement
 tracemalloc.start()
@@ -198,7 +203,7 @@ seconds = time.perf_counter() - start
 peak = tracemalloc.get_traced_memory()[1] / 2**20
 print(json.dumps({{"peak_mb": peak, "seconds": seconds, "error": error}}))
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout, cwd=REPO)
     if done.returncode != 0 or not done.stdout.strip():
         raise AssertionError(f"the measuring process failed ({done.returncode}): {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

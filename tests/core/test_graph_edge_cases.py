@@ -10,19 +10,20 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.core.layers import Affine, Apply, Shift, SoftArgmax
 from tn_core.testing import check_system_gradients
 
-RNG = np.random.default_rng(16)
 
-
-def test_an_input_no_output_depends_on_is_fed_named_summarized_and_saved(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_an_input_no_output_depends_on_is_fed_named_summarized_and_saved(  # type: ignore[no-untyped-def]
+    tmp_path: Path, capsys, rng: np.random.Generator
+) -> None:
     a, unused = tn.Input((3,))(), tn.Input((2,))(name="spare")
-    y = tn.Dense(2)(a, rng=np.random.default_rng(0))
+    y = Affine(2)(a, rng=np.random.default_rng(0))
     s = tn.System([a, unused], [y], dtype=np.float64)
-    xs, ts = [RNG.normal(size=(4, 3)), RNG.normal(size=(4, 2))], [RNG.normal(size=(4, 2))]
-    assert [s.names[inst] for inst in s.order] == ["input_1", "dense_1", "spare"]
+    xs, ts = [rng.normal(size=(4, 3)), rng.normal(size=(4, 2))], [rng.normal(size=(4, 2))]
+    assert [s.names[inst] for inst in s.order] == ["input_1", "affine_1", "spare"]
     s.summary()
-    assert "spare    Input         (2,)" in capsys.readouterr().out
+    assert "\nspare     Input          (2,)  " in capsys.readouterr().out
     _, (_, spare_grad) = s.gradients(xs, ts)
     assert not spare_grad.any()
     check_system_gradients(s, xs, ts)
@@ -37,21 +38,21 @@ def test_an_input_no_output_depends_on_is_fed_named_summarized_and_saved(tmp_pat
 
 
 @pytest.mark.parametrize(("input_shape", "make"), [
-    ((), lambda x: tn.Activate("softmax")(x)),
-    ((3,), lambda x: tn.Dense((), activation="softmax")(x)),
-    ((3,), lambda x: tn.Activate(tn.Softmax())(tn.Split()(x)[1])),
+    ((), lambda x: Apply("softargmax")(x)),
+    ((3,), lambda x: Affine((), activation="softargmax")(x)),
+    ((3,), lambda x: Apply(SoftArgmax())(tn.Split()(x)[1])),
 ])
 def test_softmax_over_a_per_sample_scalar_is_refused_at_wiring(input_shape: tuple, make) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(tn.ShapeError, match=r"Softmax works along the last axis of each sample, and the output has "
+    with pytest.raises(tn.ShapeError, match=r"SoftArgmax works along the last axis of each sample, and the output has "
                                             r"per-sample shape \(\): it would mix the samples of a batch"):
         make(tn.Input(input_shape)())
 
 
-def test_softmax_ce_on_a_per_sample_scalar_output_is_refused_naming_the_output() -> None:
+def test_softmax_ce_on_a_per_sample_scalar_output_is_refused_naming_the_output(rng: np.random.Generator) -> None:
     x = tn.Input((3,))()
-    s = tn.System([x], [tn.Dense(())(x)], dtype=np.float64)
-    batch = [RNG.normal(size=(3, 3))]
-    with pytest.raises(tn.ShapeError, match=r"SoftmaxCE works along the last axis .* output dense_1\[0\] has "
+    s = tn.System([x], [Affine(())(x)], dtype=np.float64)
+    batch = [rng.normal(size=(3, 3))]
+    with pytest.raises(tn.ShapeError, match=r"SoftmaxCE works along the last axis .* output affine_1\[0\] has "
                                             r"per-sample shape \(\): it would mix the samples"):
         s.gradients(batch, [np.ones(3)], loss="softmax_ce")
     before = [array.copy() for _, _, array in s.parameters()]
@@ -63,10 +64,10 @@ def test_softmax_ce_on_a_per_sample_scalar_output_is_refused_naming_the_output()
 
 def test_systems_of_another_dtype_cannot_share_live_layers() -> None:
     x = tn.Input((3,))()
-    encoder = tn.Dense(4, activation="tanh")(x)
-    head = tn.Dense(2)(encoder)
+    encoder = Affine(4, activation="hyperbolictangent")(x)
+    head = Affine(2)(encoder)
     single = tn.System([x], [head], dtype=np.float32)
-    with pytest.raises(tn.ConfigError, match=r"a float64 System cannot use the layers \['dense_1'\]: a "
+    with pytest.raises(tn.ConfigError, match=r"a float64 System cannot use the layers \['affine_1'\]: a "
                                              r"live System of dtype \['float32'\] shares their parameters"):
         tn.System([x], [encoder], dtype=np.float64)
     assert all(array.dtype == np.float32 for _, _, array in single.parameters())
@@ -78,14 +79,16 @@ def test_systems_of_another_dtype_cannot_share_live_layers() -> None:
     assert double.guess([np.ones((2, 3))])[0].dtype == np.float64
 
 
-def test_layers_with_0_d_parameters_train_and_round_trip(tmp_path: Path) -> None:
-    """Gain, Bias and LayerNorm on a per-sample scalar (after Split) have parameters of shape ()."""
+def test_layers_with_0_d_parameters_train_and_round_trip(tmp_path: Path, rng: np.random.Generator) -> None:
+    """A layer on a per-sample scalar (after Split) has parameters of shape (); their gradient, a batch sum, may
+    come back as a NumPy scalar (the dense plugin's Gain, Bias and LayerNorm: tests/dense/test_system.py)."""
     x = tn.Input((3,))()
     parts = tn.Split()(x)
-    outputs = [tn.Gain()(parts[0]), tn.Bias()(parts[1]), tn.LayerNorm()(tn.Gain()(parts[2]))]
+    outputs = [Shift()(parts[0]), Shift()(parts[1]), Shift()(Shift()(parts[2]))]
     s = tn.System([x], outputs, dtype=np.float64)
     assert {array.shape for _, _, array in s.parameters()} == {()}
-    xs, ts = [RNG.normal(size=(4, 3))], [RNG.normal(size=(4,)) for _ in outputs]
+    xs, ts = [rng.normal(size=(4, 3))], [rng.normal(size=(4,)) for _ in outputs]
+    assert isinstance(Shift().backward({"shift": np.zeros(())}, None, [ts[0]])[1]["shift"], np.generic)
     check_system_gradients(s, xs, ts)
     before = [array.copy() for _, _, array in s.parameters()]
     s.fit(xs[0], ts, epochs=2, batch_size=2, verbose=0)

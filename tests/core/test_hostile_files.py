@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.core.layers import Affine
 from tn_core.cli import main
 
 from .hostile_files import (
@@ -60,25 +61,25 @@ def lying(path: Path) -> tuple[str, Path]:
     return "load", lying_architecture(path)
 
 
-def gain_of_a_lying_input(path: Path) -> tuple[str, Path]:
+def shift_of_a_lying_input(path: Path) -> tuple[str, Path]:
     return "load", lying_input(path)
 
 
 def bomb_in_another_checkpoint(path: Path) -> tuple[str, Path]:
     """A consistent member of 256 MiB of zeros in a checkpoint nobody loads: its header says what it holds."""
-    bomb = zeros_bomb("other/dense_1/weights.npy", npy_header((BOMB // 8,)), BOMB)
+    bomb = zeros_bomb("other/affine_1/weights.npy", npy_header((BOMB // 8,)), BOMB)
     write_zip(path, [*weights_file(path), bomb])
     return "load_weights", path
 
 
 def member_beyond_its_header(path: Path) -> tuple[str, Path]:
-    bomb = zeros_bomb("other/dense_1/weights.npy", npy_header((10,)), BOMB)
+    bomb = zeros_bomb("other/affine_1/weights.npy", npy_header((10,)), BOMB)
     write_zip(path, [*weights_file(path), bomb])
     return "load_weights", path
 
 
 def header_of_10_to_the_12(path: Path) -> tuple[str, Path]:
-    lie = stored("default/dense_1/weights.npy", npy_header((10**12,)) + bytes(240))
+    lie = stored("default/affine_1/weights.npy", npy_header((10**12,)) + bytes(240))
     write_zip(path, member(lie.name, lie)(weights_file(path)))
     return "load_weights", path
 
@@ -97,14 +98,14 @@ def summary_of_lying(path: Path) -> tuple[str, Path]:
 @pytest.mark.parametrize(
     "make, error",
     [
-        (lying, r"layer 1 \('Dense'\): its build draws 121,000,000 random numbers, more than the parameters the "
+        (lying, r"layer 1 \('Affine'\): its build draws 121,000,000 random numbers, more than the parameters the "
                 r"file stores"),
-        (gain_of_a_lying_input, r"layer 1 \('Gain'\): its inputs hold 90,000,000 numbers per sample, more than a "
+        (shift_of_a_lying_input, r"layer 1 \('Shift'\): its inputs hold 90,000,000 numbers per sample, more than a "
                                 r"loaded model's layers may \(8,388,608 beyond the file's 3 parameters\)"),
         (bomb_in_another_checkpoint, None),
-        (member_beyond_its_header, r"other/dense_1/weights: its header declares float64 \(10,\) \(80 bytes\) but "
+        (member_beyond_its_header, r"other/affine_1/weights: its header declares float64 \(10,\) \(80 bytes\) but "
                                    r"the member holds 268,435,456 bytes"),
-        (header_of_10_to_the_12, r"default/dense_1/weights: its header declares float64 \(1000000000000,\) "
+        (header_of_10_to_the_12, r"default/affine_1/weights: its header declares float64 \(1000000000000,\) "
                                  r"\(8,000,000,000,000 bytes\) but the member holds 240 bytes"),
         (model_json_bomb, r"model.json: 268,435,456 bytes, more than a model file's 8,388,608"),
         (summary_of_lying, "tn summary failed"),
@@ -126,10 +127,10 @@ def test_a_small_hostile_file_costs_no_memory_and_no_time(make: Callable, error:
 
 def test_the_bomb_is_refused_from_its_header_when_its_checkpoint_is_asked_for(tmp_path: Path) -> None:
     """Its checksum is wrong: reading its data would fail on that, not on the shape."""
-    bomb = zeros_bomb("other/dense_1/weights.npy", npy_header((BOMB // 8,)), BOMB)
+    bomb = zeros_bomb("other/affine_1/weights.npy", npy_header((BOMB // 8,)), BOMB)
     bomb.crc ^= 1
     write_zip(tmp_path / "w.npz", [*weights_file(tmp_path / "w.npz"), bomb])
-    with pytest.raises(tn.WeightsFileError, match=r"dense_1/weights: the network has shape \(5, 6\), the file "
+    with pytest.raises(tn.WeightsFileError, match=r"affine_1/weights: the network has shape \(5, 6\), the file "
                                                   r"\(33554432,\)"):
         mlp().load_weights(tmp_path / "w.npz", checkpoint="other")
 
@@ -162,7 +163,7 @@ def test_loading_time_grows_linearly_with_the_layers(tmp_path: Path) -> None:
 def model_file(path: Path, edit: Callable[[dict], None] | None = None, optimizer: bool = False) -> list[Raw]:
     """The members of a small model file (trained one step with Adam when ``optimizer``), model.json edited."""
     x = tn.Input((11,))()
-    system = tn.System([x], [tn.Dense(3)(x, rng=np.random.default_rng(0))])
+    system = tn.System([x], [Affine(3)(x, rng=np.random.default_rng(0))])
     if optimizer:
         system.fit(np.ones((2, 11)), np.ones((2, 3)), epochs=1, optimizer="adam", verbose=0)
     tn.save(system, path)
@@ -256,6 +257,9 @@ BAD_FILES: list[tuple[str, Callable[[Path], None], str]] = [
     ("an encrypted member", members(member("params/0/weights.npy", Raw("params/0/weights.npy", b"\x00" * 400, 400,
                                                                        0, flags=1))),
      "params/0/weights: is encrypted"),
+    ("strong encryption", members(member("params/0/weights.npy", Raw("params/0/weights.npy", b"\x00" * 400, 400, 0,
+                                                                    flags=0x40))),
+     r"params/0/weights: cannot be read \(NotImplementedError: strong encryption"),
     ("a stored member of another size", members(member("params/0/weights.npy", Raw("params/0/weights.npy",
                                                                                    b"\x00" * 400, 500, 0))),
      "params/0/weights: declares 500 bytes but stores 400"),
@@ -285,7 +289,7 @@ BAD_FILES: list[tuple[str, Callable[[Path], None], str]] = [
     ("NaN", json_text(('"lr": 0.001', '"lr": NaN')), "NaN is not JSON"),
     ("steps of -1", members(steps_of(-1), optimizer=True), "optimizer state 'steps' is -1, not a count"),
     ("float64 beyond float32", members(weights_of(1e300)), r"params/0/weights holds values beyond float32's range"),
-    ("parameters without a group", no_group_no_arrays, r"layer 1 \('Dense'\) has parameters but no group"),
+    ("parameters without a group", no_group_no_arrays, r"layer 1 \('Affine'\) has parameters but no group"),
     ("a constant out of its dtype's range", big_constant, r"layer 2 \('Constant'\) cannot be rebuilt: .*do not fit "
                                                           "uint8"),
 ]
@@ -308,8 +312,8 @@ def test_every_bad_model_file_is_a_weights_file_error_naming_the_file_and_the_pa
 @pytest.mark.parametrize(
     "change, match",
     [
-        (member("default/dense_1/weights.npy", stored("default/dense_1/weights.npy", npy(np.full((5, 6), 1e300)))),
-         r"dense_1/weights: holds values beyond float32's range"),
+        (member("default/affine_1/weights.npy", stored("default/affine_1/weights.npy", npy(np.full((5, 6), 1e300)))),
+         r"affine_1/weights: holds values beyond float32's range"),
         (lambda raws: [*raws, Raw("notes.txt", b"hi", 2, zlib.crc32(b"hi"))], r"'notes.txt': is not a .npy array"),
         (lambda raws: [*raws, deflated("other/x.npy", b"\x00" * 100)], r"other/x: cannot be read \(ValueError"),
     ],

@@ -6,92 +6,87 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.core.layers import Affine
 from tn_core import kit
 from tn_core.testing import check_system_gradients
 
-RNG = np.random.default_rng(0)
 
-
-def data(*shape: int) -> np.ndarray:
-    return RNG.normal(size=shape)
-
-
-def test_diamond_sums_both_paths() -> None:
+def test_diamond_sums_both_paths(rng: np.random.Generator) -> None:
     x = tn.Input((4,))()
-    h = tn.Dense(3, activation="tanh")(x)
-    left = tn.Dense(2, activation="sigmoid")(h)
-    right = tn.Dense(2)(h)
+    h = Affine(3, activation="hyperbolictangent")(x)
+    left = Affine(2, activation="logistic")(h)
+    right = Affine(2)(h)
     out = tn.Concatenate()(left, right)
     s = tn.System([x], [out], dtype=np.float64)
-    check_system_gradients(s, [data(3, 4)], [data(3, 4)])
+    check_system_gradients(s, [rng.normal(size=(3, 4))], [rng.normal(size=(3, 4))])
 
 
-def test_two_inputs_two_outputs_with_different_losses() -> None:
+def test_two_inputs_two_outputs_with_different_losses(rng: np.random.Generator) -> None:
     a, b = tn.Input((3,))(), tn.Input((2, 2))()
     joined = tn.FlatConcat()(a, b)
-    h = tn.Dense(5, activation="tanh")(joined)
-    y1 = tn.Dense(2, activation="sigmoid")(h)
-    y2 = tn.Dense((3,))(tn.Concatenate()(h, a))
+    h = Affine(5, activation="hyperbolictangent")(joined)
+    y1 = Affine(2, activation="logistic")(h)
+    y2 = Affine((3,))(tn.Concatenate()(h, a))
     s = tn.System([a, b], [y1, y2], dtype=np.float64)
-    targets = [RNG.random((4, 2)), data(4, 3)]
-    check_system_gradients(s, [data(4, 3), data(4, 2, 2)], targets, loss=["ce", "quad"])
+    targets = [rng.random((4, 2)), rng.normal(size=(4, 3))]
+    check_system_gradients(s, [rng.normal(size=(4, 3)), rng.normal(size=(4, 2, 2))], targets, loss=["ce", "quad"])
 
 
-def test_constant_feeds_a_layer() -> None:
+def test_constant_feeds_a_layer(rng: np.random.Generator) -> None:
     x = tn.Input((2,))()
     c = tn.Constant(np.array([0.5, -1.0, 2.0]))()
-    y = tn.Dense(2, activation="tanh")(tn.Concatenate()(x, c))
+    y = Affine(2, activation="hyperbolictangent")(tn.Concatenate()(x, c))
     s = tn.System([x], [y], dtype=np.float64)
-    check_system_gradients(s, [data(3, 2)], [data(3, 2)])
+    check_system_gradients(s, [rng.normal(size=(3, 2))], [rng.normal(size=(3, 2))])
 
 
-def test_shared_parameters_get_the_summed_gradient() -> None:
+def test_shared_parameters_get_the_summed_gradient(rng: np.random.Generator) -> None:
     x = tn.Input((3,))()
-    shared = tn.Clone(tn.Dense(3, activation="tanh"))
+    shared = tn.Clone(Affine(3, activation="hyperbolictangent"))
     first = shared(x)
     second = shared(first)
     assert first.params is second.params
     s = tn.System([x], [second], dtype=np.float64)
-    check_system_gradients(s, [data(2, 3)], [data(2, 3)])
-    pgrads, _ = s.gradients([data(2, 3)], [data(2, 3)])
+    check_system_gradients(s, [rng.normal(size=(2, 3))], [rng.normal(size=(2, 3))])
+    pgrads, _ = s.gradients([rng.normal(size=(2, 3))], [rng.normal(size=(2, 3))])
     assert list(pgrads) == [first]  # one entry for the shared set, under its first instance
 
 
-def test_shared_parameters_take_one_optimizer_step_per_update() -> None:
+def test_shared_parameters_take_one_optimizer_step_per_update(rng: np.random.Generator) -> None:
     x = tn.Input((3,))()
-    shared = tn.Clone(tn.Dense(3, activation="tanh"))
+    shared = tn.Clone(Affine(3, activation="hyperbolictangent"))
     y = shared(shared(x))
     s = tn.System([x], [y], dtype=np.float64)
     before = y.params["weights"].copy()
-    _, state = s.guess([data(2, 3)], return_state=True)
-    s.learn(state, [data(2, 3)], method="adam", scale=0.01)
+    _, state = s.guess([rng.normal(size=(2, 3))], return_state=True)
+    s.learn(state, [rng.normal(size=(2, 3))], method="adam", scale=0.01)
     assert np.max(np.abs(y.params["weights"] - before)) == pytest.approx(0.01, rel=1e-6)  # one Adam step
     assert s.optimizer is not None and s.optimizer.steps == 1
 
 
 def test_clone_of_an_instance_and_shape_mismatch() -> None:
     x = tn.Input((3,))()
-    d = tn.Dense(2)(x)
+    d = Affine(2)(x)
     twin = tn.Clone(d)(tn.Input((3,))())
     assert twin.params is d.params
     with pytest.raises(tn.ShapeError, match=r"built for inputs \[\(3,\)\], got \[\(4,\)\]"):
         tn.Clone(d)(tn.Input((4,))())
 
 
-def test_multi_slot_outputs_and_unused_slots() -> None:
+def test_multi_slot_outputs_and_unused_slots(rng: np.random.Generator) -> None:
     x = tn.Input((3, 2))()
-    h = tn.Dense((3, 2), activation="tanh")(x)
+    h = Affine((3, 2), activation="hyperbolictangent")(x)
     rows = tn.Split(axis=0)(h)
-    y = tn.Dense(2)(rows[1])  # slots 0 and 2 unused: their gradient is zero
+    y = Affine(2)(rows[1])  # slots 0 and 2 unused: their gradient is zero
     s = tn.System([x], [y, rows[2]], dtype=np.float64)
-    check_system_gradients(s, [data(2, 3, 2)], [data(2, 2), data(2, 2)])
+    check_system_gradients(s, [rng.normal(size=(2, 3, 2))], [rng.normal(size=(2, 2)), rng.normal(size=(2, 2))])
 
 
-def test_single_sample_like_the_seed() -> None:
+def test_single_sample_like_the_seed(rng: np.random.Generator) -> None:
     x = tn.Input((4,))()
-    y = tn.Dense(2, activation="sigmoid")(x)
+    y = Affine(2, activation="logistic")(x)
     s = tn.System([x], [y])
-    batch = data(5, 4)
+    batch = rng.normal(size=(5, 4))
     one = s.guess([batch[1]])
     assert one[0].shape == (2,)
     np.testing.assert_allclose(one[0], s.guess([batch])[0][1], rtol=1e-6)
@@ -105,7 +100,7 @@ def test_single_sample_like_the_seed() -> None:
 def test_learning_reduces_the_loss() -> None:
     rng = np.random.default_rng(1)
     x = tn.Input((6,))()
-    y = tn.Dense(3, activation="sigmoid")(tn.Dense(8, activation="tanh")(x))
+    y = Affine(3, activation="logistic")(Affine(8, activation="hyperbolictangent")(x))
     s = tn.System([x], [y], seed=0)
     xs = rng.normal(size=(64, 6))
     ts = np.eye(3)[np.argmax(xs[:, :3], axis=1)]
@@ -116,13 +111,13 @@ def test_learning_reduces_the_loss() -> None:
     assert losses[-1] < 0.3 * losses[0]
 
 
-def test_float64_and_float32_systems() -> None:
+def test_float64_and_float32_systems(rng: np.random.Generator) -> None:
     x = tn.Input((3,))()
-    y = tn.Dense(2)(x)
-    assert tn.System([x], [y]).guess([data(2, 3)])[0].dtype == np.float32
+    y = Affine(2)(x)
+    assert tn.System([x], [y]).guess([rng.normal(size=(2, 3))])[0].dtype == np.float32
     s64 = tn.System([x], [y], dtype="float64")
     assert y.params["weights"].dtype == np.float64
-    assert s64.guess([data(2, 3)])[0].dtype == np.float64
+    assert s64.guess([rng.normal(size=(2, 3))])[0].dtype == np.float64
     with pytest.raises(tn.ConfigError, match="float32 or float64"):
         tn.System([x], [y], dtype=np.int32)
 
@@ -140,15 +135,15 @@ def test_an_input_missing_from_inputs_is_named() -> None:
 
 def test_learn_order_and_names_are_stable() -> None:
     x = tn.Input((2,))()
-    h = tn.Dense(2)(x)
-    y = tn.Dense(2, activation="tanh")(h, name="head")
+    h = Affine(2)(x)
+    y = Affine(2, activation="hyperbolictangent")(h, name="head")
     s = tn.System([x], [y])
-    assert [s.names[i] for i in s.order] == ["input_1", "dense_1", "head"]
+    assert [s.names[i] for i in s.order] == ["input_1", "affine_1", "head"]
     assert [(layer, p) for layer, p, _ in s.parameters()] == [
-        ("dense_1", "biases"), ("dense_1", "weights"), ("head", "biases"), ("head", "weights")
+        ("affine_1", "biases"), ("affine_1", "weights"), ("head", "biases"), ("head", "weights")
     ]
     with pytest.raises(tn.ConfigError, match="named 'head'"):
-        tn.System([x], [tn.Dense(2)(y, name="head")])
+        tn.System([x], [Affine(2)(y, name="head")])
 
 
 def snapshot(system: tn.System) -> list[np.ndarray]:
@@ -163,7 +158,7 @@ def assert_unchanged(system: tn.System, before: list[np.ndarray]) -> None:
 @pytest.fixture
 def mlp() -> tn.System:
     x = tn.Input((4, 2))()
-    return tn.System([x], [tn.Dense(3, activation="sigmoid")(x)])
+    return tn.System([x], [Affine(3, activation="logistic")(x)])
 
 
 @pytest.mark.parametrize(
@@ -214,7 +209,7 @@ def test_unknown_optimizer_leaves_weights_unchanged(mlp: tn.System) -> None:
 
 def test_non_finite_loss_refuses_the_update() -> None:
     x = tn.Input((2,))()
-    y = tn.Dense(3)(x)
+    y = Affine(3)(x)
     s = tn.System([x], [y])
     y.params["biases"][:] = 1e30  # float32: the quad loss overflows to inf
     before = snapshot(s)
@@ -231,7 +226,7 @@ def test_learn_needs_a_state(mlp: tn.System) -> None:
 
 def test_learn_refuses_the_state_of_another_system(mlp: tn.System) -> None:
     x = tn.Input((4, 2))()
-    other = tn.System([x], [tn.Dense(3)(x)])
+    other = tn.System([x], [Affine(3)(x)])
     _, state = other.guess([np.zeros((5, 4, 2))], return_state=True)
     before = snapshot(mlp)
     with pytest.raises(tn.ConfigError, match="another System's forward pass"):
@@ -244,7 +239,7 @@ def test_learn_refuses_the_state_of_another_system(mlp: tn.System) -> None:
 def test_system_dtype_must_be_float32_or_float64(dtype) -> None:  # type: ignore[no-untyped-def]
     x = tn.Input((2,))()
     with pytest.raises(tn.ConfigError, match="System dtype must be float32 or float64"):
-        tn.System([x], [tn.Dense(3)(x)], dtype=dtype)
+        tn.System([x], [Affine(3)(x)], dtype=dtype)
 
 
 def test_broken_plugin_layer_is_reported_with_its_name() -> None:
@@ -313,13 +308,13 @@ def fused_at(s: tn.System, xs: list[np.ndarray], targets: list[np.ndarray], loss
     return set(s.loss_gradients(s.forward(xs), targets, loss)[2])
 
 
-def test_an_output_that_also_feeds_a_layer_is_fused_and_gets_both_gradients() -> None:
+def test_an_output_that_also_feeds_a_layer_is_fused_and_gets_both_gradients(rng: np.random.Generator) -> None:
     """y1's loss gives dE/dz1 (fused), y2's reaches y1 as dE/da1: the layer's backward takes both."""
     x = tn.Input((3,))()
-    y1 = tn.Dense(2, activation="sigmoid")(x)
-    y2 = tn.Dense(2)(y1)
+    y1 = Affine(2, activation="logistic")(x)
+    y2 = Affine(2)(y1)
     s = tn.System([x], [y1, y2], dtype=np.float64)
-    xs, targets = [data(4, 3)], [RNG.random((4, 2)), data(4, 2)]
+    xs, targets = [rng.normal(size=(4, 3))], [rng.random((4, 2)), rng.normal(size=(4, 2))]
     assert fused_at(s, xs, targets, ["ce", "quad"]) == {y1}
     check_system_gradients(s, xs, targets, loss=["ce", "quad"])
     alone = tn.System([x], [y1], dtype=np.float64)
@@ -327,24 +322,24 @@ def test_an_output_that_also_feeds_a_layer_is_fused_and_gets_both_gradients() ->
 
 
 @pytest.mark.parametrize("losses", [["quad", "quad"], ["ce", "quad"], ["ce", "ce"]])
-def test_an_output_listed_twice_gets_both_losses(losses: list[str]) -> None:
+def test_an_output_listed_twice_gets_both_losses(losses: list[str], rng: np.random.Generator) -> None:
     x = tn.Input((3,))()
-    y = tn.Dense(2, activation="sigmoid")(x)
+    y = Affine(2, activation="logistic")(x)
     s = tn.System([x], [y, y], dtype=np.float64)
-    xs, targets = [data(4, 3)], [RNG.random((4, 2)), RNG.random((4, 2))]
+    xs, targets = [rng.normal(size=(4, 3))], [rng.random((4, 2)), rng.random((4, 2))]
     assert fused_at(s, xs, targets, losses) == ({y} if "ce" in losses else set())
     check_system_gradients(s, xs, targets, loss=losses)
 
 
-@pytest.mark.parametrize("loss, activation", [("ce", "sigmoid"), ("softmax_ce", "softmax")])
+@pytest.mark.parametrize("loss, activation", [("ce", "logistic"), ("softmax_ce", "softargmax")])
 def test_a_loss_means_the_same_whoever_else_reads_the_output(loss: str, activation: str) -> None:
     """The loss of an activated output is a function of that output, alone, read by a layer or listed twice."""
     rng = np.random.default_rng(3)
     x = tn.Input((3,))()
-    y = tn.Dense(4, activation=activation)(x, rng=rng)
-    xs, t = [data(5, 3)], np.eye(4)[rng.integers(0, 4, 5)]
+    y = Affine(4, activation=activation)(x, rng=rng)
+    xs, t = [rng.normal(size=(5, 3))], np.eye(4)[rng.integers(0, 4, 5)]
     alone = tn.System([x], [y], dtype=np.float64)
-    read_again = tn.System([x], [y, tn.Dense(2)(y, rng=rng)], dtype=np.float64)
+    read_again = tn.System([x], [y, Affine(2)(y, rng=rng)], dtype=np.float64)
     listed_twice = tn.System([x], [y, y], dtype=np.float64)
     a = alone.guess(xs)[0]
     per_sample = -np.sum(t * np.log(a) + (1 - t) * np.log(1 - a)) if loss == "ce" else -np.sum(t * np.log(a))
@@ -359,13 +354,13 @@ def test_a_loss_means_the_same_whoever_else_reads_the_output(loss: str, activati
     once, twice = alone.gradients(xs, [t], loss=loss)[0][y], listed_twice.gradients(xs, [t, t], loss=loss)[0][y]
     for key, g in once.items():
         np.testing.assert_allclose(twice[key], 2 * g, rtol=1e-12)
-    check_system_gradients(read_again, xs, [t, data(5, 2)], loss=[loss, "quad"])
+    check_system_gradients(read_again, xs, [t, rng.normal(size=(5, 2))], loss=[loss, "quad"])
 
 
 def test_fused_losses_stay_exact_where_the_activation_saturates() -> None:
     """ce on a sigmoid at z = +-40 (a rounds to 1 or 0): the value is computed from z, not from log(clip(a))."""
     x = tn.Input((1,))()
-    y = tn.Dense(1, activation="sigmoid")(x)
+    y = Affine(1, activation="logistic")(x)
     y.params["weights"][:] = 40.0
     y.params["biases"][:] = 0.0
     s = tn.System([x], [y], dtype=np.float64)
@@ -374,13 +369,13 @@ def test_fused_losses_stay_exact_where_the_activation_saturates() -> None:
     np.testing.assert_allclose(fused[y], [[0.5], [-0.5]], rtol=1e-12)
 
 
-def test_only_slot_0_fuses_with_the_loss() -> None:
+def test_only_slot_0_fuses_with_the_loss(rng: np.random.Generator) -> None:
     """A Neuron whose slot 1 repeats sigmoid(z): a loss on slot 1 gets the ordinary gradient."""
     import attrs
 
     @attrs.define
     class TwoSigmoids(kit.Neuron):
-        activation: tn.Activation = kit.activation_field("sigmoid")
+        activation: tn.Activation = kit.activation_field("logistic")
 
         def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
             return [input_shapes[0]] * 2, {"biases": rng.normal(size=input_shapes[0])}
@@ -401,7 +396,7 @@ def test_only_slot_0_fuses_with_the_loss() -> None:
     x = tn.Input((3,))()
     pair = TwoSigmoids()(x)
     s = tn.System([x], [pair[1]], dtype=np.float64)
-    xs, targets = [data(4, 3)], [RNG.random((4, 3))]
+    xs, targets = [rng.normal(size=(4, 3))], [rng.random((4, 3))]
     assert fused_at(s, xs, targets, "ce") == set()
     check_system_gradients(s, xs, targets, loss="ce")
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.core.layers import Affine, Shift
 from tn_core import weights
 from tn_core.weights import checkpoints
 
@@ -20,8 +21,8 @@ from tn_core.weights import checkpoints
 def mlp(hidden: int = 5, seed: int = 0) -> tn.System:
     rng = np.random.default_rng(seed)
     x = tn.Input((3, 2))()
-    h = tn.Dense(hidden, activation="tanh")(x, rng=rng)
-    return tn.System([x], [tn.Dense(2, activation="sigmoid")(h, rng=rng)])
+    h = Affine(hidden, activation="hyperbolictangent")(x, rng=rng)
+    return tn.System([x], [Affine(2, activation="logistic")(h, rng=rng)])
 
 
 def params(system: tn.System) -> list[np.ndarray]:
@@ -81,7 +82,7 @@ def test_another_architecture_is_refused_and_nothing_changes(tmp_path: Path) -> 
     mlp(hidden=7).save_weights(tmp_path / "w.npz")
     system = mlp(hidden=5)
     before = params(system)
-    expected = r"dense_1/weights: the network has shape \(5, 6\), the file \(7, 6\)"
+    expected = r"affine_1/weights: the network has shape \(5, 6\), the file \(7, 6\)"
     with pytest.raises(tn.WeightsFileError, match=expected):
         system.load_weights(tmp_path / "w.npz")
     assert_same(before, params(system))
@@ -89,9 +90,9 @@ def test_another_architecture_is_refused_and_nothing_changes(tmp_path: Path) -> 
 
 def test_missing_and_extra_layers_are_listed(tmp_path: Path) -> None:
     x = tn.Input((3, 2))()
-    tn.System([x], [tn.Dense(2)(x)]).save_weights(tmp_path / "w.npz")
+    tn.System([x], [Affine(2)(x)]).save_weights(tmp_path / "w.npz")
     system = mlp()
-    with pytest.raises(tn.WeightsFileError, match="missing dense_2/biases"):
+    with pytest.raises(tn.WeightsFileError, match="missing affine_2/biases"):
         system.load_weights(tmp_path / "w.npz")
 
 
@@ -110,9 +111,9 @@ def test_object_array_is_never_unpickled(tmp_path: Path) -> None:
     path = tmp_path / "evil.npz"
     system = mlp()
     arrays = {f"default/{layer}/{name}": a for layer, name, a in system.parameters()}
-    arrays["default/dense_1/weights"] = np.array([{"payload": 1}], dtype=object)
+    arrays["default/affine_1/weights"] = np.array([{"payload": 1}], dtype=object)
     np.savez(path, **arrays)
-    with pytest.raises(tn.WeightsFileError, match=r"dense_1/weights: holds Python objects \(pickled data\)"):
+    with pytest.raises(tn.WeightsFileError, match=r"affine_1/weights: holds Python objects \(pickled data\)"):
         system.load_weights(path)
 
 
@@ -147,7 +148,7 @@ def test_a_refused_file_changes_no_parameter_even_those_that_match(tmp_path: Pat
     source.save_weights(tmp_path / "w.npz")
     system = mlp(seed=2)
     before = params(system)
-    with pytest.raises(tn.WeightsFileError, match="dense_2/biases: holds NaN or infinite values"):
+    with pytest.raises(tn.WeightsFileError, match="affine_2/biases: holds NaN or infinite values"):
         system.load_weights(tmp_path / "w.npz")
     assert_same(before, params(system))
 
@@ -241,13 +242,13 @@ def test_without_file_locks_saving_refuses(tmp_path: Path, monkeypatch: pytest.M
 def test_zero_dimensional_and_fortran_ordered_arrays_keep_their_shapes(tmp_path: Path) -> None:
     x = tn.Input((3,))()
     parts = tn.Split()(x)
-    system = tn.System([x], [tn.Gain()(parts[0]), tn.Bias()(parts[1]), tn.LayerNorm()(parts[2])])
+    system = tn.System([x], [Shift()(parts[0]), Shift()(parts[1]), Shift()(parts[2])])
     for _, _, array in system.parameters():
         array[...] = 0.5
     system.save_weights(tmp_path / "w.npz")
     with np.load(tmp_path / "w.npz") as archive:
         assert {archive[key].shape for key in archive.files} == {()}
-    other = tn.System([x], [tn.Gain()(parts[0]), tn.Bias()(parts[1]), tn.LayerNorm()(parts[2])])
+    other = tn.System([x], [Shift()(parts[0]), Shift()(parts[1]), Shift()(parts[2])])
     other.load_weights(tmp_path / "w.npz")
     assert_same(params(other), params(system))
     system = mlp()
