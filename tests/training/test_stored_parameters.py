@@ -54,33 +54,32 @@ PATHS = [
 ]
 
 
-@pytest.mark.parametrize("write, read, name, part", PATHS)
-def test_integer_parameters_are_cast_to_the_systems_dtype(write, read, name, part, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def stored(write, name: str, tmp_path: Path, change: Callable[[str, np.ndarray], np.ndarray]) -> tuple:  # type: ignore[no-untyped-def]
+    """(the float32 System written, the path of its file rewritten by ``change``)."""
     source = classifier(seed=0, dtype=np.float32)
     path = tmp_path / name
     write(source, path)
-    rewrite(path, integral)
-    loaded = read(path)
-    for before, after in zip(params(source), loaded):
+    rewrite(path, change)
+    return source, path
+
+
+@pytest.mark.parametrize("write, read, name, part", PATHS)
+def test_integer_parameters_are_cast_to_the_systems_dtype(write, read, name, part, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    source, path = stored(write, name, tmp_path, integral)
+    for before, after in zip(params(source), read(path)):
         assert after.dtype == np.float32
         np.testing.assert_array_equal(after, np.round(before * 100))
 
 
 @pytest.mark.parametrize("write, read, name, part", PATHS)
 def test_parameters_that_are_not_numbers_are_refused_naming_the_part(write, read, name, part, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    source = classifier(seed=0, dtype=np.float32)
-    path = tmp_path / name
-    write(source, path)
-    rewrite(path, as_bools)
+    _, path = stored(write, name, tmp_path, as_bools)
     with pytest.raises(tn.WeightsFileError, match=rf"{part}: stored as bool, expected numbers"):
         read(path)
 
 
 @pytest.mark.parametrize("write, read, name, part", PATHS)
 def test_parameters_of_another_shape_are_refused_naming_both_shapes(write, read, name, part, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    source = classifier(seed=0, dtype=np.float32)
-    path = tmp_path / name
-    write(source, path)
-    rewrite(path, lambda key, array: array[:, :-1] if key.endswith(part) else array)
+    _, path = stored(write, name, tmp_path, lambda key, array: array[:, :-1] if key.endswith(part) else array)
     with pytest.raises(tn.WeightsFileError, match=rf"{part}: the network has shape \(8, 6\), the file \(8, 5\)"):
         read(path)

@@ -11,20 +11,7 @@ from typing import Any
 import numpy as np
 
 from tn_core import kit
-from tn_layers_dense.activations import (
-    ELU,
-    GELU,
-    HardTanh,
-    LeakyReLU,
-    ReLU,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softplus,
-    Softsign,
-    Swish,
-    Tanh,
-)
+from tn_layers_dense import activations as act
 from tn_layers_dense.batchnorm import BatchNorm
 from tn_layers_dense.dense import Dense
 from tn_layers_dense.embedding import Embedding
@@ -35,7 +22,10 @@ from tn_layers_dense.residual import Residual, ResWrap
 STRUCTURES = [
     Dense, Pointwise, Add, Sub, Mul, Activate, Gain, Bias, ResWrap, Residual, Dropout, LayerNorm, Embedding, BatchNorm,
 ]
-ACTIVATIONS = [Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus, SiLU, Swish, Softsign, HardTanh, Softmax]
+ACTIVATIONS = [
+    act.Sigmoid, act.Tanh, act.ReLU, act.LeakyReLU, act.ELU, act.GELU, act.Softplus, act.SiLU, act.Swish, act.Softsign,
+    act.HardTanh, act.Softmax,
+]
 
 
 @kit.hookimpl
