@@ -24,6 +24,7 @@ from tn_core.errors import (
     TensornetError,
     UnknownNameError,
     WeightsFileError,
+    warn_renamed,
 )
 from tn_core.hookspecs import hookimpl
 from tn_core.losses import BinaryCE, Loss, Quad, SoftmaxCE
@@ -120,6 +121,5 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(MOVED[name]), name)
     found = get_plugins().find(name)
     if name in former_names(found):
-        warnings.warn(f"tn.{name} is renamed tn.{found.__name__}; the old name goes in tn-core 0.3",
-                      DeprecationWarning, stacklevel=2)
+        warn_renamed(f"tn.{name}", f"tn.{found.__name__}")
     return found

@@ -1,9 +1,11 @@
-"""Exceptions raised by tensornet. Every message names the layer and the values involved."""
+"""Exceptions raised by tensornet (every message names the layer and the values involved), and the warning
+for names tensornet renamed."""
 
 from __future__ import annotations
 
 import contextlib
 import difflib
+import warnings
 from collections.abc import Iterable, Iterator
 
 
@@ -67,3 +69,12 @@ def prefixed(
         yield
     except catch as exc:
         raise (raise_as or type(exc))(f"{owner}: {exc}") from None
+
+
+def warn_renamed(old: str, new: str, stacklevel: int = 2) -> None:
+    """DeprecationWarning: ``old`` is renamed ``new`` (kept one release, until tn-core 0.3).
+
+    ``stacklevel`` counts from the caller of this function (2: its caller's caller, the user's line).
+    """
+    warnings.warn(f"{old} is renamed {new}; the old name goes in tn-core 0.3", DeprecationWarning,
+                  stacklevel=stacklevel + 1)

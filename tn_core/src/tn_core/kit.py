@@ -39,7 +39,8 @@ What is here, by purpose:
   check_int, check_choice;
 - errors: ShapeError, ConfigError, PluginError, suggest, prefixed (errors
   of a block re-raised with their owner's name in front);
-- the original library's keywords: warn_seed_spelling (a DeprecationWarning naming today's spelling);
+- deprecations: warn_renamed (a name tensornet renamed), warn_seed_spelling
+  (an original library's keyword): DeprecationWarnings naming today's spelling;
 - registration: hookimpl; alias(cls, name) (a second registered name for a class);
 - data parallelism: Parallel (what a ``tn_parallel`` hook returns), parallel_of;
 - checks for the plugin's own tests: check_structure, check_gradients,
@@ -50,7 +51,7 @@ What is here, by purpose:
 from __future__ import annotations
 
 from tn_core.activation import Activation, Linear, resolve_activation
-from tn_core.errors import ConfigError, PluginError, ShapeError, prefixed, suggest
+from tn_core.errors import ConfigError, PluginError, ShapeError, prefixed, suggest, warn_renamed
 from tn_core.fields import (
     activation_field,
     check_choice,
@@ -127,5 +128,6 @@ __all__ = [
     "resolve_activation",
     "shape_field",
     "suggest",
+    "warn_renamed",
     "warn_seed_spelling",
 ]
