@@ -29,8 +29,9 @@ def test_binary_ce_is_the_ce_loss_and_keeps_its_seed_name() -> None:
 
 
 def test_the_old_name_tn_ce_warns_and_gives_binary_ce() -> None:
-    with pytest.warns(DeprecationWarning, match=RENAMED):
+    with pytest.warns(DeprecationWarning, match=RENAMED) as record:
         assert tn.CE is tn.BinaryCE
+    assert record[0].filename == __file__  # the warning points at the line that used the old name
     with pytest.warns(DeprecationWarning, match=RENAMED):
         from tn_core import CE  # noqa: F401
     with warnings.catch_warnings():
