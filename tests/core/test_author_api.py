@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.core.layers import Affine
 from tn_core import kit
 from tn_core.plugins import get_plugins
 
@@ -83,6 +84,7 @@ def _identifiers_and_strings(path: Path) -> tuple[set[str], set[str]]:
     return identifiers, strings
 
 
+@pytest.mark.plugins  # the names the first-party plugins register
 def test_the_core_names_no_first_party_layer_or_activation() -> None:
     entries = [entry for kind in ("structure", "activation") for entry in get_plugins().registry()[kind].values()
                if entry.plugin in ("dense", "conv", "recurrent")]
@@ -125,7 +127,7 @@ class FastLogistic(kit.Activation):
 
 def test_a_third_party_activation_declaring_the_fusion_fuses_with_its_loss() -> None:
     x = tn.Input((2,))()
-    system = tn.System([x], [tn.Dense(3, activation=FastLogistic())(x)], dtype=np.float64)
+    system = tn.System([x], [Affine(3, activation=FastLogistic())(x)], dtype=np.float64)
     system.order[-1].params["biases"][:] = 60.0  # saturated: a = 1.0 exactly, the unfused gradient would be 0/0
     state = system.forward([np.zeros((4, 2))])
     targets = np.zeros((4, 3))

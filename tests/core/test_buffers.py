@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.core.layers import Affine
 from tn_core import kit
 from tn_core.plugins import get_plugins
 from tn_core.testing import check_structure
@@ -78,8 +79,8 @@ def registered() -> Iterator[None]:
 def network(structure: kit.Structure | None = None, seed: int = 0) -> tuple[tn.System, tn.Instance]:
     rng = np.random.default_rng(seed)
     x = tn.Input((3,))()
-    center = (structure or Center())(tn.Dense(3)(x, rng=rng), rng=rng)
-    return tn.System([x], [tn.Dense(2)(center, rng=rng)], dtype=np.float64), center
+    center = (structure or Center())(Affine(3)(x, rng=rng), rng=rng)
+    return tn.System([x], [Affine(2)(center, rng=rng)], dtype=np.float64), center
 
 
 DATA = np.random.default_rng(1).normal(2.0, 1.0, size=(8, 3)), np.random.default_rng(2).normal(size=(8, 2))
@@ -94,9 +95,9 @@ def test_optimizers_weight_decay_and_hooks_never_see_buffers() -> None:
             seen.append({key for layer in grads.values() for key in layer})
 
     expected = np.zeros(3)
-    dense = system.order[1]
+    affine = system.order[1]
     for _ in range(3):
-        hidden = system.forward([DATA[0]]).values[dense[0]]
+        hidden = system.forward([DATA[0]]).values[affine[0]]
         expected += 0.5 * (hidden.mean(axis=0) - expected)
         _, state = system.guess([DATA[0]], return_state=True)
         system.learn(state, [DATA[1]], method=tn.AdamW(lr=0.1, weight_decay=0.5))
@@ -178,7 +179,7 @@ def test_the_kit_checks_buffers(registered: None) -> None:
 
 
 class FreezeFirstBiasesAtStep0:
-    """A tn_before_update plugin freezing the first Dense's biases for the first update (it drops their
+    """A tn_before_update plugin freezing the first Affine layer's biases for the first update (it drops their
     gradient), so the optimizer has no state for that parameter yet when the model is saved."""
 
     @tn.hookimpl

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.core.layers import Affine
 from tn_core import kit
 from tn_core.plugins import get_plugins
 from tn_core.testing import check_structure, check_system_gradients
@@ -48,8 +49,8 @@ def registered() -> Iterator[None]:
 def network(dtype: str = "int64") -> tuple[tn.System, Pick]:
     ids, values = tn.Input((4,), dtype=dtype)(), tn.Input((4,))()
     pick = Pick()
-    mixed = tn.Add()(pick(ids, rng=np.random.default_rng(0)), values)
-    return tn.System([ids, values], [tn.Dense(2)(mixed, rng=np.random.default_rng(1))], dtype=np.float64), pick
+    mixed = tn.Concatenate()(pick(ids, rng=np.random.default_rng(0)), values)
+    return tn.System([ids, values], [Affine(2)(mixed, rng=np.random.default_rng(1))], dtype=np.float64), pick
 
 
 IDS = np.array([[0, 1, 1, 4], [3, 3, 3, 2]])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.core.layers import Affine
 from tn_core.plugins import get_plugins
 
 
@@ -40,7 +41,7 @@ def recorder() -> Iterator[Recorder]:
 
 def test_hooks_wrap_each_update_and_may_change_gradients(recorder: Recorder) -> None:
     x = tn.Input((3,))()
-    y = tn.Dense(2)(x)
+    y = Affine(2)(x)
     s = tn.System([x], [y], dtype=np.float64)
     before = y.params["weights"].copy()
     losses = []
@@ -63,7 +64,7 @@ def test_a_learning_rate_schedule_as_a_hook() -> None:
     get_plugins().register(Halve(), "halve-test")
     try:
         x = tn.Input((1,))()
-        y = tn.Dense(1, init="zeros")(x)
+        y = Affine(1, init="zeros")(x)
         s = tn.System([x], [y], dtype=np.float64)
         for _ in range(3):
             _, state = s.guess([np.zeros((1, 1))], return_state=True)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.core.layers import Affine
 from tn_core import kit
 
 
@@ -50,8 +51,8 @@ class Faulty(kit.Structure):
 
 def network(fault: str) -> tuple[tn.System, list[np.ndarray]]:
     x = tn.Input((3,))()
-    hidden = Faulty(fault)(tn.Dense(3)(x, rng=np.random.default_rng(0)), rng=np.random.default_rng(1))
-    s = tn.System([x], [tn.Dense(2)(hidden, rng=np.random.default_rng(2))], dtype=np.float32)
+    hidden = Faulty(fault)(Affine(3)(x, rng=np.random.default_rng(0)), rng=np.random.default_rng(1))
+    s = tn.System([x], [Affine(2)(hidden, rng=np.random.default_rng(2))], dtype=np.float32)
     return s, [array.copy() for _, _, array in s.parameters()]
 
 

@@ -16,11 +16,12 @@ import pytest
 
 import tn_core as tn
 import tn_core.plugins
+from tests.core import layers
 from tn_core import cli
 from tn_core.plugins import Plugins, get_plugins, missing_plugin_error
-from tn_layers_dense import plugin as dense_plugin
 
-DENSE_VERSION = importlib.metadata.version("tn-layers-dense")
+#: how the plugins built here see tests/core's test plugin: as if installed from this distribution
+LAYERS = "plugin 'layers' from tn-test-layers 1.0"
 
 
 def core_only() -> Plugins:
@@ -29,10 +30,17 @@ def core_only() -> Plugins:
     return plugins
 
 
-def core_and_dense() -> Plugins:
+def core_and_layers() -> Plugins:
     plugins = core_only()
-    plugins.register(dense_plugin, "dense", DENSE_VERSION, "tn-layers-dense")
+    plugins.register(layers, "layers", "1.0", "tn-test-layers")
     return plugins
+
+
+def installed_dense() -> tuple[object, str]:
+    """tn-layers-dense's plugin module and version (for the tests marked ``plugins``)."""
+    from tn_layers_dense import plugin
+
+    return plugin, importlib.metadata.version("tn-layers-dense")
 
 
 def plugin_module(name: str, **hooks: object) -> types.ModuleType:
@@ -87,21 +95,24 @@ class Cube(tn.Activation):
 
 def test_names_resolve_by_class_name_and_lower_case() -> None:
     plugins = get_plugins()
-    assert plugins.lookup("structure", "Dense") is plugins.lookup("structure", "dense")
+    assert plugins.lookup("structure", "Affine") is plugins.lookup("structure", "affine")
     assert plugins.lookup("optimizer", "ADAM") is tn.Adam
     assert tn.Input is plugins.lookup("structure", "input")
 
 
-def test_entries_name_the_plugin_and_its_distribution() -> None:
-    registry = get_plugins().registry()
-    flatten, dense = registry["structure"]["Flatten"], registry["structure"]["dense"]
+def test_entries_name_the_plugin_and_its_distribution(monkeypatch: pytest.MonkeyPatch) -> None:
+    flatten = get_plugins().registry()["structure"]["Flatten"]
     assert (flatten.plugin, flatten.distribution, flatten.version) == (
         "core", "tn-core", importlib.metadata.version("tn-core"))
-    assert (dense.obj, dense.plugin, dense.distribution, dense.version) == (
-        tn.Dense, "dense", "tn-layers-dense", DENSE_VERSION)
+    with_entry_points(monkeypatch, [FakeEntryPoint("layers", layers, FakeDist("tn-test-layers", "1.0"))], {})
+    plugins = core_only()
+    plugins.load_entry_points()
+    affine = plugins.registry()["structure"]["affine"]
+    assert (affine.obj, affine.plugin, affine.distribution, affine.version) == (
+        layers.Affine, "layers", "tn-test-layers", "1.0")
 
 
-def test_the_design_contracts_example_plugin_works_beside_the_first_party_ones() -> None:
+def test_the_design_contracts_example_plugin_works_beside_the_other_plugins() -> None:
     plugins = get_plugins()
     module = plugin_module("scale_plugin", tn_register_structures=[Scale], tn_register_activations=[Cube])
     plugins.register(module, "scale-test")
@@ -109,7 +120,7 @@ def test_the_design_contracts_example_plugin_works_beside_the_first_party_ones()
         assert tn.Scale is Scale and tn.Cube is Cube
         assert plugins.lookup("structure", "scale") is Scale
         x = tn.Input((2,))()
-        y = tn.Dense(2, activation="cube")(tn.Scale(3.0)(x))
+        y = layers.Affine(2, activation="cube")(tn.Scale(3.0)(x))
         s = tn.System([x], [y], dtype=np.float64)
         np.testing.assert_allclose(s.guess([np.ones(2)])[0], (3.0 * y.params["weights"].sum(1)) ** 3)
     finally:
@@ -131,13 +142,13 @@ class Countdown(tn.Callback):
 def test_a_plugins_callbacks_are_reachable_as_tn_names_and_listed(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plugins = core_and_dense()
+    plugins = core_and_layers()
     plugins.register(plugin_module("countdown", tn_register_callbacks=[Countdown]), "countdown", "1.0", "tn-countdown")
     monkeypatch.setattr(tn_core.plugins, "_plugins", plugins)
     assert tn.Countdown is Countdown and plugins.lookup("callback", "countdown") is Countdown
     assert plugins.lookup("callback", "EarlyStopping") is tn.EarlyStopping  # the core's register the same way
     x = tn.Input((2,))()
-    s = tn.System([x], [tn.Dense(1)(x)])
+    s = tn.System([x], [layers.Affine(1)(x)])
     history = s.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=5, callbacks=[tn.Countdown(2)], verbose=0)
     assert len(history["loss"]) == 2
     assert "countdown 1.0\n  callbacks: Countdown\n" in tn_plugins_output(plugins, monkeypatch, capsys)
@@ -169,7 +180,7 @@ def test_a_plugins_callbacks_are_reachable_as_tn_names_and_listed(
 def test_a_plugin_whose_registration_fails_is_reported_and_nothing_of_it_is_registered(
     hooks: dict, reason: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plugins = core_and_dense()
+    plugins = core_and_layers()
     bad = plugin_module("bad", tn_register_structures=[Scale], **{"tn_register_activations": [Cube], **hooks})
     warning = f"tensornet plugin 'bad' from tn-bad 1.0 failed to load and was skipped: {reason}"
     with pytest.warns(RuntimeWarning, match=f"^{re.escape(warning)}$"):
@@ -179,10 +190,11 @@ def test_a_plugin_whose_registration_fails_is_reported_and_nothing_of_it_is_regi
         with pytest.raises(tn.UnknownNameError) as info:
             plugins.lookup(kind, name)
         assert str(info.value).endswith(f"did not load: plugin 'bad' from tn-bad 1.0 failed to load: {reason}")
-    assert plugins.lookup("structure", "Dense") is tn.Dense and plugins.lookup("activation", "tanh") is tn.Tanh
-    assert plugins.lookup("loss", "ce") is tn.CE and plugins.lookup("optimizer", "adam") is tn.Adam
+    assert plugins.lookup("structure", "Affine") is layers.Affine
+    assert plugins.lookup("activation", "hyperbolictangent") is layers.HyperbolicTangent
+    assert plugins.lookup("loss", "ce") is tn.BinaryCE and plugins.lookup("optimizer", "adam") is tn.Adam
     out = tn_plugins_output(plugins, monkeypatch, capsys)
-    assert [line.split()[0] for line in out.splitlines() if not line.startswith(" ")] == ["core", "dense", "bad"]
+    assert [line.split()[0] for line in out.splitlines() if not line.startswith(" ")] == ["core", "layers", "bad"]
     assert out.endswith(f"\nbad 1.0: FAILED to load: {reason}\n  distribution: tn-bad\n")
 
 
@@ -196,8 +208,8 @@ def test_a_keyboard_interrupt_in_a_hook_is_not_swallowed() -> None:
 
 
 @attrs.define
-class Tanh(tn.Activation):
-    """A rival's tanh, clashing with the dense plugin's."""
+class HyperbolicTangent(tn.Activation):
+    """A rival's tanh, clashing with the test plugin's."""
 
     def forward(self, z):  # type: ignore[no-untyped-def]
         return np.tanh(z)
@@ -209,25 +221,27 @@ class Tanh(tn.Activation):
 def test_a_name_two_plugins_register_is_ambiguous_and_every_other_name_works(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plugins = core_and_dense()
-    plugins.register(plugin_module("rival", tn_register_activations=[Tanh, Cube]), "rival", "2.0", "tn-rival")
-    both = f"plugin 'dense' from tn-layers-dense {DENSE_VERSION} and plugin 'rival' from tn-rival 2.0"
-    for name, ambiguous in [("Tanh", "Tanh"), ("tanh", "tanh"), ("TANH", "tanh")]:
+    plugins = core_and_layers()
+    plugins.register(plugin_module("rival", tn_register_activations=[HyperbolicTangent, Cube]), "rival", "2.0",
+                     "tn-rival")
+    both = f"{LAYERS} and plugin 'rival' from tn-rival 2.0"
+    for name, ambiguous in [("HyperbolicTangent", "HyperbolicTangent"), ("hyperbolictangent", "hyperbolictangent"),
+                            ("HYPERBOLICTANGENT", "hyperbolictangent")]:
         with pytest.raises(tn.PluginError, match=f"activation name '{ambiguous}' is ambiguous: .* by {both}"):
             plugins.lookup("activation", name)
-    with pytest.raises(tn.PluginError, match=f"activation name 'Tanh' is ambiguous: it is registered by {both}"):
-        plugins.find("Tanh")
+    with pytest.raises(tn.PluginError, match=f"activation name 'HyperbolicTangent' is ambiguous: it is registered "
+                                             f"by {both}"):
+        plugins.find("HyperbolicTangent")
     assert plugins.lookup("activation", "cube") is Cube and plugins.find("Cube") is Cube
-    assert plugins.lookup("activation", "Sigmoid") is tn.Sigmoid and plugins.find("Dense") is tn.Dense
-    assert "Tanh" not in plugins.registry()["activation"]
+    assert plugins.lookup("activation", "Logistic") is layers.Logistic and plugins.find("Affine") is layers.Affine
+    assert "HyperbolicTangent" not in plugins.registry()["activation"]
 
     out = tn_plugins_output(plugins, monkeypatch, capsys)  # now the process-wide manager
-    with pytest.raises(tn.PluginError, match="'Tanh' is ambiguous"):
-        tn.Tanh  # noqa: B018
-    assert "  ambiguous: activation 'Tanh', also registered by plugin 'rival' from tn-rival 2.0\n" in out
-    dense = f"plugin 'dense' from tn-layers-dense {DENSE_VERSION}"
-    assert f"  ambiguous: activation 'tanh', also registered by {dense}\n" in out
-    assert "rival 2.0\n  activations: Cube, Tanh\n" in out
+    with pytest.raises(tn.PluginError, match="'HyperbolicTangent' is ambiguous"):
+        tn.HyperbolicTangent  # noqa: B018
+    assert "  ambiguous: activation 'HyperbolicTangent', also registered by plugin 'rival' from tn-rival 2.0\n" in out
+    assert f"  ambiguous: activation 'hyperbolictangent', also registered by {LAYERS}\n" in out
+    assert "rival 2.0\n  activations: Cube, HyperbolicTangent\n" in out
 
 
 def test_the_core_name_clashes_too() -> None:
@@ -297,8 +311,7 @@ def test_hasattr_is_false_for_a_name_no_plugin_registers(monkeypatch: pytest.Mon
 def test_an_unknown_name_names_the_plugins_that_did_not_load(monkeypatch: pytest.MonkeyPatch) -> None:
     points = [FakeEntryPoint("conv", ImportError("no libfoo"), FakeDist("tn-layers-conv", "0.1.0")),
               FakeEntryPoint("recurrent", plugin_module("recurrent"), FakeDist("tn-layers-recurrent", "0.1.0"))]
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
-    monkeypatch.setenv("TN_DISABLE_PLUGINS", "recurrent")
+    with_entry_points(monkeypatch, points, {"TN_DISABLE_PLUGINS": "recurrent"})
     plugins = core_only()
     with pytest.warns(RuntimeWarning, match="plugin 'conv' from tn-layers-conv 0.1.0 failed to load"):
         plugins.load_entry_points()
@@ -311,8 +324,8 @@ def test_an_unknown_name_names_the_plugins_that_did_not_load(monkeypatch: pytest
 
 def test_a_name_of_another_kind_is_not_reported_as_a_missing_plugin() -> None:
     plugins = get_plugins()
-    with pytest.raises(tn.UnknownNameError, match=r"unknown optimizer 'Dense' \(that name is a registered structure\)"):
-        plugins.lookup("optimizer", "Dense")
+    with pytest.raises(tn.UnknownNameError, match=r"unknown optimizer 'Affine' \(that name is a registered structur"):
+        plugins.lookup("optimizer", "Affine")
     with pytest.raises(tn.UnknownNameError, match=r"unknown loss 'adam' \(that name is a registered optim") as info:
         plugins.lookup("loss", "adam")
     assert not isinstance(info.value, tn.MissingPluginError)
@@ -336,6 +349,7 @@ def with_entry_points(monkeypatch: pytest.MonkeyPatch, points: list, env: dict) 
         monkeypatch.setenv(key, value)
 
 
+@pytest.mark.plugins  # how the core describes the installed tn-layers-dense
 @pytest.mark.parametrize(
     "env, load, why",
     [
@@ -350,7 +364,8 @@ def with_entry_points(monkeypatch: pytest.MonkeyPatch, points: list, env: dict) 
 def test_missing_plugin_error_for_an_installed_distribution_whose_plugin_did_not_load(
     env: dict, load: object, why: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    points = [FakeEntryPoint("dense", load or dense_plugin, FakeDist("tn-layers-dense", DENSE_VERSION))]
+    dense_plugin, version = installed_dense()
+    points = [FakeEntryPoint("dense", load or dense_plugin, FakeDist("tn-layers-dense", version))]
     with_entry_points(monkeypatch, points, env)
     plugins = core_only()
     with warnings.catch_warnings():
@@ -361,15 +376,19 @@ def test_missing_plugin_error_for_an_installed_distribution_whose_plugin_did_not
         f"layer 'Dense' needs tn-layers-dense (0.1.0), which is installed but its plugin 'dense' {why}")
 
 
+@pytest.mark.plugins  # how the core describes the installed tn-layers-dense
 def test_missing_plugin_error_for_an_installed_plugin_that_is_not_loaded_or_lacks_the_name(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(tn_core.plugins, "_plugins", core_only())
     assert str(missing_plugin_error("tn.Dense", "tn-layers-dense", "")) == (
         "tn.Dense needs tn-layers-dense, which is installed but its plugin 'dense' is not loaded")
-    monkeypatch.setattr(tn_core.plugins, "_plugins", core_and_dense())
+    dense_plugin, version = installed_dense()
+    with_dense = core_only()
+    with_dense.register(dense_plugin, "dense", version, "tn-layers-dense")
+    monkeypatch.setattr(tn_core.plugins, "_plugins", with_dense)
     assert str(missing_plugin_error("layer 'Dense2'", "tn-layers-dense", "9.0")) == (
-        f"layer 'Dense2' needs tn-layers-dense (9.0), but the installed tn-layers-dense {DENSE_VERSION} "
+        f"layer 'Dense2' needs tn-layers-dense (9.0), but the installed tn-layers-dense {version} "
         "does not provide it")
     assert str(missing_plugin_error("layer 'X'", "numpy", "")) == (
         "layer 'X' needs numpy, but the installed numpy declares no tensornet plugin")
@@ -405,7 +424,7 @@ def test_a_plugin_that_fails_to_import_is_reported_and_skipped(
 ) -> None:
     good = plugin_module("good", tn_register_structures=[Scale])
     points = [FakeEntryPoint("broken", error, FakeDist("tn-broken", "0.3")), FakeEntryPoint("good", good)]
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
+    with_entry_points(monkeypatch, points, {})
     plugins = core_only()
     with pytest.warns(RuntimeWarning, match=f"plugin 'broken' from tn-broken 0.3 failed to load.*{message}"):
         plugins.load_entry_points()
@@ -423,14 +442,13 @@ def evil_module() -> types.ModuleType:
     return plugin_module("evil", tn_register_structures=[Evil])
 
 
-@pytest.mark.parametrize("name, owner", [("dense", f"plugin 'dense' from tn-layers-dense {DENSE_VERSION}"),
-                                         ("core", "plugin 'core' from tn-core")])
+@pytest.mark.parametrize("name, owner", [("layers", LAYERS), ("core", "plugin 'core' from tn-core")])
 def test_an_entry_point_name_already_taken_is_reported(
     name: str, owner: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    points = [FakeEntryPoint("dense", dense_plugin, FakeDist("tn-layers-dense", DENSE_VERSION)),
+    points = [FakeEntryPoint("layers", layers, FakeDist("tn-test-layers", "1.0")),
               FakeEntryPoint(name, evil_module(), FakeDist("tn-evil", "6.6"))]
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
+    with_entry_points(monkeypatch, points, {})
     plugins = core_only()
     taken = f"entry point name '{name}' is already taken by {owner}"
     warning = f"plugin '{name}' from tn-evil 6.6 failed to load and was skipped: {taken}"
@@ -438,16 +456,17 @@ def test_an_entry_point_name_already_taken_is_reported(
         plugins.load_entry_points()
     with pytest.raises(tn.UnknownNameError, match=f"unknown structure 'evil'.*{taken}"):
         plugins.lookup("structure", "evil")
-    assert plugins.lookup("structure", "Dense") is tn.Dense and plugins.lookup("structure", "Flatten") is tn.Flatten
+    assert plugins.lookup("structure", "Affine") is layers.Affine
+    assert plugins.lookup("structure", "Flatten") is tn.Flatten
     out = tn_plugins_output(plugins, monkeypatch, capsys)
     assert f"\n{name} 6.6: FAILED to load: {taken}\n  distribution: tn-evil\n" in out
-    assert f"dense {DENSE_VERSION}\n  activations: " in out
+    assert "layers 1.0\n  activations: " in out
 
 
 def test_loading_entry_points_again_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    points = [FakeEntryPoint("dense", dense_plugin, FakeDist("tn-layers-dense", DENSE_VERSION)),
+    points = [FakeEntryPoint("layers", layers, FakeDist("tn-test-layers", "1.0")),
               FakeEntryPoint("broken", ImportError("nope"), FakeDist("tn-broken", "1"))]
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points)
+    with_entry_points(monkeypatch, points, {})
     plugins = core_only()
     with pytest.warns(RuntimeWarning, match="'broken'"):
         plugins.load_entry_points()
@@ -474,16 +493,19 @@ def test_environment_restricts_plugins(monkeypatch: pytest.MonkeyPatch, env: dic
 # -- tn plugins ---------------------------------------------------------------------------
 
 
+@pytest.mark.plugins  # the installed first-party plugins
 def test_tn_plugins_lists_every_plugin(capsys: pytest.CaptureFixture[str]) -> None:
+    _, dense_version = installed_dense()
     assert cli.main(["plugins"]) == 0
     out = capsys.readouterr().out
     for name in ("core", "dense", "conv", "recurrent"):
         assert any(line.startswith(name + " ") for line in out.splitlines()), out
     assert "structures: " in out and "Dense" in out and "optimizers: Adam, AdamW" in out
-    assert f"dense {DENSE_VERSION}\n  activations: ELU, " in out and "\n  distribution: tn-layers-dense\n" in out
+    assert f"dense {dense_version}\n  activations: ELU, " in out and "\n  distribution: tn-layers-dense\n" in out
     assert "\n  activations: Linear\n" in out and "\n  distribution: tn-core\n" in out
 
 
+@pytest.mark.plugins  # the installed first-party plugins
 def test_tn_plugins_command_honours_the_environment() -> None:
     env = {**os.environ, "TN_PLUGINS": "dense"}
     code = "import sys; from tn_core.cli import main; sys.exit(main(['plugins']))"

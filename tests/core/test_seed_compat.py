@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tn_core as tn
+from tests.core.layers import Affine, Shift
 from tn_core.errors import ConfigError, UnknownNameError, WeightsFileError
 from tn_core.weights import HDF5_SIGNATURE
 
@@ -27,30 +28,31 @@ def seed_spelling(new: str) -> pytest.WarningsRecorder:
     return pytest.warns(DeprecationWarning, match=r"is the seed's spelling; write .*" + new)
 
 
-# -- wiring keywords ----------------------------------------------------------------------------
+# -- wiring keywords (the seed used them on its RNN and LSTM; Split has several output slots too) ------------------
 
 
 def test_input_index_is_the_slot_of_the_parent() -> None:
     x = tn.Input((5, 3))()
-    recurrent = tn.RNN(4)(x)
-    with seed_spelling(r"Dense\(\.\.\.\)\(x\[1\]\)"):
-        old = tn.Dense(2)(recurrent, input_index=1, rng=rng())
-    new = tn.Dense(2)(recurrent[1], rng=rng())
-    assert old.parents == new.parents == [recurrent[1]]
+    rows = tn.Split()(x)
+    with seed_spelling(r"Affine\(\.\.\.\)\(x\[1\]\)"):
+        old = Affine(2)(rows, input_index=1, rng=rng())
+    new = Affine(2)(rows[1], rng=rng())
+    assert old.parents == new.parents == [rows[1]]
     feed = [rng(1).normal(size=(3, 5, 3))]
     np.testing.assert_array_equal(outputs([x], old, feed), outputs([x], new, feed))
 
 
 def test_input_indexes_are_the_slots_of_each_parent() -> None:
     x = tn.Input((5, 3))()
-    recurrent = tn.RNN(4)(x)
+    rows = tn.Split()(x)
     with seed_spelling(r"\[a\[1\], b\[0\]\]"):
-        old = tn.FlatConcat()([recurrent, x], input_indexes=[1, 0])
-    assert old.parents == [recurrent[1], x[0]]
+        old = tn.FlatConcat()([rows, x], input_indexes=[1, 0])
+    assert old.parents == [rows[1], x[0]]
     with pytest.raises(ConfigError, match=r"input_indexes=\[1\] gives 1 slots for 2 parents"):
-        tn.FlatConcat()([recurrent, x], input_indexes=[1])
+        tn.FlatConcat()([rows, x], input_indexes=[1])
 
 
+@pytest.mark.plugins  # the recurrent layers' carries
 def test_state_inst_is_the_initial_state_input() -> None:
     x, h0 = tn.Input((5, 3))(), tn.Input((4,))()
     with seed_spelling(r"RNN\(\.\.\.\)\(x, h0\)"):
@@ -61,6 +63,7 @@ def test_state_inst_is_the_initial_state_input() -> None:
     np.testing.assert_array_equal(outputs([x, h0], old[1], feed), outputs([x, h0], new[1], feed))
 
 
+@pytest.mark.plugins  # the recurrent layers' carries
 def test_state_index_and_mem_index_pick_slots_of_the_carries() -> None:
     x = tn.Input((5, 3))()
     first = tn.LSTM(4)(x)
@@ -69,6 +72,7 @@ def test_state_index_and_mem_index_pick_slots_of_the_carries() -> None:
     assert second.parents == [x[0], first[1], first[2]]
 
 
+@pytest.mark.plugins  # the recurrent layers' carries
 def test_mem_inst_alone_starts_from_a_zero_state_as_the_seed_did() -> None:
     x, c0 = tn.Input((5, 3))(), tn.Input((4,))()
     with seed_spelling(r"LSTM\(\.\.\.\)\(x, tn\.Constant\(np\.zeros\(size\)\)\(\), c0\)"):
@@ -80,47 +84,56 @@ def test_mem_inst_alone_starts_from_a_zero_state_as_the_seed_did() -> None:
 
 def test_clone_takes_the_seed_keywords_and_still_shares_its_parameters() -> None:
     x = tn.Input((5, 3))()
-    recurrent = tn.RNN(4)(x)
-    shared = tn.Clone(tn.Dense(2))
+    rows = tn.Split()(x)
+    shared = tn.Clone(Affine(2))
     with pytest.warns(DeprecationWarning):
-        a = shared(recurrent, input_index=1)
-        b = shared(recurrent, input_index=1)
-    assert a.params is b.params and a.parents == [recurrent[1]]
+        a = shared(rows, input_index=1)
+        b = shared(rows, input_index=1)
+    assert a.params is b.params and a.parents == [rows[1]]
 
 
 @pytest.mark.parametrize(
-    ("layer", "keywords", "error", "message"),
+    ("keywords", "error", "message"),
     [
-        ("dense", {"state_inst": "h0"}, ConfigError, r"Dense: state_inst= gives the initial state, and it carries "
-                                                     r"nothing .* for RNN, LSTM and GRU"),
-        ("rnn", {"mem_inst": "h0"}, ConfigError, r"RNN: mem_inst= gives the initial memory, and its initial "
-                                                 r"carries are \['state'\]"),
-        ("rnn", {"state_index": 1}, ConfigError, r"RNN: state_index= picks a slot of state_inst=, which is not given"),
-        ("dense", {"input_index": 9}, IndexError, r"RNN has output slots 0\.\.1, asked for 9"),
-        ("dense", {"inputs": "h0"}, TypeError, r"Dense\(\.\.\.\)\(\.\.\.\) got an unexpected keyword argument "
-                                               r"'inputs'; it takes the parent instances"),
+        ({"state_inst": "h0"}, ConfigError, r"Affine: state_inst= gives the initial state, and it carries nothing .* "
+                                            r"for RNN, LSTM and GRU"),
+        ({"input_index": 9}, IndexError, r"Split has output slots 0\.\.4, asked for 9"),
+        ({"inputs": "h0"}, TypeError, r"Affine\(\.\.\.\)\(\.\.\.\) got an unexpected keyword argument 'inputs'; it "
+                                      r"takes the parent instances"),
     ],
 )
-def test_seed_wiring_keywords_a_layer_never_took_are_refused(
-    layer: str, keywords: dict, error: type, message: str
-) -> None:
+def test_seed_wiring_keywords_a_layer_never_took_are_refused(keywords: dict, error: type, message: str) -> None:
     x, h0 = tn.Input((5, 3))(), tn.Input((4,))()
-    parent = tn.RNN(4)(x)
-    structure = tn.Dense(2) if layer == "dense" else tn.RNN(4)
     given = {key: h0 if value == "h0" else value for key, value in keywords.items()}
     with pytest.raises(error, match=message):
-        structure(parent if layer == "dense" else x, **given)
+        Affine(2)(tn.Split()(x), **given)
+
+
+@pytest.mark.plugins  # the recurrent layers' carries
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"mem_inst": "h0"}, r"RNN: mem_inst= gives the initial memory, and its initial carries are \['state'\]"),
+        ({"state_index": 1}, r"RNN: state_index= picks a slot of state_inst=, which is not given"),
+    ],
+)
+def test_seed_carry_keywords_a_recurrent_layer_never_took_are_refused(keywords: dict, message: str) -> None:
+    x, h0 = tn.Input((5, 3))(), tn.Input((4,))()
+    given = {key: h0 if value == "h0" else value for key, value in keywords.items()}
+    with pytest.raises(ConfigError, match=message):
+        tn.RNN(4)(x, **given)
 
 
 def test_input_index_needs_one_instance_parent() -> None:
     x = tn.Input((5, 3))()
-    recurrent = tn.RNN(4)(x)
+    rows = tn.Split()(x)
     with pytest.raises(ConfigError, match=r"input_index=1 picks an output slot of an Instance, got OutputRef"):
-        tn.Dense(2)(recurrent[0], input_index=1)
+        Affine(2)(rows[0], input_index=1)
     with pytest.raises(ConfigError, match=r"input_index= picks the slot of a single parent, got 2 parents"):
-        tn.Concatenate()(recurrent, recurrent, input_index=1)
+        tn.Concatenate()(rows, rows, input_index=1)
 
 
+@pytest.mark.plugins  # ResWrap's keyword
 def test_reswrap_output_index_is_slot() -> None:
     x = tn.Input((5, 3))()
     cell = tn.RNN(15)
@@ -136,6 +149,7 @@ def test_reswrap_output_index_is_slot() -> None:
         tn.ResWrap(cell, slot=0, output_index=1)
 
 
+@pytest.mark.plugins  # ResWrap's keyword
 def test_reswrap_still_round_trips_through_a_model_file(tmp_path) -> None:
     x = tn.Input((6,))()
     y = tn.ResWrap(tn.Dense(4, activation="tanh"), activation="relu")(x)
@@ -152,8 +166,8 @@ def test_reswrap_still_round_trips_through_a_model_file(tmp_path) -> None:
 
 def small_system(seed: int = 0) -> tuple[tn.System, np.ndarray, np.ndarray]:
     x = tn.Input((4,))()
-    h = tn.Dense(5, activation="tanh")(x, rng=rng(seed))
-    y = tn.Dense(3, activation="sigmoid")(h, rng=rng(seed + 1))
+    h = Affine(5, activation="hyperbolictangent")(x, rng=rng(seed))
+    y = Affine(3, activation="logistic")(h, rng=rng(seed + 1))
     data = rng(7)
     return tn.System(inputs=[x], outputs=[y], dtype=np.float64), data.normal(size=(6, 4)), data.random((6, 3))
 
@@ -232,24 +246,24 @@ def test_learn_batch_false_is_the_default_and_batch_true_is_refused() -> None:
 
 def test_layers_by_name_and_in_order() -> None:
     x = tn.Input((4,))()
-    h = tn.Dense(5, activation="tanh")(x, name="hidden")
-    y = tn.Dense(3)(tn.Dense(5)(h))
+    h = Affine(5, activation="hyperbolictangent")(x, name="hidden")
+    y = Affine(3)(Affine(5)(h))
     system = tn.System(inputs=[x], outputs=[y])
-    assert list(system.layers) == ["input_1", "hidden", "dense_1", "dense_2"]
+    assert list(system.layers) == ["input_1", "hidden", "affine_1", "affine_2"]
     assert list(system.layers.values()) == system.order
-    assert system["hidden"] is h and system["dense_2"] is y
+    assert system["hidden"] is h and system["affine_2"] is y
     assert system[0] is x and system[-1] is y and system[1] is h
-    assert system["dense_2"].params["weights"] is y.params["weights"]
-    assert system["dense_2"].params["weights"].shape == (3, 5)
+    assert system["affine_2"].params["weights"] is y.params["weights"]
+    assert system["affine_2"].params["weights"].shape == (3, 5)
     with pytest.raises(TypeError):
         system.layers["extra"] = h  # read-only
 
 
 def test_unknown_layers_are_refused_with_the_names() -> None:
     system, _, _ = small_system()
-    with pytest.raises(UnknownNameError, match=r"no layer 'dnse_1' \(did you mean 'dense_1'\?\); its layers: "
-                                               r"input_1, dense_1, dense_2"):
-        system["dnse_1"]
+    with pytest.raises(UnknownNameError, match=r"no layer 'afine_1' \(did you mean 'affine_1'\?\); its layers: "
+                                               r"input_1, affine_1, affine_2"):
+        system["afine_1"]
     with pytest.raises(IndexError, match=r"the System has 3 layers, asked for layer 3"):
         system[3]
     with pytest.raises(TypeError, match=r"indexed by name or position, got float 1\.0"):
@@ -260,9 +274,9 @@ def test_the_seeds_parts_and_layer_point_at_layers_and_params() -> None:
     system, _, _ = small_system()
     with pytest.raises(AttributeError, match=r"System\.parts \(the seed's list of layers\) is now System\.layers"):
         _ = system.parts
-    with pytest.raises(AttributeError, match=r"Dense instances have no \.layer .* \.params\['weights'\]"):
-        _ = system["dense_1"].layer
-    assert not hasattr(system, "other") and not hasattr(system["dense_1"], "other")
+    with pytest.raises(AttributeError, match=r"Affine instances have no \.layer .* \.params\['weights'\]"):
+        _ = system["affine_1"].layer
+    assert not hasattr(system, "other") and not hasattr(system["affine_1"], "other")
 
 
 # -- weights files and HDF5 --------------------------------------------------------------------------
@@ -315,6 +329,7 @@ def seed_conv_net() -> tn.System:
     return tn.System(inputs=[x], outputs=[tn.Dense(4, activation="sigmoid")(c)], dtype=np.float64)
 
 
+@pytest.mark.plugins  # the seed's Dense and Conv layouts
 def test_load_seed_weights_reads_the_seeds_dense_and_conv_layout(tmp_path) -> None:
     from tn_core.h5 import load_seed_weights
 
@@ -343,15 +358,16 @@ def test_load_seed_weights_reads_the_first_releases_instance_names(tmp_path) -> 
     from tn_core.h5 import load_seed_weights
 
     x = tn.Input((3,))()
-    system = tn.System(inputs=[x], outputs=[tn.Dense(2)(tn.Dense(4)(x))], dtype=np.float64)
+    system = tn.System(inputs=[x], outputs=[Affine(2)(Affine(4)(x))], dtype=np.float64)
     w1, w2 = rng(1).normal(size=(4, 3)), rng(2).normal(size=(2, 4))
     parts = {"0_Instance": (w2, np.ones(2)), "1_Instance": (w1, np.zeros(4)), "2_Instance": None}
     write_seed_h5(tmp_path / "deep.h5", parts, checkpoint="best")
     load_seed_weights(system, tmp_path / "deep.h5", checkpoint="best")
-    np.testing.assert_array_equal(system["dense_1"].params["weights"], w1)
-    np.testing.assert_array_equal(system["dense_2"].params["biases"], np.ones(2))
+    np.testing.assert_array_equal(system["affine_1"].params["weights"], w1)
+    np.testing.assert_array_equal(system["affine_2"].params["biases"], np.ones(2))
 
 
+@pytest.mark.plugins  # the seed's Dense and Conv layouts
 @pytest.mark.parametrize(
     ("parts", "message"),
     [
@@ -380,12 +396,12 @@ def test_load_seed_weights_refuses_layers_it_cannot_map_and_missing_checkpoints(
 
     write_seed_h5(tmp_path / "seed.h5", {"0_Dense": (np.ones((4, 6)), np.ones(4))})
     x = tn.Input((6,))()
-    residual = tn.System(inputs=[x], outputs=[tn.ResWrap(tn.Dense(4))(x)])
-    with pytest.raises(WeightsFileError, match=r"layer reswrap_1 is a ResWrap with parameters \['biases', "
-                                               r"'cell/biases', 'cell/weights', 'weights'\]; only networks of Dense"):
-        load_seed_weights(residual, tmp_path / "seed.h5")
+    shifted = tn.System(inputs=[x], outputs=[Affine(4)(Shift()(x))])
+    with pytest.raises(WeightsFileError, match=r"layer shift_1 is a Shift with parameters \['shift'\]; only networks "
+                                               r"of Dense"):
+        load_seed_weights(shifted, tmp_path / "seed.h5")
     with pytest.raises(WeightsFileError, match=r"seed\.h5 has no checkpoint 'best' \(it has \['default'\]\)"):
-        load_seed_weights(seed_conv_net(), tmp_path / "seed.h5", checkpoint="best")
+        load_seed_weights(small_system()[0], tmp_path / "seed.h5", checkpoint="best")
 
 
 def test_load_seed_weights_without_h5py_says_what_to_install(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -393,13 +409,21 @@ def test_load_seed_weights_without_h5py_says_what_to_install(tmp_path, monkeypat
 
     monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py now raises ImportError
     with pytest.raises(ImportError, match=r"needs h5py: pip install 'tn-core\[h5\]'"):
-        load_seed_weights(seed_conv_net(), tmp_path / "seed.h5")
+        load_seed_weights(small_system()[0], tmp_path / "seed.h5")
 
 
 def test_warnings_point_at_the_callers_line() -> None:
     x = tn.Input((5, 3))()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tn.Dense(2)(tn.RNN(4)(x), input_index=1)
-        tn.ResWrap(tn.Dense(2), output_index=0)
+        Affine(2)(tn.Split()(x), input_index=1)
+        tn.FlatConcat()([tn.Split()(x), x], input_indexes=[1, 0])
     assert [w.filename for w in caught] == [__file__, __file__]
+
+
+@pytest.mark.plugins  # ResWrap's keyword
+def test_a_layers_seed_keyword_warns_at_the_callers_line() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tn.ResWrap(tn.Dense(2), output_index=0)
+    assert [w.filename for w in caught] == [__file__]
