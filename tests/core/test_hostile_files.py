@@ -95,6 +95,7 @@ def summary_of_lying(path: Path) -> tuple[str, Path]:
     return "summary", lying_architecture(path)
 
 
+@pytest.mark.slow  # a fresh interpreter each
 @pytest.mark.parametrize(
     "make, error",
     [
