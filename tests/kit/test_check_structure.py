@@ -18,8 +18,13 @@ from tn_core.testing import CHECKS, check_structure
 
 pytestmark = pytest.mark.filterwarnings("ignore:check_structure. round trip skipped:UserWarning")
 
-RNG = np.random.default_rng(7)
-SHAPES = [tuple(int(d) for d in RNG.integers(1, 5, size=RNG.integers(1, 4))) for _ in range(4)]
+
+def random_shapes(count: int, seed: int) -> list[tuple[int, ...]]:
+    rng = np.random.default_rng(seed)
+    return [tuple(int(d) for d in rng.integers(1, 5, size=rng.integers(1, 4))) for _ in range(count)]
+
+
+SHAPES = random_shapes(4, seed=7)
 
 
 @attrs.define
@@ -238,8 +243,8 @@ def test_unregistered_structure_skips_the_round_trip_with_a_warning() -> None:
     assert "round trip" in report.skipped and "round trip" not in report.passed
 
 
-def test_sources_get_the_system_level_checks() -> None:
-    for structure in (tn.Input((2, 3)), tn.Constant(RNG.normal(size=(3,)))):
+def test_sources_get_the_system_level_checks(rng: np.random.Generator) -> None:
+    for structure in (tn.Input((2, 3)), tn.Constant(rng.normal(size=(3,)))):
         report = check_structure(structure, [])
         assert set(report.skipped) == {"gradients", "gradients (training)", "buffers"}
         assert "source (arity 0)" in report.skipped["gradients"]

@@ -19,8 +19,6 @@ from tn_core.metrics import (
 
 from .helpers import blobs, classifier
 
-RNG = np.random.default_rng(0)
-
 
 def ranked_hits(y: np.ndarray, classes: np.ndarray, k: int) -> float:
     """Share of rows whose class is among the k highest scores, one row at a time (classes tied with it first)."""
@@ -30,8 +28,8 @@ def ranked_hits(y: np.ndarray, classes: np.ndarray, k: int) -> float:
 
 
 @pytest.mark.parametrize("shape", [(7, 4), (5, 3, 6), (1, 2)])
-def test_metrics_against_their_definitions(shape: tuple[int, ...]) -> None:
-    y, t = RNG.normal(size=shape), RNG.random(shape)
+def test_metrics_against_their_definitions(shape: tuple[int, ...], rng: np.random.Generator) -> None:
+    y, t = rng.normal(size=shape), rng.random(shape)
     assert mse(y, t) == pytest.approx(np.sum((y - t) ** 2) / y.size)
     assert mae(y, t) == pytest.approx(np.sum(np.abs(y - t)) / y.size)
     assert binary_accuracy(y, t) == np.count_nonzero((y > 0.5) == (t > 0.5)) / y.size
@@ -45,8 +43,8 @@ def test_metrics_against_their_definitions(shape: tuple[int, ...]) -> None:
 
 
 @pytest.mark.parametrize("metric", [accuracy, categorical_accuracy, top_k, METRICS["top_k"]])
-def test_class_ids_count_as_their_one_hot_rows(metric) -> None:  # type: ignore[no-untyped-def]
-    y, ids = RNG.normal(size=(40, 3, 7)), RNG.integers(0, 7, size=(40, 3))
+def test_class_ids_count_as_their_one_hot_rows(metric, rng: np.random.Generator) -> None:  # type: ignore[no-untyped-def]
+    y, ids = rng.normal(size=(40, 3, 7)), rng.integers(0, 7, size=(40, 3))
     assert metric(y, ids) == metric(y, np.eye(7)[ids]) == metric(y, ids.astype(np.float32))
 
 
@@ -57,8 +55,8 @@ def test_top_k_counts_ties_in_the_targets_favour_as_keras() -> None:
     assert top_k(y, np.array([3, 0]), k=3) == 0.5
 
 
-def test_accuracy_decides_per_element_without_a_class_axis() -> None:
-    y, t = RNG.random((30, 1)), RNG.integers(0, 2, size=(30, 1)).astype(float)
+def test_accuracy_decides_per_element_without_a_class_axis(rng: np.random.Generator) -> None:
+    y, t = rng.random((30, 1)), rng.integers(0, 2, size=(30, 1)).astype(float)
     assert accuracy(y, t) == binary_accuracy(y, t) == np.mean((y > 0.5) == (t > 0.5))
     assert accuracy(y[:, 0], t[:, 0]) == accuracy(y, t)
 
@@ -73,8 +71,8 @@ def test_class_metrics_need_a_class_axis() -> None:
 # -- names ----------------------------------------------------------------------------------------------------
 
 
-def test_names_and_top_k_spellings() -> None:
-    y, ids = RNG.normal(size=(50, 9)), RNG.integers(0, 9, size=50)
+def test_names_and_top_k_spellings(rng: np.random.Generator) -> None:
+    y, ids = rng.normal(size=(50, 9)), rng.integers(0, 9, size=50)
     fns = resolve_metrics(["acc", "top_k", "top_3", "Top_2", "sparse_categorical_accuracy", "mean_squared_error"],
                           [tn.SoftmaxCE()])
     assert list(fns) == ["acc", "top_k", "top_3", "Top_2", "sparse_categorical_accuracy", "mean_squared_error"]
@@ -122,13 +120,13 @@ def test_accuracy_is_reported_by_default_only_for_a_classification_loss(loss: ob
     assert set(given) == {"loss", *(["mae"] if len(outputs) == 1 else ["out_a_mae", "out_b_mae"])}
 
 
-def test_binary_accuracy_on_logits_thresholds_at_zero() -> None:
+def test_binary_accuracy_on_logits_thresholds_at_zero(rng: np.random.Generator) -> None:
     """A sigmoid output with ce and the same layer linear with sigmoid_ce make the same decisions."""
     x = tn.Input((6,))()
     linear, sigmoid = tn.Dense(1)(x), tn.Dense(1, activation="sigmoid")(x)
     for key in ("weights", "biases"):
-        sigmoid.params[key][...] = linear.params[key] = RNG.normal(size=linear.params[key].shape)
-    xs, labels = RNG.normal(size=(200, 6)), RNG.integers(0, 2, size=(200, 1)).astype(float)
+        sigmoid.params[key][...] = linear.params[key] = rng.normal(size=linear.params[key].shape)
+    xs, labels = rng.normal(size=(200, 6)), rng.integers(0, 2, size=(200, 1)).astype(float)
     on_logits = tn.System([x], [linear]).evaluate(xs, labels, loss="bce_with_logits", metrics=None)
     on_probabilities = tn.System([x], [sigmoid]).evaluate(xs, labels, loss="bce")
     assert 0.0 < on_logits["accuracy"] == on_probabilities["accuracy"] < 1.0
