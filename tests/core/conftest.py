@@ -11,7 +11,7 @@ from tn_core.plugins import get_plugins
 
 
 @pytest.fixture(autouse=True)
-def test_layers() -> Iterator[None]:
+def registered_test_plugin() -> Iterator[None]:
     """Affine, Shift, Apply and the test activations, by name (and in model files) for the test's duration."""
     plugins = get_plugins()
     plugins.register(layers, layers.NAME)
