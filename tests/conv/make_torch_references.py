@@ -24,19 +24,19 @@ BATCH = 3
 #: Conv cases: name -> (per-sample input shape, the Conv settings). Padding True is "same" (the odd element
 #: after), the input's axes after the sliding ones are channels (none, one or two).
 CONV_CASES: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
-    "conv1d_same": ((8, 3), {"kernel_shape": (3,), "kernel_stride": (2,), "dilation": (2,), "pad": True,
+    "conv1d_same": ((8, 3), {"kernel_shape": (3,), "stride": (2,), "dilation": (2,), "pad": True,
                              "out_shape": (2,)}),
-    "conv1d_explicit": ((7,), {"kernel_shape": (2,), "kernel_stride": (3,), "dilation": (1,), "pad": ((2, 1),),
+    "conv1d_explicit": ((7,), {"kernel_shape": (2,), "stride": (3,), "dilation": (1,), "pad": ((2, 1),),
                                "out_shape": ()}),
-    "conv2d_same": ((6, 5, 2), {"kernel_shape": (3, 2), "kernel_stride": (2, 1), "dilation": (2, 1), "pad": True,
+    "conv2d_same": ((6, 5, 2), {"kernel_shape": (3, 2), "stride": (2, 1), "dilation": (2, 1), "pad": True,
                                 "out_shape": (2, 2)}),
-    "conv2d_explicit": ((5, 7, 2, 2), {"kernel_shape": (2, 3), "kernel_stride": (1, 3), "dilation": (2, 1),
+    "conv2d_explicit": ((5, 7, 2, 2), {"kernel_shape": (2, 3), "stride": (1, 3), "dilation": (2, 1),
                                        "pad": ((1, 0), (2, 2)), "out_shape": (3,)}),
-    "conv2d_valid": ((4, 4, 3), {"kernel_shape": (1, 3), "kernel_stride": (2, 2), "dilation": (1, 1), "pad": False,
+    "conv2d_valid": ((4, 4, 3), {"kernel_shape": (1, 3), "stride": (2, 2), "dilation": (1, 1), "pad": False,
                                  "out_shape": (2,)}),
-    "conv3d_same": ((4, 5, 3, 2), {"kernel_shape": (2, 3, 2), "kernel_stride": (1, 2, 2), "dilation": (2, 1, 1),
+    "conv3d_same": ((4, 5, 3, 2), {"kernel_shape": (2, 3, 2), "stride": (1, 2, 2), "dilation": (2, 1, 1),
                                    "pad": True, "out_shape": (2,)}),
-    "conv3d_explicit": ((3, 4, 4), {"kernel_shape": (2, 2, 3), "kernel_stride": (2, 1, 1), "dilation": (1, 2, 1),
+    "conv3d_explicit": ((3, 4, 4), {"kernel_shape": (2, 2, 3), "stride": (2, 1, 1), "dilation": (1, 2, 1),
                                     "pad": ((0, 1), (1, 0), (1, 1)), "out_shape": (2,)}),
 }
 
@@ -57,7 +57,7 @@ POOL_CASES: dict[str, tuple[str, tuple[int, ...], dict[str, Any]]] = {
 #: pad words) against PyTorch's functional call spelled its own way: name -> (per-sample input shape, our class,
 #: its settings, PyTorch's function, its keyword arguments, the per-sample output shape both must give).
 SPELLED_CASES: dict[str, tuple[tuple[int, ...], str, dict[str, Any], str, dict[str, Any], tuple[int, ...]]] = {
-    "spelled_conv1d": ((9, 3), "Conv1D", {"kernel_shape": 4, "out_shape": 2, "kernel_stride": 2, "pad": "valid"},
+    "spelled_conv1d": ((9, 3), "Conv1D", {"kernel_shape": 4, "out_shape": 2, "stride": 2, "pad": "valid"},
                        "conv1d", {"stride": 2, "padding": "valid"}, (3, 2)),
     "spelled_conv2d_even": ((6, 7, 2), "Conv2D", {"kernel_shape": 2, "out_shape": 4, "pad": "same"},
                             "conv2d", {"padding": "same"}, (6, 7, 4)),
@@ -86,7 +86,7 @@ def spelled_rank(function: str) -> int:
 
 def conv_geometry(shape: tuple[int, ...], settings: dict[str, Any]) -> tuple[list, tuple[int, ...]]:
     """A Conv case's (before, after) padding and output spatial shape."""
-    kernel, stride = settings["kernel_shape"], settings["kernel_stride"]
+    kernel, stride = settings["kernel_shape"], settings["stride"]
     spatial = shape[:len(kernel)]
     extent = tuple((k - 1) * d + 1 for k, d in zip(kernel, settings["dilation"]))
     pads = resolve_pads(settings["pad"], spatial, extent, stride)
@@ -174,7 +174,7 @@ def torch_results(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         xt = channels_first(inputs[f"{case}_x"], rank).requires_grad_()
         weights, biases = conv_weights(case)
         conv = (functional.conv1d, functional.conv2d, functional.conv3d)[rank - 1]
-        y = conv(functional.pad(xt, flat_pads(pads)), weights, biases, stride=settings["kernel_stride"],
+        y = conv(functional.pad(xt, flat_pads(pads)), weights, biases, stride=settings["stride"],
                  dilation=settings["dilation"])
         results |= backward(case, rank, xt, y, weights, biases)
     for case, (kind, shape, settings) in POOL_CASES.items():

@@ -83,6 +83,6 @@ def random_conv_config(rng: np.random.Generator, rank: int, pad_mode: str) -> di
     channels = tuple(int(c) for c in rng.integers(1, 4, size=int(rng.integers(0, 3))))
     out_shape = [(), (int(rng.integers(1, 4)),), (2, 2)][int(rng.integers(0, 3))]
     return {
-        "kernel_shape": kernel, "kernel_stride": stride, "dilation": dilation, "pad": pad,
+        "kernel_shape": kernel, "stride": stride, "dilation": dilation, "pad": pad,
         "out_shape": out_shape, "input_shape": spatial + channels,
     }

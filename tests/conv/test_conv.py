@@ -30,7 +30,7 @@ def test_random_cases_cover_what_matters() -> None:
     configs = [_config(*case) for case in CASES]
     sizes = {n % 2 for c in configs for n in c["input_shape"][: len(c["kernel_shape"])]}
     assert sizes == {0, 1}
-    assert any(s > 1 and (n - 1) % s for c in configs for n, s in zip(c["input_shape"], c["kernel_stride"]))
+    assert any(s > 1 and (n - 1) % s for c in configs for n, s in zip(c["input_shape"], c["stride"]))
     assert any(d > 1 for c in configs for d in c["dilation"])
     assert any(math.prod(c["input_shape"][len(c["kernel_shape"]):]) > 1 for c in configs)
     assert {len(c["out_shape"]) for c in configs} == {0, 1, 2}
@@ -45,7 +45,7 @@ def test_forward_matches_naive_loops(rank: int, mode: str, seed: int) -> None:
     x = np.random.default_rng(seed + 7).normal(size=(3, *shape))
     (y,), _ = conv.forward(params, [x], False)
     expected = naive_conv(x.reshape(3, *shape[:rank], -1), params["weights"], params["biases"],
-                          config["kernel_stride"], config["dilation"], config["pad"])
+                          config["stride"], config["dilation"], config["pad"])
     assert y.shape == (3, *out_shape)
     np.testing.assert_allclose(y.reshape(expected.shape), expected, rtol=1e-10, atol=1e-12)
 
@@ -72,14 +72,14 @@ def test_activation_is_applied_to_the_correlation() -> None:
 @pytest.mark.parametrize(("size", "stride", "out"), [(7, 2, 4), (8, 3, 3), (5, 1, 5), (1, 4, 1)])
 def test_same_padding_gives_ceil_of_size_over_stride(size: int, stride: int, out: int) -> None:
     x = tn.Input((size, 3))()
-    assert tn.Conv((3,), out_shape=(2,), kernel_stride=stride, pad=True)(x).shape == (out, 2)
+    assert tn.Conv((3,), out_shape=(2,), stride=stride, pad=True)(x).shape == (out, 2)
 
 
 def test_output_shape_is_conv_shape_plus_out_shape() -> None:
     x = tn.Input((9, 8, 2, 3))()
     assert tn.Conv((3, 2))(x).shape == (7, 7)
     assert tn.Conv((3, 2), out_shape=(4,))(x).shape == (7, 7, 4)
-    assert tn.Conv((3, 2), out_shape=(2, 3), kernel_stride=(2, 3))(x).shape == (4, 3, 2, 3)
+    assert tn.Conv((3, 2), out_shape=(2, 3), stride=(2, 3))(x).shape == (4, 3, 2, 3)
     assert tn.Conv((3, 2, 2), pad=((1, 0), 0, (2, 1)))(x).shape == (8, 7, 4)
 
 
@@ -120,7 +120,7 @@ def test_float32_end_to_end() -> None:
     """A float32 System keeps float32 through conv forward and backward (no silent float64)."""
     x = tn.Input((8, 8))()
     h = tn.Conv((3, 3), out_shape=(3,), pad=True, activation="relu")(x)
-    h = tn.Conv((3, 3), out_shape=(2,), kernel_stride=2, activation="relu")(h)
+    h = tn.Conv((3, 3), out_shape=(2,), stride=2, activation="relu")(h)
     y = tn.Dense(4, activation="sigmoid")(h)
     system = tn.System([x], [y])
     xs = np.random.default_rng(0).random((5, 8, 8))
@@ -135,7 +135,7 @@ def _conv_net(seed: int) -> tuple[tn.System, list]:
     tn.set_seed(seed)
     x = tn.Input((7, 6))()
     h = tn.Conv((3, 3), out_shape=(3,), pad=True, activation="tanh")(x)
-    h = tn.Conv((2, 3), out_shape=(2,), kernel_stride=(2, 1), dilation=(1, 2), activation="tanh")(h)
+    h = tn.Conv((2, 3), out_shape=(2,), stride=(2, 1), dilation=(1, 2), activation="tanh")(h)
     y = tn.Dense(3, activation="sigmoid")(h)
     return tn.System([x], [y], dtype=np.float64), [x, y]
 

@@ -13,9 +13,9 @@ from tn_layers_conv.plugin import tn_structure_examples
 
 
 @pytest.mark.parametrize(("make", "words"), [
-    (lambda: tn.Conv((3, 3), kernel_stride=0), ["Conv", "kernel_stride", "0"]),
-    (lambda: tn.Conv((3, 3), kernel_stride=(1, 0)), ["Conv", "kernel_stride", "(1, 0)"]),
-    (lambda: tn.Conv((3, 3), kernel_stride=(1, 1, 1)), ["Conv", "kernel_stride", "2 positive ints"]),
+    (lambda: tn.Conv((3, 3), stride=0), ["Conv", "stride", "0"]),
+    (lambda: tn.Conv((3, 3), stride=(1, 0)), ["Conv", "stride", "(1, 0)"]),
+    (lambda: tn.Conv((3, 3), stride=(1, 1, 1)), ["Conv", "stride", "2 positive ints"]),
     (lambda: tn.Conv2D((3, 3), dilation=0), ["Conv2D", "dilation"]),
     (lambda: tn.Conv((3, 0)), ["Conv", "kernel_shape", "(3, 0)"]),
     (lambda: tn.Conv((3,), out_shape=(0,)), ["Conv", "out_shape"]),
@@ -51,7 +51,7 @@ def test_bad_hyperparameters_raise_config_error(make, words) -> None:  # type: i
 @pytest.mark.parametrize(("layer", "shape", "words"), [
     (tn.Conv((5, 5)), (4, 6), ["Conv", "(5, 5)", "(4, 6)", "larger"]),
     (tn.Conv((3,), dilation=3), (6, 2), ["Conv", "extent (7,)", "(6,)"]),
-    (tn.Conv((3, 3), kernel_stride=2, pad=((0, 0), (1, 0))), (2, 5), ["Conv", "(2, 5)", "larger"]),
+    (tn.Conv((3, 3), stride=2, pad=((0, 0), (1, 0))), (2, 5), ["Conv", "(2, 5)", "larger"]),
     (tn.Conv((3, 3)), (8,), ["Conv", "rank 2", "(8,)"]),
     (tn.Conv2D((2, 2), out_shape=(3,)), (5,), ["Conv2D", "(H, W, C) or (H, W)", "(5,)"]),
     (tn.Conv2D(2), (4, 4, 2, 3), ["Conv2D", "(H, W, C) or (H, W)", "(4, 4, 2, 3)", "Conv with a tuple"]),

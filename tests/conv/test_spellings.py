@@ -4,6 +4,7 @@ words "same"/"valid", and the warning when an int kernel of the N-d layers leave
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from typing import Any
 
@@ -28,7 +29,7 @@ def _random_case(name: str, seed: int) -> tuple[dict[str, Any], tuple[int, ...]]
     k = int(rng.integers(1, 4))
     settings: dict[str, Any] = {field: k, "pad": ["same", "valid", "SAME", True, False][int(rng.integers(0, 5))]}
     if base == "Conv":
-        settings |= {"out_shape": int(rng.integers(1, 4)), "kernel_stride": int(rng.integers(1, 3)),
+        settings |= {"out_shape": int(rng.integers(1, 4)), "stride": int(rng.integers(1, 3)),
                      "dilation": int(rng.integers(1, 3)), "activation": "tanh"}
     else:
         settings["stride"] = int(rng.integers(1, 3))
@@ -42,7 +43,7 @@ def _random_case(name: str, seed: int) -> tuple[dict[str, Any], tuple[int, ...]]
 def _n_d_twin(name: str, settings: dict[str, Any]) -> tn.Structure:
     """The N-d layer with the kernel, stride, dilation and padding written out per axis."""
     base, rank, field = FIXED[name]
-    spelled = {key: (value,) * rank if key in (field, "stride", "kernel_stride", "dilation") else value
+    spelled = {key: (value,) * rank if key in (field, "stride", "dilation") else value
                for key, value in settings.items()}
     if isinstance(settings["pad"], int) and not isinstance(settings["pad"], bool):
         spelled["pad"] = ((settings["pad"], settings["pad"]),) * rank
@@ -129,8 +130,8 @@ def test_pad_words_are_stored_as_the_bools(name: str, word: str, stored: bool) -
 
 def test_pad_words_change_the_output_shape_as_the_bools_do() -> None:
     x = tn.Input((7, 5, 2))()
-    assert tn.Conv2D(3, out_shape=4, kernel_stride=2, pad="same")(x).shape == (4, 3, 4)
-    assert tn.Conv2D(3, out_shape=4, kernel_stride=2, pad="valid")(x).shape == (3, 2, 4)
+    assert tn.Conv2D(3, out_shape=4, stride=2, pad="same")(x).shape == (4, 3, 4)
+    assert tn.Conv2D(3, out_shape=4, stride=2, pad="valid")(x).shape == (3, 2, 4)
     assert tn.MaxPool2D(2, pad="same")(x).shape == (4, 3, 2)
     assert tn.MaxPool2D(2, pad="valid")(x).shape == (3, 2, 2)
 
@@ -167,6 +168,48 @@ def test_model_files_round_trip_the_new_classes_without_warning(tmp_path: Any) -
     xs = np.random.default_rng(0).normal(size=(2, 8, 8, 1))
     for ours, theirs in zip(system.guess([xs]), loaded.guess([xs])):
         np.testing.assert_array_equal(ours, theirs)
+
+
+# -- stride, once kernel_stride ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("old", "new", "spelled"), [
+    (lambda: tn.Conv((3, 3), out_shape=2, kernel_stride=(2, 1)), lambda: tn.Conv((3, 3), out_shape=2, stride=(2, 1)),
+     "Conv(..., kernel_stride=(2, 1))"),
+    (lambda: tn.Conv2D(3, kernel_stride=2, pad="same"), lambda: tn.Conv2D(3, stride=2, pad="same"),
+     "Conv2D(..., kernel_stride=2)"),
+    (lambda: tn.Conv1D(3, 2, kernel_stride=3), lambda: tn.Conv1D(3, 2, stride=3), "Conv1D(..., kernel_stride=3)"),
+])
+def test_kernel_stride_is_the_old_spelling_of_stride(old, new, spelled) -> None:  # type: ignore[no-untyped-def]
+    today = spelled.replace("kernel_stride", "stride")
+    with pytest.warns(DeprecationWarning, match=re.escape(spelled) + ".*write " + re.escape(today)):
+        layer = old()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert layer == new()
+
+
+def test_stride_and_kernel_stride_together_are_refused() -> None:
+    with pytest.raises(tn.ConfigError, match="Conv: kernel_stride= is the old spelling of stride=; give one of them"):
+        tn.Conv((3, 3), stride=2, kernel_stride=2)
+    with pytest.raises(tn.ConfigError, match="Conv2D: kernel_stride="):
+        tn.Conv2D(3, 1, 2, kernel_stride=2)  # stride given by position
+
+
+def test_configs_save_stride_and_files_that_stored_kernel_stride_load_silently(tmp_path: Any) -> None:
+    layer = tn.Conv((3, 2), out_shape=2, stride=(2, 1), pad="same")
+    config = serialize.to_config(layer)
+    assert "stride" in config["config"] and "kernel_stride" not in config["config"]
+    old = json.loads(json.dumps(config).replace('"stride"', '"kernel_stride"'))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert serialize.from_config(old) == layer
+    x = tn.Input((7, 5, 3))()
+    system = tn.System([x], [tn.Conv2D(3, out_shape=2, stride=2)(x)])
+    tn.save(system, tmp_path / "model.tn")
+    loaded = tn.load(tmp_path / "model.tn")
+    xs = np.random.default_rng(0).normal(size=(2, 7, 5, 3))
+    np.testing.assert_array_equal(loaded.guess([xs])[0], system.guess([xs])[0])
 
 
 # -- the N-d rule's warning --------------------------------------------------------------

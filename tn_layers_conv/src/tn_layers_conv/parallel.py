@@ -3,17 +3,16 @@
 NumPy's copies, ufuncs and BLAS calls release the GIL, and a conv layer's
 matmuls are many small per-sample products that BLAS runs on one thread
 each, so splitting the batch is how Conv uses more than one core. Working
-slice by slice also keeps the im2col columns in cache, in a ``scratch``
-array each thread reuses instead of fresh memory (which the kernel would
-have to zero on first touch) at every call.
+slice by slice also keeps the work arrays in cache, and ``scratch`` lets
+each thread reuse its arrays from one call to the next instead of fresh
+memory (which the kernel would have to zero on first touch). tn-core has
+no such helper; this is the plugin's one.
 
-On the conv benchmark (2 cores), two threads made batch-256 steps 1.4x
-faster with NumPy's BLAS on one thread, 1.05-1.2x with its default threads
-(whose idle workers spin on the second core), and batch-32 steps no faster,
-so a batch runs on the threads only when each thread gets a full slice.
+A batch runs on the threads only when each thread gets a full slice.
 ``TN_NUM_THREADS`` sets the number of threads, else ``OMP_NUM_THREADS``
 (which also caps PyTorch and BLAS), else the CPUs this process may run on,
-at most 8; 1 runs everything inline.
+at most 8; 1 runs everything inline. ``python -m benchmarks.conv_paths``
+times the slice size and the threads.
 """
 
 from __future__ import annotations
@@ -30,8 +29,7 @@ import numpy as np
 
 T = TypeVar("T")
 
-#: work-array bytes per batch slice, so that the columns stay in cache (one thread, conv benchmark
-#: at batch 256, CPU ms per step: 0.5 MB slices 158, 4 MB 137-140, the whole batch at once 146-151)
+#: work-array bytes per batch slice, so that they stay in cache (benchmarks.conv_paths --slices measures it)
 SLICE_BYTES = 4 << 20
 
 
@@ -50,11 +48,15 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="tn-conv")
 
 
+def slice_count(n: int, sample_bytes: int) -> int:
+    """How many slices ``over_batch`` cuts a batch of n samples into."""
+    return max(1, -(-n * sample_bytes // SLICE_BYTES))
+
+
 def over_batch(work: Callable[[slice], T], n: int, sample_bytes: int) -> list[T]:
     """[work(s) for s in slices of range(n)], each slice's work arrays (``sample_bytes`` per
     sample) at most SLICE_BYTES; on the threads when there are at least as many slices as threads."""
-    count = -(-n * sample_bytes // SLICE_BYTES)
-    size = -(-n // count)
+    size = -(-n // slice_count(n, sample_bytes))
     parts = [slice(a, min(a + size, n)) for a in range(0, n, size)]
     if threads() == 1 or len(parts) < threads():
         return [work(part) for part in parts]

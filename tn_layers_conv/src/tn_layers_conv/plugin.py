@@ -29,10 +29,10 @@ def tn_register_structures() -> list[type]:
 def tn_structure_examples() -> list[tuple[Any, list[tuple[int, ...]]]]:
     # the N-d layers get tuple kernels: the fuzz tests wire examples onto other shapes, where an int would warn
     return [
-        (Conv((3, 2), out_shape=(2,), kernel_stride=(2, 1), pad=True, activation="tanh"), [(5, 4, 3)]),
+        (Conv((3, 2), out_shape=(2,), stride=(2, 1), pad=True, activation="tanh"), [(5, 4, 3)]),
         (Conv1D(3, dilation=2, pad=((1, 0),)), [(7, 2)]),
         (Conv2D(2, out_shape=(2, 2), activation="sigmoid"), [(4, 5)]),
-        (Conv3D((2, 1, 2), out_shape=(3,), kernel_stride=2, pad=1), [(3, 4, 3, 2)]),
+        (Conv3D((2, 1, 2), out_shape=(3,), stride=2, pad=1), [(3, 4, 3, 2)]),
         (MaxPool((2, 2), pad="same"), [(5, 4, 2)]),
         (MaxPool1D(3, stride=2, pad="same"), [(7, 2)]),
         (MaxPool2D(2), [(5, 4, 3)]),

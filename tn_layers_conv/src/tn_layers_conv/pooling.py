@@ -18,7 +18,7 @@ import numpy as np
 
 from tn_core import kit
 from tn_core.kit import BuildResult, ForwardResult, Params, Shape
-from tn_layers_conv.window import Sliding, Window, naming, pad_spec, per_axis, window
+from tn_layers_conv.window import Sliding, Window, pad_spec, per_axis, window
 
 
 @attrs.define
@@ -31,7 +31,7 @@ class _Pool(kit.Structure, Sliding):
     _given_int: bool = attrs.field(default=False, init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        with naming(self.type_name()):
+        with kit.prefixed(self.type_name()):
             self.window = self._sliding_shape(self.window, "window")
             self.stride = self.window if self.stride is None else per_axis(self.stride, len(self.window), "stride")
             self.pad = pad_spec(self.pad, len(self.window))
@@ -89,20 +89,24 @@ class MaxPool(_Pool):
         xp, geo = self._padded(x, -np.inf)
         offsets = geo.offsets()
         best = xp[offsets[0]].copy()
-        winner = np.zeros(best.shape, dtype=np.min_scalar_type(len(offsets)))
-        for q, index in enumerate(offsets[1:], start=1):
-            candidate = xp[index]
-            better = candidate > best
-            np.copyto(best, candidate, where=better)
-            winner[better] = q
-        return [self._output(best, x.shape)], (winner, x.shape, geo)
+        for index in offsets[1:]:
+            np.maximum(best, xp[index], out=best)
+        return [self._output(best, x.shape)], (xp, best, x.shape, geo)
 
     def backward(self, params: Params, cache: Any, grads: list[np.ndarray]) -> tuple[list, dict]:
-        winner, x_shape, geo = cache
-        g = grads[0].reshape(winner.shape)
+        xp, best, x_shape, geo = cache
+        g = grads[0].reshape(best.shape)
         zero = np.zeros((), dtype=g.dtype)
-        parts = (np.where(winner == q, g, zero) for q in range(geo.size))
-        return [self._scatter(geo, parts, x_shape, g.dtype)], {}
+        unclaimed = np.ones(best.shape, dtype=bool)  # windows whose first maximum is still to come
+
+        def parts() -> Any:  # per window offset, in row-major order: g where it holds the window's first maximum
+            for index in geo.offsets():
+                first = xp[index] == best
+                first &= unclaimed
+                np.logical_xor(unclaimed, first, out=unclaimed)  # first lies within unclaimed: clears it
+                yield np.where(first, g, zero)
+
+        return [self._scatter(geo, parts(), x_shape, g.dtype)], {}
 
 
 @attrs.define
@@ -181,14 +185,6 @@ class AvgPool3D(AvgPool):
     rank: ClassVar[int | None] = 3
 
 
-def _leading_axes(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise kit.ConfigError(f"GlobalAvgPool: axes must be None or a positive int, got {value!r}")
-    return int(value)
-
-
 @attrs.define
 class GlobalAvgPool(kit.Structure):
     """y = the mean over the first ``axes`` per-sample axes; the rest (channels) are kept.
@@ -196,7 +192,8 @@ class GlobalAvgPool(kit.Structure):
     ``axes=None`` averages every axis but the last: (H, W, C) -> (C,).
     """
 
-    axes: int | None = attrs.field(default=None, converter=_leading_axes)
+    axes: int | None = attrs.field(default=None, converter=attrs.converters.optional(
+        kit.labelled(lambda value: kit.check_int(value, "axes"))))
 
     def _count(self, shape: Shape) -> int:
         count = len(shape) - 1 if self.axes is None else self.axes

@@ -16,18 +16,18 @@ MaxPool, AvgPool) take the kernel's length, so an int is one axis; the
 fixed-rank ones (Conv2D, MaxPool2D, ...) repeat an int over their 1, 2 or 3
 axes and read inputs (*spatial, C) or (*spatial) only.
 
-``columns`` gives Conv its (partial) im2col; ``offsets``, the padded
-positions each kernel offset reads over all outputs, lets Conv select rows of
-it and the pooling layers work one kernel offset at a time.
+``windows`` is the view of every window a kernel reads (Conv's im2col
+columns, uncopied); ``offsets``, the padded positions each kernel offset
+reads over all outputs, lets Conv select rows of its columns and the
+pooling layers work one kernel offset at a time.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -35,24 +35,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tn_core import kit
-from tn_core.kit import Shape, as_shape
-from tn_layers_conv.parallel import scratch
+from tn_core.kit import Shape, as_shape, is_int
 
 Pads = tuple[tuple[int, int], ...]
-
-
-@contextlib.contextmanager
-def naming(layer: str) -> Iterator[None]:
-    """Prefix the ConfigErrors raised inside the block with the layer's name."""
-    try:
-        yield
-    except kit.ConfigError as exc:
-        raise kit.ConfigError(f"{layer}: {exc}") from None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
 
 #: the axes of a fixed-rank layer's input by rank, channels last
 AXES = {1: "L", 2: "H, W", 3: "D, H, W"}
@@ -85,7 +70,7 @@ class Sliding:
     def _sliding_shape(self, value: Any, what: str) -> Shape:
         """The kernel ``value`` as positive ints, at least one, ``rank`` of them if fixed."""
         shape = as_shape(value, what)
-        self._given_int = _is_int(value)
+        self._given_int = is_int(value)
         if self._given_int and self.rank is not None:
             shape *= self.rank
         if not shape:
@@ -132,8 +117,8 @@ def per_axis(value: Any, rank: int, what: str, default: int = 1) -> Shape:
     """``value`` as ``rank`` positive ints: None is ``default``, an int is repeated."""
     if value is None:
         return (default,) * rank
-    items = (value,) * rank if _is_int(value) else value
-    if not isinstance(items, Sequence) or len(items) != rank or not all(_is_int(v) and v > 0 for v in items):
+    items = (value,) * rank if is_int(value) else value
+    if not isinstance(items, Sequence) or len(items) != rank or not all(is_int(v) and v > 0 for v in items):
         raise kit.ConfigError(f"{what} must be a positive int or {rank} positive ints (one per axis), got {value!r}")
     return tuple(int(v) for v in items)
 
@@ -155,13 +140,13 @@ def pad_spec(value: Any, rank: int) -> bool | Pads:
         if value.lower() not in PAD_WORDS:
             raise kit.ConfigError(f"pad must be {choices}, got {value!r}")
         return PAD_WORDS[value.lower()]
-    items = (value,) * rank if _is_int(value) else value
+    items = (value,) * rank if is_int(value) else value
     if not isinstance(items, Sequence) or len(items) != rank:
         raise kit.ConfigError(f"pad must be {choices}, got {value!r}")
     pads = []
     for item in items:
-        pair = (item, item) if _is_int(item) else item
-        if not (isinstance(pair, Sequence) and len(pair) == 2 and all(_is_int(v) and v >= 0 for v in pair)):
+        pair = (item, item) if is_int(item) else item
+        if not (isinstance(pair, Sequence) and len(pair) == 2 and all(is_int(v) and v >= 0 for v in pair)):
             raise kit.ConfigError(f"pad entries must be ints >= 0 or (before, after) pairs of them, got {value!r}")
         pads.append((int(pair[0]), int(pair[1])))
     return tuple(pads)
@@ -217,43 +202,21 @@ class Window:
     def extent(self) -> Shape:
         return extent(self.kernel, self.dilation)
 
-    @property
-    def looped(self) -> int:
-        """How many leading kernel axes Conv loops over instead of unrolling: 1 (0 for 1-D).
+    def windows(self, xp: np.ndarray, first: int = 0) -> np.ndarray:
+        """The windows of xp (n, *padded, C) along the sliding axes from ``first`` on, as a view.
 
-        Unrolling all but the first axis copies kernel[0] times less than a
-        full im2col and leaves matmuls wide enough for BLAS: measured on
-        32x32 images (batch 32) it is 1.4-2.6x faster than unrolling every axis and
-        1.3-11x faster than unrolling none, except at 64 channels (1.2x slower than none).
+        w[n, *r, *p, *q, c] = xp[n, *r, p s + q d, c], for p the output positions and q the kernel
+        offsets along those axes (r: the first ``first`` padded axes, untouched): (n, *padded[:first],
+        *out[first:], *kernel[first:], C). Copying it is im2col.
         """
-        return min(len(self.kernel) - 1, 1)
-
-    @property
-    def column_size(self) -> int:
-        """Elements per sample of ``columns``."""
-        l = self.looped
-        return math.prod(self.padded[:l]) * math.prod(self.out[l:]) * math.prod(self.kernel[l:]) * self.channels
-
-    def columns(self, xp: np.ndarray) -> np.ndarray:
-        """im2col of xp (n, *padded, C): (n, *padded[:l], positions, taps * C), l = ``looped``.
-
-        The sliding axes after the first l are unrolled: positions run over
-        their outputs and taps over their kernel offsets (row-major),
-        channels last. The l looped axes keep all their padded rows, so an
-        offset along them selects rows (``offsets(l)``) instead of copying.
-        The result lives in this thread's ``scratch`` array until its next use.
-        """
-        rank, l = len(self.kernel), self.looped
-        view = sliding_window_view(xp, self.extent[l:], axis=tuple(range(1 + l, rank + 1)))
-        view = view[  # (n, *padded[:l], *slides, C, *extent[l:]) -> strided and dilated
-            (slice(None),) * (1 + l)
-            + tuple(slice(0, o * s, s) for o, s in zip(self.out[l:], self.stride[l:]))
-            + (slice(None), *(slice(None, None, d) for d in self.dilation[l:]))
+        rank = len(self.kernel)
+        view = sliding_window_view(xp, self.extent[first:], axis=tuple(range(1 + first, rank + 1)))
+        view = view[  # (n, *padded[:first], *slides, C, *extent[first:]) -> strided and dilated
+            (slice(None),) * (1 + first)
+            + tuple(slice(0, o * s, s) for o, s in zip(self.out[first:], self.stride[first:]))
+            + (slice(None), *(slice(None, None, d) for d in self.dilation[first:]))
         ]
-        view = np.moveaxis(view, rank + 1, -1)  # (n, *padded[:l], *out[l:], *kernel[l:], C)
-        cols = scratch("columns", view.shape, xp.dtype)
-        np.copyto(cols, view)
-        return cols.reshape(*view.shape[: 1 + l], math.prod(self.out[l:]), -1)
+        return np.moveaxis(view, rank + 1, -1)
 
     def transposed(self, channels: int) -> Window:
         """The geometry of dE/dx as a correlation of the output gradient g (``channels`` of them).
