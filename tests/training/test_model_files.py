@@ -330,7 +330,7 @@ def test_zero_dimensional_parameters_survive_a_save(tmp_path: Path) -> None:
 def test_a_small_conv_net_on_full_hd_images_loads(tmp_path: Path) -> None:
     """Large inputs with few parameters are legitimate: loading bounds what a lying file costs without refusing them."""
     x = tn.Input((1080, 1920, 3))()
-    y = tn.Dense(2)(tn.GlobalAvgPool()(tn.Conv((3, 3), out_shape=4, kernel_stride=4)(x)))
+    y = tn.Dense(2)(tn.GlobalAvgPool()(tn.Conv((3, 3), out_shape=4, stride=4)(x)))
     s = tn.System([x], [y])
     tn.save(s, tmp_path / "hd.tn")
     loaded = tn.load(tmp_path / "hd.tn")
