@@ -10,12 +10,13 @@ from __future__ import annotations
 import types
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
 import tn_core as tn
 import tn_core.plugins
-from tn_core import cli
+from tn_core import cli, kit
 from tn_core.plugins import Plugins
 
 CALLS: list[tuple[int, ...]] = []
@@ -35,6 +36,21 @@ def numpy_momentum(opt: Any, p: np.ndarray, g: np.ndarray, slots: list, new_p: n
     np.add(v * opt.momentum, g, out=new_v)
     np.subtract(p, new_v * opt.lr, out=new_p)
     return bool(np.isfinite(new_p).all() and np.isfinite(new_v).all())
+
+
+@attrs.define
+class ParameterLayer(tn.Structure):
+    """y = x W^T + b (3 -> 3), through the kit's affine map."""
+
+    def build(self, input_shapes: Any, rng: np.random.Generator) -> Any:
+        return [(3,)], {"weights": rng.normal(size=(3, 3)), "biases": np.zeros(3)}
+
+    def forward(self, params: Any, inputs: Any, training: bool) -> Any:
+        return [kit.affine_forward(inputs[0], params["weights"], params["biases"])], inputs[0]
+
+    def backward(self, params: Any, cache: Any, grads: Any) -> Any:
+        dx, dw, db = kit.affine_backward(cache, params["weights"], grads[0])
+        return [dx], {"weights": dw, "biases": db}
 
 
 def plugin(name: str, kernels: Any) -> types.ModuleType:
@@ -98,6 +114,40 @@ def test_kernel_slots_are_the_optimizer_s_own(kernels: Plugins) -> None:
     plain.step(a, grads)  # a was the kernel's; b now too
     for x, y in zip(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-15)
+
+
+def test_a_system_s_packed_parameters_take_one_kernel_call_per_step(kernels: Plugins) -> None:
+    """A System packs its parameters in one buffer: the kernel updates all of them at once, as NumPy would."""
+
+    def system() -> tn.System:
+        rng = np.random.default_rng(0)
+        x = tn.Input((3,))()
+        y = tn.Constant(np.ones(2))()
+        layer = ParameterLayer()
+        return tn.System([x], [layer(x, rng=rng), y])
+
+    fused, plain = system(), system()
+    xs = np.random.default_rng(1).normal(size=(4, 3))
+    for s, method in ((fused, tn.Momentum(lr=0.1)), (plain, type("PlainMomentum", (tn.Momentum,), {})(lr=0.1))):
+        for _ in range(2):
+            _, state = s.guess([xs], return_state=True)
+            s.learn(state, [np.zeros((4, 3)), np.zeros((4, 2))], method=s.optimizer or method)
+    assert CALLS == [(3 * 3 + 3,)] * 2  # weights (3, 3) and biases (3,), back to back
+    for (_, _, p), (_, _, q) in zip(fused.parameters(), plain.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-15)
+
+
+def test_a_failed_packed_kernel_step_names_the_parameter(kernels: Plugins) -> None:
+    from tn_core.packed import Packed
+
+    params = Packed(np.ones(7), [(3,), (4,)])
+    grads = Packed(np.concatenate([np.ones(3), [1.0, 1.0, np.nan, 1.0]]), [(3,), (4,)])
+    optimizer = tn.SGD(lr=0.1)
+    with pytest.raises(tn.NonFiniteError, match="parameter 1") as caught:
+        optimizer.step(params, grads)
+    assert (caught.value.parameter, caught.value.cause) == (1, "gradient")  # type: ignore[attr-defined]
+    assert CALLS[0] == (7,) and optimizer.steps == 0
+    np.testing.assert_array_equal(params.flat, np.ones(7))
 
 
 @pytest.mark.parametrize(

@@ -4,24 +4,34 @@
 (moments) is kept in lists aligned with them and created on the first step.
 A step is all or nothing: one that would leave a parameter or its state
 non-finite (an overflow) puts everything back and raises NonFiniteError.
-A plugin may give an optimizer class a fused kernel (hook ``tn_optimizer_kernels``,
-e.g. tn-accel's): one compiled pass per parameter in place of NumPy's one pass
-per operation, with the same values, slots and all-or-nothing check.
+
+An optimizer whose update is elementwise (the built-ins) updates the
+parameters a System packs back to back in one buffer (:mod:`tn_core.packed`)
+as one array, its state packed alike: a few whole-buffer NumPy operations per
+step instead of a few per parameter, with the same values and the same state
+per parameter in files. A plugin may give an optimizer class a fused kernel
+(hook ``tn_optimizer_kernels``, e.g. tn-accel's): one compiled pass in place
+of NumPy's one pass per operation, with the same values, state and
+all-or-nothing check.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
-from tn_core.errors import NonFiniteError
+from tn_core.errors import NonFiniteError, warn_renamed
 from tn_core.fields import real_field
+from tn_core.packed import Packed
 from tn_core.plugins import get_plugins, resolve
 
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: the parameter index of a packed step: every parameter at once, as one flat array
+ALL = -1
 
 
 def _positive(default: float) -> Any:
@@ -36,49 +46,80 @@ def _fraction(default: float) -> Any:
 class Optimizer:
     """Base class. Subclasses implement one of:
 
-    - ``propose(i, p, g) -> step``: the update of parameter i is ``p -= step``; new slot values go into
-      ``self.staged(name, i, p)``, old ones are read with ``self.slot(name, i, p)``. Nothing changes
+    - ``propose(i, p, g) -> step``: the update of parameter i is ``p -= step``; new state values go into
+      ``self.staged(name, i, p)``, old ones are read with ``self.state_array(name, i, p)``. Nothing changes
       until every parameter's proposal is checked, so a failed step costs nothing to undo (the built-ins);
-    - ``update(i, p, g)``: change ``p`` and ``self.slot(...)`` arrays in place; the step is made undoable
-      by copying the parameters and slots first (simpler to write, slower).
+    - ``update(i, p, g)``: change ``p`` and ``self.state_array(...)`` arrays in place; the step is made
+      undoable by copying the parameters and state first (simpler to write, slower).
+
+    A class whose ``propose`` computes each number of the step from the same number of ``p``, ``g`` and the
+    state arrays alone (and scalars) says so with ``elementwise = True`` beside it: parameters packed in
+    one buffer are then proposed at once, ``i`` being ALL and ``p``, ``g`` and the state flat arrays.
+    The declaration is not inherited by a subclass that overrides ``propose`` (a per-parameter norm, as
+    LARS takes, is not elementwise).
     """
 
-    #: the slots whose new values are finite whenever the gradient, the old slots and the new parameter are
+    #: whether ``propose`` is elementwise (only the class defining ``propose`` can say so)
+    elementwise: ClassVar[bool] = False
+    #: the state whose new values are finite whenever the gradient, the old state and the new parameter are
     #: (their staged values are not checked): Adam's m, whose overflow makes the step inf, but not its v:
     #: g^2 overflows float32 for |g| > 1.8e19 while m / sqrt(inf) = 0 leaves the parameter finite
-    finite_slots: ClassVar[tuple[str, ...]] = ()
+    finite_state: ClassVar[tuple[str, ...]] = ()
 
     lr: float = _positive(1e-3)
     steps: int = attrs.field(default=0, init=False)
-    slots: dict[str, list[np.ndarray | None]] = attrs.field(factory=dict, init=False, repr=False)
-    #: work arrays: scratch arrays, staged slot values, copies to undo an in-place step (never saved)
+    #: state name -> one array per parameter index (None: no state yet); ``state()`` saves them
+    state_arrays: dict[str, list[np.ndarray | None]] = attrs.field(factory=dict, init=False, repr=False)
+    #: work arrays: scratch arrays, staged state values, copies to undo an in-place step (never saved)
     work_arrays: dict[tuple[str, str, int], np.ndarray] = attrs.field(factory=dict, init=False, repr=False, eq=False)
+    #: state name -> its packed current values (``state_arrays[name]`` are their views), and the staging buffer
+    _packs: dict[str, Packed] = attrs.field(factory=dict, init=False, repr=False, eq=False)
+    _spares: dict[str, Packed] = attrs.field(factory=dict, init=False, repr=False, eq=False)
+    _shapes: tuple[tuple[int, ...], ...] = attrs.field(default=(), init=False, repr=False, eq=False)
     _proposed: list[tuple[str, int]] = attrs.field(factory=list, init=False, repr=False, eq=False)
     _created: list[tuple[str, int]] = attrs.field(factory=list, init=False, repr=False, eq=False)
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
         """Apply one update to every parameter whose gradient is not None, all or nothing.
 
-        If a gradient is not finite, or the update would leave a parameter or a slot non-finite, every
-        parameter, slot and the step count stay as they were and NonFiniteError is raised, its ``parameter``
-        the index of the first such one and its ``cause`` "gradient" or "update". Any other error (NumPy's, on
-        integer parameters) leaves the step count and the slots as they were too.
+        If a gradient is not finite, or the update would leave a parameter or its state non-finite, every
+        parameter, the state and the step count stay as they were and NonFiniteError is raised, its
+        ``parameter`` the index of the first such one and its ``cause`` "gradient" or "update". Any other error
+        (NumPy's, on integer parameters) leaves the step count and the state as they were too.
         """
         touched = [i for i, g in enumerate(grads) if g is not None]
         self.steps += 1
         self._created.clear()
         try:
-            if self._step_fused(params, grads, touched):
-                return
-            if type(self).propose is not Optimizer.propose:
-                self._step_staged(params, grads, touched)
-            else:
-                self._step_in_place(params, grads, touched)
+            if self._packable(params, grads, touched):
+                self._shapes = params.shapes  # type: ignore[attr-defined]
+                try:
+                    self._update([(ALL, params.flat, grads.flat)])  # type: ignore[attr-defined]
+                    return
+                except NonFiniteError:  # the per-parameter path computes the same values, and names the parameter
+                    pass
+            self._update([(i, params[i], grads[i]) for i in touched])  # type: ignore[misc]
         except Exception:
             self.steps -= 1
-            for name, i in self._created:  # slots the failed step made go again
-                self.slots[name][i] = None
+            for name, i in self._created:  # state the failed step made goes again
+                self.state_arrays[name][i] = None
             raise
+
+    def _packable(self, params: list[np.ndarray], grads: list[np.ndarray | None], touched: list[int]) -> bool:
+        """Whether the step can take every parameter at once: an elementwise class, every parameter touched,
+        and parameters and gradients packed alike (:class:`tn_core.packed.Packed`) in one dtype."""
+        return (isinstance(params, Packed) and isinstance(grads, Packed) and len(touched) == len(params) > 0
+                and params.shapes == grads.shapes and params.flat.dtype == grads.flat.dtype
+                and _elementwise(type(self)))
+
+    def _update(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+        """The step for (index, parameter, gradient) ``items``: by a plugin's kernel, ``propose`` or ``update``."""
+        if self._step_fused(items):
+            return
+        if type(self).propose is not Optimizer.propose:
+            self._step_staged(items)
+        else:
+            self._step_in_place(items)
 
     def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -86,8 +127,8 @@ class Optimizer:
     def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError
 
-    def _step_fused(self, params: list[np.ndarray], grads: list[np.ndarray | None], touched: list[int]) -> bool:
-        """The step by the kernel a plugin gives exactly this class, if every parameter, gradient and slot is a
+    def _step_fused(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> bool:
+        """The step by the kernel a plugin gives exactly this class, if every parameter, gradient and state is a
         C-contiguous float32 or float64 array of one dtype and shape; False (the NumPy path then runs) otherwise.
 
         Each kernel writes one parameter's new values into the staged arrays and says whether they are finite.
@@ -96,64 +137,71 @@ class Optimizer:
         if found is None:
             return False
         names, kernel = found
-        slots = {i: [self.slot(name, i, params[i]) for name in names] for i in touched}
-        if not all(_kernel_fits([params[i], grads[i], *slots[i]]) for i in touched):  # type: ignore[list-item]
+        state = {i: [self.state_array(name, i, p) for name in names] for i, p, _ in items}
+        if not all(_kernel_fits([p, g, *state[i]]) for i, p, g in items):
             return False
         self._proposed.clear()
-        new = {}
+        new = []
         with np.errstate(over="ignore", invalid="ignore"):  # for kernels that call NumPy
-            for i in touched:
-                new[i] = self._buffer("new", "", i, params[i])
-                if not kernel(self, params[i], grads[i], slots[i], new[i],
-                              [self.staged(name, i, params[i]) for name in names]):
-                    raise _non_finite(self, i, grads[i])  # type: ignore[arg-type]
-        self._store(params, new)
+            for i, p, g in items:
+                out = self._buffer("new", "", i, p)
+                if not kernel(self, p, g, state[i], out, [self.staged(name, i, p) for name in names]):
+                    raise _non_finite(self, i, g)
+                new.append((p, out))
+        self._store(new)
         return True
 
-    def _step_staged(self, params: list[np.ndarray], grads: list[np.ndarray | None], touched: list[int]) -> None:
+    def _step_staged(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
         """Every new value is computed and checked before any is stored (non-finite gradients show as
         non-finite new parameters)."""
         self._proposed.clear()
-        new = {}
+        new = []
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, before any change
-            for i in touched:
-                new[i] = np.subtract(params[i], self.propose(i, params[i], grads[i]),  # type: ignore[arg-type]
-                                     out=self._buffer("new", "", i, params[i]))
-        checked = [(i, self.work_arrays["staged", name, i]) for name, i in self._proposed
-                   if name not in self.finite_slots]
-        for i in touched:
-            if not finite(new[i]) or not all(finite(array) for j, array in checked if j == i):
-                raise _non_finite(self, i, grads[i])  # type: ignore[arg-type]
-        self._store(params, new)
+            for i, p, g in items:
+                new.append((p, np.subtract(p, self.propose(i, p, g), out=self._buffer("new", "", i, p))))
+        unchecked = _finite_state(type(self))
+        checked = [(i, self._staged_array(name, i)) for name, i in self._proposed if name not in unchecked]
+        for (i, _, g), (_, out) in zip(items, new):
+            if not finite(out) or not all(finite(array) for j, array in checked if j == i):
+                raise _non_finite(self, i, g)
+        self._store(new)
 
-    def _store(self, params: list[np.ndarray], new: dict[int, np.ndarray]) -> None:
-        """Copy the checked new values into the parameters and make the staged slot values current (the old
-        slot arrays become the next step's staging arrays)."""
-        for i, array in new.items():
-            np.copyto(params[i], array)
+    def _store(self, new: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Copy the checked new values into the parameters and make the staged state current (the old state
+        arrays become the next step's staging arrays)."""
+        for p, out in new:
+            np.copyto(p, out)
         for name, i in self._proposed:
-            arrays = self._slot_list(name, i)
+            if i == ALL:
+                staged, old = self._spares.pop(name), self._packs.get(name)
+                if old is not None and old.shapes == staged.shapes and old.flat.dtype == staged.flat.dtype:
+                    self._spares[name] = old
+                self._packs[name] = staged
+                self._state_list(name, len(staged) - 1)[: len(staged)] = staged
+                continue
+            arrays = self._state_list(name, i)
             array = self.work_arrays.pop(("staged", name, i))
             if arrays[i] is not None and arrays[i].shape == array.shape:
                 self.work_arrays["staged", name, i] = arrays[i]
             arrays[i] = array
 
-    def _step_in_place(self, params: list[np.ndarray], grads: list[np.ndarray | None], touched: list[int]) -> None:
-        saved = {(name, i): self._copy(name, i, array) for i in touched for name, array in self._state_of(i, params)}
+    def _step_in_place(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+        saved = {(name, i): self._copy(name, i, array) for i, p, _ in items for name, array in self._state_of(i, p)}
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below and undone
-            for i in touched:
-                self.update(i, params[i], grads[i])  # type: ignore[arg-type]
-        bad = next((i for i in touched if not all(finite(a) for _, a in self._state_of(i, params))), None)
+            for i, p, g in items:
+                self.update(i, p, g)
+        bad = next(((i, g) for i, p, g in items if not all(finite(a) for _, a in self._state_of(i, p))), None)
         if bad is None:
             return
+        params = {i: p for i, p, _ in items}
         for (name, i), copy in saved.items():
-            (params[i] if name == "" else self.slots[name][i])[...] = copy  # type: ignore[index]
-        raise _non_finite(self, bad, grads[bad])  # type: ignore[arg-type]
+            (params[i] if name == "" else self.state_arrays[name][i])[...] = copy  # type: ignore[index]
+        raise _non_finite(self, *bad)
 
-    def _state_of(self, i: int, params: list[np.ndarray]) -> list[tuple[str, np.ndarray]]:
-        """("", parameter i) and (slot name, array) for its slots."""
-        return [("", params[i])] + [
-            (name, arrays[i]) for name, arrays in self.slots.items() if i < len(arrays) and arrays[i] is not None
+    def _state_of(self, i: int, p: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """("", parameter i) and (state name, array) for its state."""
+        return [("", p)] + [
+            (name, arrays[i]) for name, arrays in self.state_arrays.items() if i < len(arrays) and arrays[i] is not None
         ]
 
     def _copy(self, name: str, i: int, array: np.ndarray) -> np.ndarray:
@@ -167,22 +215,49 @@ class Optimizer:
             buffer = self.work_arrays[kind, name, i] = np.empty_like(like)
         return buffer
 
-    def slot(self, name: str, i: int, like: np.ndarray) -> np.ndarray:
-        """Per-parameter state array ``name`` for parameter i (zeros at first)."""
-        arrays = self._slot_list(name, i)
+    def state_array(self, name: str, i: int, like: np.ndarray) -> np.ndarray:
+        """The current value of state ``name`` of parameter i, shaped like it (zeros at first); with i = ALL,
+        of every parameter, as one flat array."""
+        if i == ALL:
+            return self._packed_state(name, like)
+        arrays = self._state_list(name, i)
         if arrays[i] is None or arrays[i].shape != like.shape:
             arrays[i] = np.zeros_like(like)
             self._created.append((name, i))
         return arrays[i]
 
-    def staged(self, name: str, i: int, like: np.ndarray) -> np.ndarray:
-        """Inside ``propose``: the array to write slot ``name``'s new value for parameter i into."""
-        self._proposed.append((name, i))
-        return self._buffer("staged", name, i, like)
+    def _packed_state(self, name: str, like: np.ndarray) -> np.ndarray:
+        """State ``name`` of every parameter as one flat array like ``like``, whose views the per-parameter
+        arrays are: packed anew (their values copied in, zeros for those without) when they are not."""
+        arrays = self._state_list(name, len(self._shapes) - 1)
+        current = self._packs.get(name)
+        if (current is None or current.shapes != self._shapes or current.flat.dtype != like.dtype
+                or any(a is not v for a, v in zip(arrays, current))):
+            current = self._packs[name] = Packed(np.zeros_like(like), self._shapes)
+            for k, (array, view) in enumerate(zip(arrays, current)):
+                if array is None or array.shape != view.shape:
+                    self._created.append((name, k))
+                else:
+                    view[...] = array
+            arrays[: len(current)] = current
+        return current.flat
 
-    def _slot_list(self, name: str, i: int) -> list[np.ndarray | None]:
-        """The arrays of slot ``name``, long enough to hold parameter i (None: no state yet)."""
-        arrays = self.slots.setdefault(name, [])
+    def staged(self, name: str, i: int, like: np.ndarray) -> np.ndarray:
+        """Inside ``propose``: the array to write state ``name``'s new value for parameter i into."""
+        self._proposed.append((name, i))
+        if i != ALL:
+            return self._buffer("staged", name, i, like)
+        spare = self._spares.get(name)
+        if spare is None or spare.shapes != self._shapes or spare.flat.dtype != like.dtype:
+            spare = self._spares[name] = Packed(np.empty_like(like), self._shapes)
+        return spare.flat
+
+    def _staged_array(self, name: str, i: int) -> np.ndarray:
+        return self._spares[name].flat if i == ALL else self.work_arrays["staged", name, i]
+
+    def _state_list(self, name: str, i: int) -> list[np.ndarray | None]:
+        """The arrays of state ``name``, long enough to hold parameter i (None: no state yet)."""
+        arrays = self.state_arrays.setdefault(name, [])
         if len(arrays) <= i:
             arrays.extend([None] * (i + 1 - len(arrays)))
         return arrays
@@ -192,12 +267,12 @@ class Optimizer:
         return self._buffer("scratch", name, i, like)
 
     def state(self) -> dict[str, np.ndarray]:
-        """All state as named numeric arrays (for saving): ``steps`` and ``<slot>/<parameter index>``.
+        """All state as named numeric arrays (for saving): ``steps`` and ``<state name>/<parameter index>``.
 
-        A parameter that has had no gradient yet has no slot arrays.
+        A parameter that has had no gradient yet has no state arrays.
         """
         out = {"steps": np.array(self.steps)}
-        for name, arrays in self.slots.items():
+        for name, arrays in self.state_arrays.items():
             for i, array in enumerate(arrays):
                 if array is not None:
                     out[f"{name}/{i}"] = array
@@ -206,17 +281,48 @@ class Optimizer:
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`state` returned."""
         self.steps = int(state["steps"])
-        self.slots = {}
+        self.state_arrays = {}
         for key, array in state.items():
             if key != "steps":
                 name, index = key.split("/")
-                self._slot_list(name, int(index))[int(index)] = np.array(array)
+                self._state_list(name, int(index))[int(index)] = np.array(array)
+
+    # -- the names before "slot" came to mean an output slot only (tn-core 0.3 drops them) --
+
+    @property
+    def slots(self) -> dict[str, list[np.ndarray | None]]:
+        """Deprecated spelling of :attr:`state_arrays`."""
+        warn_renamed("Optimizer.slots", "Optimizer.state_arrays")
+        return self.state_arrays
+
+    def slot(self, name: str, i: int, like: np.ndarray) -> np.ndarray:
+        """Deprecated spelling of :meth:`state_array`."""
+        warn_renamed("Optimizer.slot()", "Optimizer.state_array()")
+        return self.state_array(name, i, like)
+
+
+@functools.cache
+def _elementwise(cls: type[Optimizer]) -> bool:
+    """Whether the class that defines ``cls``'s ``propose`` declares it elementwise."""
+    owner = next(klass for klass in cls.__mro__ if "propose" in vars(klass))
+    return bool(vars(owner).get("elementwise", False))
+
+
+@functools.cache
+def _finite_state(cls: type[Optimizer]) -> frozenset[str]:
+    """``cls.finite_state``, or the ``finite_slots`` a class written before the rename declares (warned once)."""
+    old = getattr(cls, "finite_slots", None)
+    if old is not None:
+        warn_renamed(f"{cls.__name__}.finite_slots", "finite_state", stacklevel=5)  # the caller of step
+        return frozenset(old)
+    return frozenset(cls.finite_state)
 
 
 @attrs.define
 class SGD(Optimizer):
     """Stochastic gradient descent: p -= lr * g."""
 
+    elementwise: ClassVar[bool] = True
     lr: float = _positive(1e-2)
 
     def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -227,13 +333,14 @@ class SGD(Optimizer):
 class Momentum(Optimizer):
     """SGD with momentum: v = momentum * v + g; p -= lr * v (or lr * (g + momentum * v) with nesterov=True)."""
 
-    finite_slots: ClassVar[tuple[str, ...]] = ("velocity",)  # an overflow of v makes the step inf
+    elementwise: ClassVar[bool] = True
+    finite_state: ClassVar[tuple[str, ...]] = ("velocity",)  # an overflow of v makes the step inf
     lr: float = _positive(1e-2)
     momentum: float = _fraction(0.9)
     nesterov: bool = False
 
     def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
-        v, v_new, step = self.slot("velocity", i, p), self.staged("velocity", i, p), self.scratch(i, p)
+        v, v_new, step = self.state_array("velocity", i, p), self.staged("velocity", i, p), self.scratch(i, p)
         np.multiply(v, self.momentum, out=v_new)
         v_new += g
         if self.nesterov:
@@ -248,11 +355,12 @@ class Momentum(Optimizer):
 class RMSProp(Optimizer):
     """Steps scaled by a moving RMS of the gradient: s = rho s + (1 - rho) g^2; p -= lr * g / (sqrt(s) + eps)."""
 
+    elementwise: ClassVar[bool] = True
     rho: float = _fraction(0.9)
     eps: float = _positive(1e-8)
 
     def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
-        s, s_new, step = self.slot("square", i, p), self.staged("square", i, p), self.scratch(i, p)
+        s, s_new, step = self.state_array("square", i, p), self.staged("square", i, p), self.scratch(i, p)
         np.multiply(g, g, out=s_new)  # s + (1 - rho) (g^2 - s)
         s_new -= s
         s_new *= 1.0 - self.rho
@@ -272,13 +380,14 @@ class Adam(Optimizer):
     m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t) at step t (counted from 1).
     """
 
-    finite_slots: ClassVar[tuple[str, ...]] = ("m",)
+    elementwise: ClassVar[bool] = True
+    finite_state: ClassVar[tuple[str, ...]] = ("m",)
     beta1: float = _fraction(0.9)
     beta2: float = _fraction(0.999)
     eps: float = _positive(1e-8)
 
     def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
-        m, v, step = self.slot("m", i, p), self.slot("v", i, p), self.scratch(i, p)
+        m, v, step = self.state_array("m", i, p), self.state_array("v", i, p), self.scratch(i, p)
         m_new, v_new = self.staged("m", i, p), self.staged("v", i, p)
         np.subtract(g, m, out=m_new)  # m + (1 - beta1) (g - m)
         m_new *= 1.0 - self.beta1
@@ -300,6 +409,7 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay: p -= lr * weight_decay * p besides the Adam step."""
 
+    elementwise: ClassVar[bool] = True
     weight_decay: float = real_field(1e-2, lambda v: v >= 0, ">= 0")
 
     def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:

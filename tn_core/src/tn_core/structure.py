@@ -27,7 +27,7 @@ from typing import Any, ClassVar, NamedTuple
 import attrs
 import numpy as np
 
-from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError
+from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError, prefixed
 from tn_core.seed import wire_seed_keywords
 
 Shape = tuple[int, ...]
@@ -36,9 +36,18 @@ BuildResult = tuple[list[Shape], Params]  # (output shapes, parameters)
 ForwardResult = tuple[list[np.ndarray], Any]  # (outputs, cache for backward)
 BackwardResult = tuple[list[np.ndarray | None], Params]  # (dE/d inputs, dE/d params)
 
+
+class BackwardCall(NamedTuple):
+    """What a System tells the ``backward`` it calls: which input gradients it uses, and where parameter
+    gradients may go ({id(parameter array): array to write its gradient into}, each taken once)."""
+
+    wanted: tuple[bool, ...]
+    targets: dict[int, np.ndarray]
+
+
 _param_rng = np.random.default_rng()
 _forward_rng: contextvars.ContextVar[np.random.Generator] = contextvars.ContextVar("tn_forward_rng")
-_input_grads_wanted: contextvars.ContextVar[tuple[bool, ...] | None] = contextvars.ContextVar("tn_input_grads")
+_backward_call: contextvars.ContextVar[BackwardCall | None] = contextvars.ContextVar("tn_backward_call")
 
 
 def set_seed(seed: int | None) -> None:
@@ -60,11 +69,20 @@ def using_forward_rng(rng: np.random.Generator) -> Iterator[None]:
 @contextlib.contextmanager
 def wanting_input_grads(wanted: tuple[bool, ...]) -> Iterator[None]:
     """Tell the ``backward`` called inside the block which input gradients are used."""
-    token = _input_grads_wanted.set(wanted)
+    token = _backward_call.set(BackwardCall(wanted, {}))
     try:
         yield
     finally:
-        _input_grads_wanted.reset(token)
+        _backward_call.reset(token)
+
+
+def call_backward(method: Any, args: tuple[Any, ...], call: BackwardCall) -> Any:
+    """``method(*args)`` (a layer's backward) told ``call`` (:func:`input_grad_wanted`, :func:`gradient_target`)."""
+    token = _backward_call.set(call)
+    try:
+        return method(*args)
+    finally:
+        _backward_call.reset(token)
 
 
 def input_grad_wanted(index: int = 0) -> bool:
@@ -74,8 +92,20 @@ def input_grad_wanted(index: int = 0) -> bool:
     first layer of a network during training) and skip computing it.
     Outside a System every gradient is wanted.
     """
-    wanted = _input_grads_wanted.get(None)
-    return True if wanted is None else wanted[index]
+    call = _backward_call.get(None)
+    return True if call is None else call.wanted[index]
+
+
+def gradient_target(param: np.ndarray) -> np.ndarray | None:
+    """Inside ``backward``: an array shaped like the parameter array ``param`` to compute its gradient into
+    (``out=``) and return as that gradient, or None (then allocate it as usual).
+
+    A System offers each parameter's slot of its gradient buffer once per backward pass (to the first
+    layer using the parameter; the others' gradients are added to it), so a gradient computed there is
+    not copied. Outside a System, and for arrays that are not a parameter, None.
+    """
+    call = _backward_call.get(None)
+    return None if call is None or not call.targets else call.targets.pop(id(param), None)
 
 
 def forward_rng() -> np.random.Generator:
@@ -204,12 +234,8 @@ class Structure:
         if len(input_shapes) < low or (high is not None and len(input_shapes) > high):
             expected = f"{low}" if low == high else f"{low} to {high if high is not None else 'any number of'}"
             raise ShapeError(f"{label}: expected {expected} inputs, got {len(input_shapes)}")
-        try:
+        with prefixed(label, (ValueError, ConfigError), ShapeError):  # ShapeError and ConfigError are ValueErrors
             output_shapes, params = self.build(list(input_shapes), rng)
-        except ShapeError as exc:
-            raise ShapeError(f"{label}: {exc}") from None
-        except (ValueError, ConfigError) as exc:
-            raise ShapeError(f"{label}: {exc}") from None
         output_shapes = [tuple(int(d) for d in shape) for shape in output_shapes]
         params = {key: np.asarray(value, dtype=np.float64) for key, value in params.items()}
         missing = [name for name in self.buffers if name not in params]

@@ -1,24 +1,53 @@
-"""The System: a compiled network DAG, run forward and backward over batches."""
+"""The System: a compiled network DAG, run forward and backward over batches.
+
+Compiling (once, when the System is built) numbers every output slot of the
+network and turns each layer into a Call: its inputs' and outputs' slot
+numbers and its parameters' places in the System's parameter buffer. A
+forward or backward pass then walks the Calls over a list of slot values,
+checking each layer's results against shapes computed once per batch size.
+The trainable parameters live back to back in one buffer (:mod:`tn_core.packed`)
+and each backward pass sums their gradients into a matching one, so an
+elementwise optimizer updates all of them at once.
+"""
 
 from __future__ import annotations
 
 import gc
+import math
 import weakref
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
 
 from tn_core import training
-from tn_core.errors import ConfigError, NonFiniteError, PluginError, ShapeError, UnknownNameError, suggest
+from tn_core.errors import (
+    ConfigError,
+    NonFiniteError,
+    PluginError,
+    ShapeError,
+    UnknownNameError,
+    suggest,
+    warn_renamed,
+)
 from tn_core.losses import Loss, check_pairing, fuses, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
+from tn_core.packed import Packed, buffer, is_packed, span, split
 from tn_core.parallel import SINGLE, parallel_of
 from tn_core.plugins import get_plugins
 from tn_core.seed import learn_options, set_adam_fields, verbose_layers
-from tn_core.structure import Instance, OutputRef, Shape, as_refs, as_typed, using_forward_rng, wanting_input_grads
+from tn_core.structure import (
+    BackwardCall,
+    Instance,
+    OutputRef,
+    Shape,
+    as_refs,
+    as_typed,
+    call_backward,
+    using_forward_rng,
+)
 from tn_core.summary import summary_table
 from tn_core.weights import load_weights, save_weights
 from tn_core.wiring import Constant, Input
@@ -26,9 +55,9 @@ from tn_core.wiring import Constant, Input
 #: {owner instance: {param name: gradient}}; shared parameters appear once, under their first instance
 ParamGrads = dict[Instance, dict[str, np.ndarray]]
 #: dE/d(output) for the outputs a loss reaches
-Seeds = dict[OutputRef, np.ndarray]
+OutputGrads = dict[OutputRef, np.ndarray]
 #: dE/dz for the Neurons whose activation a loss fuses with (z: the pre-activation)
-FusedSeeds = dict[Instance, np.ndarray]
+PreactivationGrads = dict[Instance, np.ndarray]
 
 #: the live Systems using each parameter set, by the id of its params dict (alive as long as they are)
 _USERS: dict[int, weakref.WeakSet[System]] = {}
@@ -43,6 +72,16 @@ class State:
     outputs: list[np.ndarray]
     batched: bool
     batch_size: int
+
+
+class Call(NamedTuple):
+    """One layer of a compiled System: where its inputs and outputs are in the list of slot values."""
+
+    inst: Instance
+    args: tuple[int, ...]  #: the slots of its inputs
+    first: int  #: the slot of its output 0; its outputs fill first .. first + len(output_shapes)
+    constant: bool  #: a Constant (emits its value, no gradient)
+    params: dict[str, int]  #: its trainable parameter names -> their index in ``System.parameters()``
 
 
 def _describe(inst: Instance, name: str) -> str:
@@ -123,7 +162,11 @@ class System:
         self.stop_training = False
         self.loss: Any = "quad"  # the loss of the last fit: evaluate's default
         self._paired: set[tuple[OutputRef, type, str | None]] = set()  # (output, loss type, what it takes) checked
+        #: (owner, name) of each trainable parameter, in update order, and the shapes of the parameters
+        self._trainable_keys = [(owner, key) for owner, _ in self.groups for key in self.trainable[owner]]
+        self._trainable_shapes = tuple(owner.params[key].shape for owner, key in self._trainable_keys)
         self._adopt_parameters()
+        self._compile()
         if verbose is not None:
             verbose_layers(self, "System", verbose)
 
@@ -212,10 +255,25 @@ class System:
             )
         for dead in [key for key, users in _USERS.items() if not users]:
             del _USERS[dead]
-        for _, params in self.groups:
+        for owner, params in self.groups:
             _USERS.setdefault(id(params), weakref.WeakSet()).add(self)
-            for key in params:
+            for key in params.keys() - self.trainable[owner]:
                 params[key] = params[key].astype(self.dtype, copy=False)
+        self._pack([(owner.params, key) for owner, key in self._trainable_keys
+                    if not (owner.params[key].dtype == self.dtype and is_packed(owner.params[key]))])
+
+    def _pack(self, entries: list[tuple[dict[str, np.ndarray], str]]) -> None:
+        """Move the arrays of ``entries`` (params dict, name) into one new buffer of the System's dtype, back to
+        back in order: each entry becomes a view of it holding the same values.
+
+        Arrays already in such a buffer stay where they are: they are another System's parameters (layers
+        the two share), or were, and references to them stay valid.
+        """
+        shapes = [params[key].shape for params, key in entries]
+        flat = buffer(sum(math.prod(shape) for shape in shapes), self.dtype)
+        for (params, key), view in zip(entries, split(flat, shapes)):
+            view[...] = params[key]
+            params[key] = view
 
     def _dtype_clashes(self) -> dict[str, str]:
         """{layer name: dtype} for the parameter sets a live System of another dtype uses."""
@@ -238,6 +296,44 @@ class System:
             ):
                 needed.add(inst)
         return needed
+
+    def _compile(self) -> None:
+        """Number the output slots (inputs first, then each layer's in order) and make each layer a Call."""
+        self._refs = [OutputRef(inst, k) for inst in self.order for k in range(len(inst.output_shapes))]
+        self._slot_of = {ref: k for k, ref in enumerate(self._refs)}
+        self._input_slots = [self._slot_of[inst[0]] for inst in self.inputs]
+        self._output_slots = [self._slot_of[ref] for ref in self.outputs]
+        index = {(owner, key): k for k, (owner, key) in enumerate(self._trainable_keys)}
+        self._calls = [
+            Call(inst, tuple(self._slot_of[ref] for ref in inst.parents), self._slot_of[inst[0]],
+                 isinstance(inst.structure, Constant),
+                 {key: index[self._owner[inst], key] for key in self.trainable[self._owner[inst]]} if inst.params
+                 else {})
+            for inst in self.order if not isinstance(inst.structure, Input)
+        ]
+        #: the Calls a backward pass runs, last first, and which of their inputs' gradients are used
+        self._backward_calls = {
+            with_inputs: [(k, tuple(ref.instance in needed for ref in call.inst.parents))
+                          for k, call in reversed(list(enumerate(self._calls)))
+                          if call.inst in needed and not call.constant]
+            for with_inputs, needed in self._needs_grad.items()
+        }
+        self._shapes_by_batch: dict[int, list[tuple[list[Shape], list[Shape]]]] = {}
+        self._listed: list[np.ndarray] = []  # the parameter arrays the last update found, and what it made of them
+        self._parameter_arrays: list[np.ndarray] = []
+        self._last_gradients: Packed | None = None
+
+    def _batch_shapes(self, n: int) -> list[tuple[list[Shape], list[Shape]]]:
+        """(output shapes, input shapes) of each Call for a batch of ``n``: what its results are checked against."""
+        shapes = self._shapes_by_batch.get(n)
+        if shapes is None:
+            if len(self._shapes_by_batch) >= 8:  # the sizes of a fit (full and last batch), a few more
+                self._shapes_by_batch.clear()
+            shapes = self._shapes_by_batch[n] = [
+                ([(n, *shape) for shape in call.inst.output_shapes], [(n, *shape) for shape in call.inst.input_shapes])
+                for call in self._calls
+            ]
+        return shapes
 
     def _count_consumers(self) -> dict[OutputRef, int]:
         counts: dict[OutputRef, int] = {}
@@ -321,46 +417,61 @@ class System:
     def forward(self, inputs: Any, training: bool = False) -> State:
         """Run the network; the State holds every value and cache."""
         xs, batched, n = self._as_arrays(inputs, [i.shape for i in self.inputs], "System inputs", self.input_dtypes)
-        values: dict[OutputRef, np.ndarray] = {}
+        values: list[Any] = [None] * len(self._refs)
+        for k, x in zip(self._input_slots, xs):
+            values[k] = x
         caches: dict[Instance, Any] = {}
-        position = {id(inst): k for k, inst in enumerate(self.inputs)}
         with using_forward_rng(self.rng):
-            for inst in self.order:
-                structure = inst.structure
-                if isinstance(structure, Input):
-                    values[inst[0]] = xs[position[id(inst)]]
+            for call, (shapes, _) in zip(self._calls, self._batch_shapes(n)):
+                inst = call.inst
+                if call.constant:
+                    values[call.first] = inst.structure.emit(n, self.dtype)
                     continue
-                if isinstance(structure, Constant):
-                    values[inst[0]] = structure.emit(n, self.dtype)
-                    continue
-                result = structure.forward(inst.params, [values[r] for r in inst.parents], training)
-                outs, caches[inst] = self._checked_forward(inst, result, n)
-                for slot, out in enumerate(outs):
-                    values[OutputRef(inst, slot)] = out
-        outputs = [values[ref] for ref in self.outputs]
-        return State(values, caches, outputs, batched, n)
+                result = inst.structure.forward(inst.params, [values[k] for k in call.args], training)
+                outs, caches[inst] = self._checked_forward(inst, result, shapes)
+                values[call.first : call.first + len(outs)] = outs
+        return State(dict(zip(self._refs, values)), caches, [values[k] for k in self._output_slots], batched, n)
 
-    def _checked_forward(self, inst: Instance, result: Any, n: int) -> tuple[list[np.ndarray], Any]:
+    def _checked_forward(self, inst: Instance, result: Any, shapes: list[Shape]) -> tuple[list[np.ndarray], Any]:
         """(outputs, cache) from what ``forward`` returned; PluginError naming the layer unless the outputs are
-        arrays of the promised shapes and of the System's dtype (or integers: ids passed along)."""
+        arrays of the promised ``shapes`` (with the batch axis) and of the System's dtype (or integers: ids
+        passed along)."""
+        if isinstance(result, (tuple, list)) and len(result) == 2:
+            outs, cache = result
+            if isinstance(outs, (tuple, list)) and len(outs) == len(shapes) and all(
+                isinstance(o, np.ndarray) and o.shape == shape and (o.dtype == self.dtype or o.dtype.kind in "iu")
+                for o, shape in zip(outs, shapes)
+            ):
+                return list(outs), cache
         where = f"{_describe(inst, self.names[inst])}.forward"
         if not isinstance(result, (tuple, list)) or len(result) != 2 or not isinstance(result[0], (tuple, list)):
             raise PluginError(f"{where} returned {_short(result)}; expected (list of outputs, cache)")
-        outs, cache = result
-        expected = [(n, *shape) for shape in inst.output_shapes]
-        if [getattr(o, "shape", None) for o in outs] != expected:
+        outs = result[0]
+        if [getattr(o, "shape", None) for o in outs] != shapes:
             raise PluginError(f"{where} returned outputs of shapes {[getattr(o, 'shape', None) for o in outs]}, "
-                              f"expected {expected}")
+                              f"expected {shapes}")
         wrong = [(k, o.dtype.name) for k, o in enumerate(outs) if o.dtype != self.dtype and o.dtype.kind not in "iu"]
         if wrong:
             raise PluginError(f"{where} returned outputs of dtype {wrong} (slot, dtype) in a {self.dtype} System")
-        return list(outs), cache
+        return list(outs), result[1]  # arrays of another type with the right shape and dtype
 
     def _checked_backward(
-        self, inst: Instance, result: Any, n: int
+        self, call: Call, result: Any, shapes: list[Shape]
     ) -> tuple[list[np.ndarray | None], dict[str, np.ndarray]]:
         """(input grads, param grads) from what ``backward`` returned; PluginError naming the layer unless every
-        gradient has the shape and dtype of what it is the gradient of, and every trainable parameter has one."""
+        gradient has the shape and dtype of what it is the gradient of (the inputs': ``shapes``, with the batch
+        axis), and every trainable parameter has one."""
+        inst, dtype = call.inst, self.dtype
+        if isinstance(result, (tuple, list)) and len(result) == 2:
+            in_grads, p_grads = result
+            if (isinstance(in_grads, (tuple, list)) and len(in_grads) == len(shapes)
+                    and all(g is None or (isinstance(g, np.ndarray) and g.shape == shape and g.dtype == dtype)
+                            for g, shape in zip(in_grads, shapes))
+                    and isinstance(p_grads, dict) and p_grads.keys() == call.params.keys()
+                    and all(isinstance(g, np.ndarray) and g.shape == inst.params[key].shape and g.dtype == dtype
+                            for key, g in p_grads.items())):
+                return list(in_grads), p_grads
+        n = shapes[0][0] if shapes else 0
         where = f"{_describe(inst, self.names[inst])}.backward"
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             raise PluginError(f"{where} returned {_short(result)}; expected (input gradients, parameter gradients)")
@@ -442,7 +553,7 @@ class System:
                     f"{problem}"
                 )
 
-    def loss_gradients(self, state: State, targets: Any, loss: Any) -> tuple[float, Seeds, FusedSeeds]:
+    def loss_gradients(self, state: State, targets: Any, loss: Any) -> tuple[float, OutputGrads, PreactivationGrads]:
         """(total loss, dE/d(outputs) of unfused losses, dE/dz of fused ones).
 
         A loss fuses with the activation of a single-output Neuron that
@@ -455,7 +566,7 @@ class System:
         if n != state.batch_size:
             raise ShapeError(f"true outputs: {n} samples for a forward pass of {state.batch_size}")
         self.check_targets(ts, losses)
-        total, seeds, fused = 0.0, {}, {}
+        total, output_grads, fused = 0.0, {}, {}
         for ref, y, t, fn in zip(self.outputs, state.outputs, ts, losses):
             inst = ref.instance
             if fuses(fn, ref):
@@ -463,64 +574,84 @@ class System:
                 fused[inst] = fused[inst] + grad if inst in fused else grad
             else:
                 value, grad = fn.evaluate(y, t, False)
-                seeds[ref] = seeds[ref] + grad if ref in seeds else grad
+                output_grads[ref] = output_grads[ref] + grad if ref in output_grads else grad
             total += value
-        return total, seeds, fused
+        return total, output_grads, fused
 
     def backward(
         self,
         state: State,
-        seeds: Seeds,
-        fused: FusedSeeds | None = None,
+        output_grads: OutputGrads | None = None,
+        fused: PreactivationGrads | None = None,
         input_grads: bool = True,
+        *,
+        seeds: OutputGrads | None = None,
     ) -> tuple[ParamGrads, list[np.ndarray | None]]:
-        """Backpropagate dE/d(outputs) and, for Neurons in ``fused``, dE/dz; returns
+        """Backpropagate ``output_grads`` (dE/d(outputs)) and, for Neurons in ``fused``, dE/dz; returns
         (parameter grads, dE/d(each input)).
 
         Gradients reaching one tensor from several layers are summed, and so
         are the gradients of parameters shared by several instances. Layers
         are told (``tn.input_grad_wanted``) which input gradients are used, so
         with ``input_grads=False`` the first layers skip dE/dx (and the input
-        gradient list comes back empty). Integer inputs get None.
+        gradient list comes back empty). Integer inputs get None. The parameter
+        gradients are views of one new buffer (in :meth:`parameters` order).
+        ``seeds=`` is the former name of ``output_grads`` (deprecated).
         """
-        grads: dict[OutputRef, np.ndarray] = dict(seeds)
-        fused = fused or {}
-        pgrads: ParamGrads = {}
+        if seeds is not None:
+            warn_renamed("backward(seeds=)", "backward(output_grads=)")
+            output_grads = seeds
         n = state.batch_size
-        needed = self._needs_grad[input_grads]
-        for inst in reversed(self.order):
-            structure = inst.structure
-            if inst not in needed or isinstance(structure, (Input, Constant)):
+        grads: list[np.ndarray | None] = [None] * len(self._refs)
+        for ref, g in (output_grads or {}).items():
+            k = self._slot_of.get(ref)
+            if k is None:
+                raise ShapeError(f"backward: a gradient for {ref.instance!r} slot {ref.slot}, which is not in this "
+                                 "System")
+            grads[k] = g if grads[k] is None else grads[k] + g
+        fused = fused or {}
+        totals = Packed(np.empty(sum(math.prod(shape) for shape in self._trainable_shapes), self.dtype),
+                        self._trainable_shapes)
+        written = [False] * len(totals)
+        shapes = self._batch_shapes(n)
+        for k, wanted in self._backward_calls[input_grads]:
+            call = self._calls[k]
+            inst = call.inst
+            slot_grads = grads[call.first : call.first + len(inst.output_shapes)]
+            dz = fused.get(inst)
+            if dz is None and all(g is None for g in slot_grads):
                 continue
-            slot_grads = [grads.pop(OutputRef(inst, k), None) for k in range(len(inst.output_shapes))]
-            if inst not in fused and all(g is None for g in slot_grads):
-                continue
-            wanted = tuple(ref.instance in needed for ref in inst.parents)
-            with wanting_input_grads(wanted):
-                if inst in fused:
-                    result = structure.backward_from_preactivation(
-                        inst.params, state.caches[inst], fused[inst], slot_grads[0]
-                    )
-                else:
-                    filled = [
-                        g if g is not None else np.zeros((n, *shape), self.dtype)
-                        for g, shape in zip(slot_grads, inst.output_shapes)
-                    ]
-                    result = structure.backward(inst.params, state.caches[inst], filled)
-            in_grads, p_grads = self._checked_backward(inst, result, n)
-            if p_grads:
-                owner = self._owner[inst]
-                total = pgrads.setdefault(owner, {})
-                for key, g in p_grads.items():
-                    total[key] = total[key] + g if key in total else g
-            for ref, g, use in zip(inst.parents, in_grads, wanted):
+            targets = {id(inst.params[key]): totals[i] for key, i in call.params.items() if not written[i]}
+            if dz is not None:
+                method, args = inst.structure.backward_from_preactivation, (inst.params, state.caches[inst], dz,
+                                                                           slot_grads[0])
+            else:
+                filled = [g if g is not None else np.zeros(shape, self.dtype)
+                          for g, shape in zip(slot_grads, shapes[k][0])]
+                method, args = inst.structure.backward, (inst.params, state.caches[inst], filled)
+            result = call_backward(method, args, BackwardCall(wanted, targets))
+            in_grads, p_grads = self._checked_backward(call, result, shapes[k][1])
+            for key, g in p_grads.items():
+                i = call.params[key]
+                if written[i]:  # a parameter shared with a layer that ran before (Clone)
+                    np.add(totals[i], g, out=totals[i])
+                elif g is not totals[i]:  # not computed in place (gradient_target)
+                    np.copyto(totals[i], g)
+                written[i] = True
+            for j, g, use in zip(call.args, in_grads, wanted):
                 if use and g is not None:
-                    grads[ref] = grads[ref] + g if ref in grads else g
+                    grads[j] = g if grads[j] is None else grads[j] + g
+        pgrads: ParamGrads = {}
+        for (owner, key), total, done in zip(self._trainable_keys, totals, written):
+            if done:
+                pgrads.setdefault(owner, {})[key] = total
+        self._last_gradients = totals
         if not input_grads:
             return pgrads, []
         xgrads = [
-            None if inst.structure.discrete else grads.get(inst[0], np.zeros((n, *inst.shape), self.dtype))
-            for inst in self.inputs
+            None if inst.structure.discrete else grads[k] if grads[k] is not None
+            else np.zeros((n, *inst.shape), self.dtype)
+            for inst, k in zip(self.inputs, self._input_slots)
         ]
         return pgrads, xgrads
 
@@ -532,8 +663,8 @@ class System:
         Integer inputs have no gradient (None); buffers are not parameters.
         """
         state = self.forward(inputs, training=training)
-        _, seeds, fused = self.loss_gradients(state, true_outputs, loss)
-        pgrads, xgrads = self.backward(state, seeds, fused)
+        _, output_grads, fused = self.loss_gradients(state, true_outputs, loss)
+        pgrads, xgrads = self.backward(state, output_grads, fused)
         return pgrads, (xgrads if state.batched else [None if g is None else g[0] for g in xgrads])
 
     # -- updates -----------------------------------------------------------------------
@@ -544,7 +675,7 @@ class System:
         same = isinstance(method, str) and type(current) is get_plugins().lookup("optimizer", method)
         if current is not None and same:
             if lr is not None:
-                current.lr = resolve_optimizer(current, lr).lr
+                current.lr = lr  # converted and checked by the field
             return current
         self.optimizer = resolve_optimizer(method, lr)
         return self.optimizer
@@ -557,8 +688,8 @@ class System:
         Under a data-parallel plugin, ``pgrads`` and ``loss`` (this process's) first become the global
         batch's (``Parallel.reduce_gradients``), so the hooks and checks below decide alike everywhere.
         All or nothing: a non-finite loss, a non-finite gradient after the ``tn_before_update`` hooks, or
-        an update that would make a parameter or optimizer slot non-finite raises NonFiniteError (``where``
-        says which call) with every parameter and slot as before the step.
+        an update that would make a parameter or the optimizer's state non-finite raises NonFiniteError
+        (``where`` says which call) with every parameter and the optimizer's state as before the step.
         """
         unchanged = "the parameters and optimizer state are those before it"
         loss = self._reduced(pgrads, loss)
@@ -566,10 +697,8 @@ class System:
             raise NonFiniteError(f"{where}the loss is {loss} at step {self.step}; {unchanged}")
         plugins = get_plugins()
         plugins.call("tn_before_update", callbacks, system=self, grads=pgrads, optimizer=optimizer, step=self.step)
-        params = [group[key] for owner, group in self.groups for key in self.trainable[owner]]
-        grads = self._gradient_list(pgrads)
         try:
-            optimizer.step(params, grads)
+            optimizer.step(self._parameter_list(), self._gradient_list(pgrads))
         except NonFiniteError as exc:
             bad = getattr(exc, "parameter", None)
             culprit = "a parameter" if bad is None else ".".join(self.parameters()[bad][:2])
@@ -583,9 +712,24 @@ class System:
                      loss=loss)
         self.step += 1
 
+    def _parameter_list(self) -> list[np.ndarray]:
+        """The trainable parameter arrays in :meth:`parameters` order: Packed where they fill one buffer back to
+        back (as the System packed them, unless an array was replaced since or another System packed some)."""
+        arrays = [owner.params[key] for owner, key in self._trainable_keys]
+        if len(arrays) != len(self._listed) or any(a is not b for a, b in zip(arrays, self._listed)):
+            flat = span(arrays)
+            self._listed = arrays
+            self._parameter_arrays = arrays if flat is None else Packed(flat, self._trainable_shapes)
+        return self._parameter_arrays
+
     def _gradient_list(self, pgrads: ParamGrads) -> list[np.ndarray | None]:
-        """The gradient of each trainable parameter in :meth:`parameters` order (None where it has none)."""
-        return [pgrads.get(owner, {}).get(key) for owner, _ in self.groups for key in self.trainable[owner]]
+        """The gradient of each trainable parameter in :meth:`parameters` order (None where it has none):
+        the last backward pass's Packed buffer where ``pgrads`` holds all of it."""
+        grads = [pgrads.get(owner, {}).get(key) for owner, key in self._trainable_keys]
+        last = self._last_gradients
+        if last is not None and len(last) == len(grads) and all(a is b for a, b in zip(grads, last)):
+            return last
+        return grads
 
     def _reduced(self, pgrads: ParamGrads, loss: float) -> float:
         """Make ``pgrads`` (in place) and ``loss`` the global batch's under the System's Parallel.
@@ -594,10 +738,9 @@ class System:
         """
         par = parallel_of(self)
         if par is not SINGLE:
-            for owner, group in self.groups:
-                for key in self.trainable[owner]:
-                    if key not in pgrads.get(owner, {}):
-                        pgrads.setdefault(owner, {})[key] = np.zeros_like(group[key])
+            for owner, key in self._trainable_keys:
+                if key not in pgrads.get(owner, {}):
+                    pgrads.setdefault(owner, {})[key] = np.zeros_like(owner.params[key])
         return par.reduce_gradients(self, self._gradient_list(pgrads), loss)
 
     def learn(
@@ -622,8 +765,8 @@ class System:
         if any(inst[0] not in state.values for inst in self.order):
             raise ConfigError("learn: the state comes from another System's forward pass; "
                               "use the state this System's guess(..., return_state=True) returned")
-        total, seeds, fused = self.loss_gradients(state, true_outputs, loss)
-        pgrads, _ = self.backward(state, seeds, fused, input_grads=False)
+        total, output_grads, fused = self.loss_gradients(state, true_outputs, loss)
+        pgrads, _ = self.backward(state, output_grads, fused, input_grads=False)
         optimizer = self.use_optimizer(method, scale)
         if adam_fields:
             set_adam_fields(optimizer, adam_fields)
