@@ -2,6 +2,7 @@
 
     python -m benchmarks.distributed                       # 1 and 2 ranks, batch 256, 5 rounds
     python -m benchmarks.distributed --ranks 1 2 4 --batch 256 1024 --rounds 7
+    python -m benchmarks.distributed --phases              # where an update's time goes
 
 Each rank uses one BLAS thread. A round runs ``mpiexec -n N`` once for each
 rank count in turn (so all see the same machine load); every run trains the
@@ -17,6 +18,10 @@ updates each, timed between barriers. Rank 0 reports:
 - the same Allreduce timed alone, after a barrier (the transfer itself).
 
 Figures are medians over rounds; speed-ups are N ranks' samples/s over 1 rank's.
+``--phases`` times instead, per update of a loop of ``learn`` steps on each
+rank's shard, the forward pass, the loss, the backward pass, the update
+(without the Allreduce: the optimizer step, and with N > 1 the copying into
+and out of the Allreduce buffer) and the Allreduce.
 """
 
 from __future__ import annotations
@@ -91,13 +96,63 @@ def worker(batch: int, steps: int, segments: int) -> None:
                           "allreduce_alone_s": statistics.median(alone), "buffer_bytes": buffer.nbytes}))
 
 
-def run(ranks: int, batch: int, steps: int, segments: int) -> dict[str, float]:
+def phases(batch: int, steps: int) -> None:
+    """One rank: milliseconds per update of each phase of ``learn`` steps on this rank's shard, as JSON."""
+    import numpy as np
+    from mpi4py import MPI
+
+    import tn_core as tn
+    from benchmarks.models_dense import mlp_tn
+
+    system, loss, optimizer = mlp_tn()
+    comm = TimedComm(MPI.COMM_WORLD)
+    dp = tn.DataParallel(comm)
+    optimizer = system.use_optimizer(optimizer, 1e-3)
+    dp.attach(system)
+    rng = np.random.default_rng(0)
+    x = dp.shard(rng.random((batch, 32, 32), dtype=np.float32))
+    y = dp.shard(np.eye(26, dtype=np.float32)[rng.integers(0, 26, batch)])
+    times: dict[str, list[float]] = {name: [] for name in ("forward", "loss", "backward", "update", "allreduce")}
+    for step in range(steps + 10):
+        dp.shard(np.arange(batch))  # this rank's weight for the reduction
+        comm.seconds.clear()
+        t0 = time.perf_counter()
+        state = system.forward([x], training=True)
+        t1 = time.perf_counter()
+        value, seeds, fused = system.loss_gradients(state, [y], loss)
+        t2 = time.perf_counter()
+        grads, _ = system.backward(state, seeds, fused, input_grads=False)
+        t3 = time.perf_counter()
+        system.apply_gradients(grads, optimizer, value)
+        t4 = time.perf_counter()
+        reduced = sum(comm.seconds)
+        if step >= 10:  # warm-up
+            for name, seconds in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3 - reduced, reduced)):
+                times[name].append(seconds)
+    print(json.dumps({"rank": comm.Get_rank(), **{name: 1e3 * statistics.median(v) for name, v in times.items()}}))
+
+
+def run(mode: str, ranks: int, batch: int, steps: int, segments: int) -> dict[str, float]:
+    """Rank 0's figures from ``mpiexec -n ranks`` of this module's worker ``mode`` (train or phases)."""
     mpiexec = Path(sys.executable).with_name("mpiexec")
     env = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, "1")}
     command = [str(mpiexec), "-launcher", "fork", "-n", str(ranks), sys.executable, "-m", "benchmarks.distributed",
-               "--worker", "--batch", str(batch), "--steps", str(steps), "--segments", str(segments)]
+               "--worker", mode, "--batch", str(batch), "--steps", str(steps), "--segments", str(segments)]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return next(line for line in lines if line.get("rank", 0) == 0)
+
+
+def print_phases(args: argparse.Namespace) -> None:
+    for batch in args.batch:
+        results = {n: [run("phases", n, batch, args.steps, 0) for _ in range(args.rounds)] for n in args.ranks}
+        medians = {n: {key: statistics.median(r[key] for r in runs) for key in runs[0] if key != "rank"}
+                   for n, runs in results.items()}
+        print(f"batch {batch}, ms per update on rank 0 (medians of {args.rounds} runs)")
+        print(f"{'phase':>10}" + "".join(f"{f'{n} ranks':>10}" for n in args.ranks))
+        for phase in medians[args.ranks[0]]:
+            print(f"{phase:>10}" + "".join(f"{medians[n][phase]:>10.2f}" for n in args.ranks))
+        print(f"{'total':>10}" + "".join(f"{sum(medians[n].values()):>10.2f}" for n in args.ranks), flush=True)
 
 
 def main() -> None:
@@ -107,10 +162,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="updates per timed segment")
     parser.add_argument("--segments", type=int, default=8, help="timed segments per run")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--phases", action="store_true", help="time the phases of learn steps instead")
+    parser.add_argument("--worker", choices=["train", "phases"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
+    if args.worker == "train":
         worker(args.batch[0], args.steps, args.segments)
+        return
+    if args.worker == "phases":
+        phases(args.batch[0], args.steps)
+        return
+    if args.phases:
+        print_phases(args)
         return
     print(f"seed MLP, one BLAS thread per rank, medians of {args.rounds} rounds")
     print(f"{'batch':>5}{'ranks':>6}{'samples/s':>11}{'speed-up':>10}{'best seg.':>11}{'speed-up':>10}"
@@ -119,7 +181,7 @@ def main() -> None:
         results: dict[int, list[dict[str, float]]] = {n: [] for n in args.ranks}
         for _ in range(args.rounds):
             for n in args.ranks:
-                results[n].append(run(n, batch, args.steps, args.segments))
+                results[n].append(run("train", n, batch, args.steps, args.segments))
         medians = {n: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for n, runs in results.items()}
         base = medians[args.ranks[0]]
         for n, m in medians.items():
