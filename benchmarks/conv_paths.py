@@ -20,17 +20,21 @@ best predict the measured times: least squares on the relative error with
 non-negative constants (scipy.optimize.nnls).
 
 What it measured on a shared 2-core x86 machine (2026-12, NumPy 2 with
-OpenBLAS): on 150 random shapes ``choose`` was 5% slower on average than the
-fastest path of each (23% at the 90th percentile), where always taking
-``rows`` (Conv before the choice) was 45% slower and always ``plain`` 19%.
-``plain`` wins on small images and many output channels, ``rows`` on large
-images with few output channels, ``fft`` on few channels with 5x5 kernels.
-For ``rows`` alone: unrolling every axis but the first was 1.4-2.6x faster
-than unrolling every axis on 32x32 images at batch 32 and 1.3-11x faster than
-unrolling none, except at 64 channels (1.2x slower). Slices of 4 MB made
-batch-256 steps of the conv model about 7% faster than the whole batch at
-once and than 0.5 MB slices; two threads made them 1.4x faster (one BLAS
-thread each) and batch-32 steps no faster.
+OpenBLAS, one thread; the load of other jobs moves single timings by 30%
+and more): on the 150 shapes of ``--grid``, timed again after the fit, the
+path ``choose`` picks took 4% longer on average than the fastest of each shape
+and step (11% at the 90th percentile), always ``rows`` (Conv before the
+choice) 55% (117%), always ``plain`` 25% (67%). ``plain`` wins on small
+images and many output channels, ``rows`` on large images with few output
+channels and on strides, ``fft`` on few channels with 5x5 kernels, mostly
+for dx. On the models' layers the paths came within 10-30% of each other
+except ``plain``'s dx (3-4x slower). For ``rows`` alone: unrolling every
+axis but the first was 1.4-2.6x faster than unrolling every axis on 32x32
+images at batch 32 and 1.3-11x faster than unrolling none, except at 64
+channels (1.2x slower). Slices of 4 MB made batch-256 steps of the conv
+model 7% faster than the whole batch at once and 13% faster than 0.5 MB
+slices; two threads made them 1.4x faster (one BLAS thread each) and
+batch-32 steps no faster.
 """
 
 from __future__ import annotations
