@@ -42,12 +42,18 @@ def seeded_classifier(seed: int) -> tn.System:
     return system
 
 
-def custom_loop(system: tn.System, x: np.ndarray, y: np.ndarray, shard=lambda a: a) -> None:
-    """Adam steps on fixed batches, each process learning from ``shard`` of each."""
+def custom_loop(system: tn.System, x: np.ndarray, y: np.ndarray, shard=lambda a: a, rank: int | None = None) -> None:
+    """Adam steps on fixed batches, each process learning from ``shard`` of each. Then an evaluate (its batch
+    of 23 splits 11 + 12, weights that must not weigh a later step) and one step of each process on its own 12
+    samples, without shard, so weighed 1/2 each; one process (``rank`` None) takes it on the first 24."""
     for _ in range(LOOP_EPOCHS):
         for i in range(0, len(x), LOOP_BATCH):
             _, state = system.guess([shard(x[i:i + LOOP_BATCH])], return_state=True)
             system.learn(state, [shard(y[i:i + LOOP_BATCH])], method="adam", scale=0.02, loss="quad")
+    system.evaluate(x[:23], y[:23], loss="quad")
+    own = slice(0, 24) if rank is None else slice(12 * rank, 12 * rank + 12)
+    _, state = system.guess([x[own]], return_state=True)
+    system.learn(state, [y[own]], method="adam", scale=0.02, loss="quad")
 
 
 class SaveEachEpoch(tn.Callback):
@@ -89,7 +95,7 @@ def train(out: Path) -> None:
     looped = seeded_classifier(0 if rank == 0 else 200 + rank)
     loop_dp = tn.DataParallel()
     loop_dp.attach(looped)
-    custom_loop(looped, x, y, loop_dp.shard)
+    custom_loop(looped, x, y, loop_dp.shard, rank)
     try:
         tn.DataParallel().attach(looped)
     except tn.ConfigError as exc:

@@ -237,7 +237,11 @@ class DataParallel(Callback, kit.Parallel):
         return float(buffer[-1])
 
     def reduce_sums(self, values: np.ndarray) -> np.ndarray:
-        """``values`` (a float64 vector) summed over the processes, in one Allreduce."""
+        """``values`` (a float64 vector) summed over the processes, in one Allreduce.
+
+        This ends a pass (an epoch's metrics, an evaluate), so the shares taken in it weigh no later gradient.
+        """
+        self._weight = None
         out = np.array(values, dtype=np.float64)
         self.comm.Allreduce(self._mpi.IN_PLACE, out)
         return out
