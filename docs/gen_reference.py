@@ -315,7 +315,7 @@ def facts(item: Item, everything: list[Item]) -> list[str]:
     if item.kind == "optimizer":
         probe = obj()
         probe.step([np.zeros(2)], [np.ones(2)])
-        state = ", ".join(f"`{name}`" for name in sorted(probe.slots)) or "none"
+        state = ", ".join(f"`{name}`" for name in sorted(probe.state_arrays)) or "none"
         lines.append(f"State per parameter (saved with checkpoints): {state}.")
     return lines
 

@@ -2,7 +2,7 @@
 
 Which steps a kernel takes (exact class, C-contiguous float32/float64 arrays of one dtype and shape), the
 all-or-nothing step around it, how the plugin manager collects the hook (bad answers, failures, two plugins
-for one class) and what ``tn plugins`` shows; and the NumPy path's check of slots that can overflow.
+for one class) and what ``tn plugins`` shows; and the NumPy path's check of state that can overflow.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from tn_core.plugins import Plugins
 CALLS: list[tuple[int, ...]] = []
 
 
-def numpy_sgd(opt: Any, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
+def numpy_sgd(opt: Any, p: np.ndarray, g: np.ndarray, state: list, new_p: np.ndarray, new_state: list) -> bool:
     """SGD as a kernel (a reference for the protocol): new_p = p - lr g; records the shape it was called with."""
     CALLS.append(p.shape)
     np.subtract(p, g * opt.lr, out=new_p)
     return bool(np.isfinite(new_p).all())
 
 
-def numpy_momentum(opt: Any, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
+def numpy_momentum(opt: Any, p: np.ndarray, g: np.ndarray, state: list, new_p: np.ndarray, new_state: list) -> bool:
     """Momentum without nesterov as a kernel: v' = mu v + g, new_p = p - lr v'."""
     CALLS.append(p.shape)
-    (v,), (new_v,) = slots, new_slots
+    (v,), (new_v,) = state, new_state
     np.add(v * opt.momentum, g, out=new_v)
     np.subtract(p, new_v * opt.lr, out=new_p)
     return bool(np.isfinite(new_p).all() and np.isfinite(new_v).all())
@@ -91,7 +91,7 @@ def test_a_kernel_runs_each_touched_parameter_of_its_exact_class(kernels: Plugin
     assert not np.array_equal(params[1], expected[1])
 
 
-def test_kernel_slots_are_the_optimizer_s_own(kernels: Plugins) -> None:
+def test_kernel_state_is_the_optimizer_s_own(kernels: Plugins) -> None:
     """Created lazily under their names, current after each step, saved and loaded by state() as without it."""
     fused, plain = tn.Momentum(lr=0.1), type("PlainMomentum", (tn.Momentum,), {})(lr=0.1)
     a, b = start([(3,), (2, 2)]), start([(3,), (2, 2)])
@@ -192,7 +192,7 @@ def test_a_failed_kernel_step_changes_nothing(bad: float, cause: str, kernels: P
     with pytest.raises(tn.NonFiniteError, match="parameter 1") as caught:
         optimizer.step(params, grads)
     assert (caught.value.parameter, caught.value.cause) == (1, cause)  # type: ignore[attr-defined]
-    assert optimizer.steps == 0 and optimizer.state().keys() == {"steps"}  # slots the step created are gone
+    assert optimizer.steps == 0 and optimizer.state().keys() == {"steps"}  # state the step created is gone
     for p, q in zip(params, before):
         np.testing.assert_array_equal(p, q)
     optimizer.step(params, [np.ones(3), np.ones(2)])  # and the next step is the first
@@ -200,7 +200,7 @@ def test_a_failed_kernel_step_changes_nothing(bad: float, cause: str, kernels: P
     np.testing.assert_array_equal(optimizer.state()["velocity/0"], np.ones(3))
 
 
-def test_a_failed_step_keeps_the_slots_of_earlier_steps(kernels: Plugins) -> None:
+def test_a_failed_step_keeps_the_state_of_earlier_steps(kernels: Plugins) -> None:
     optimizer, p = tn.Momentum(lr=0.1), np.zeros(3)
     optimizer.step([p], [np.ones(3)])
     state = {key: np.copy(value) for key, value in optimizer.state().items()}
@@ -216,8 +216,8 @@ def test_a_failed_step_keeps_the_slots_of_earlier_steps(kernels: Plugins) -> Non
 @pytest.mark.parametrize("optimizer", [tn.Adam(lr=1e-3), tn.RMSProp(lr=1e-3), tn.AdamW(lr=1e-3)])
 @pytest.mark.parametrize(("dtype", "huge"), [(np.float32, 1e20), (np.float64, 1e160)])
 def test_a_squared_gradient_that_overflows_is_refused(optimizer: tn.Optimizer, dtype: Any, huge: float) -> None:
-    """g^2 = inf with a finite g leaves the step finite (m / sqrt(inf) = 0) but the slot inf: the NumPy path
-    checks that slot (the kernels check every value)."""
+    """g^2 = inf with a finite g leaves the step finite (m / sqrt(inf) = 0) but v inf: the NumPy path
+    checks that state (the kernels check every value)."""
     p = np.ones(3, dtype)
     with pytest.raises(tn.NonFiniteError) as caught:
         optimizer.step([p], [np.array([huge, 1.0, 1.0], dtype)])
@@ -231,9 +231,9 @@ def test_a_squared_gradient_that_overflows_is_refused(optimizer: tn.Optimizer, d
     [
         ([tn.SGD], r"\[<class 'tn_core.optimizers.SGD'>\], not a dict"),
         ({"sgd": ((), numpy_sgd)}, "the key 'sgd', which is not an Optimizer subclass"),
-        ({tn.SGD: numpy_sgd}, r"<function numpy_sgd at \w+> for SGD, not \(slot names, kernel\)"),
+        ({tn.SGD: numpy_sgd}, r"<function numpy_sgd at \w+> for SGD, not \(state names, kernel\)"),
         ({tn.SGD: ("velocity", numpy_sgd)}, r"\('velocity', <function numpy_sgd at \w+>\) for SGD, not"),
-        ({tn.SGD: ((), None)}, r"\(\(\), None\) for SGD, not \(slot names, kernel\)"),
+        ({tn.SGD: ((), None)}, r"\(\(\), None\) for SGD, not \(state names, kernel\)"),
     ],
 )
 def test_a_malformed_answer_is_skipped_with_a_warning(answer: Any, error: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""tn-accel's numba kernels give the NumPy path's values, slots, errors and files.
+"""tn-accel's numba kernels give the NumPy path's values, state, errors and files.
 
 Each test runs the same steps twice: with the optimizer class the kernel serves, and with a subclass that
 changes nothing (a subclass keeps the NumPy path: tests/accel/test_kernel_hook.py), and a spy confirms that
@@ -103,7 +103,7 @@ def start(dtype: Any) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=repr)
-def test_a_kernel_gives_the_numpy_path_s_parameters_and_slots(
+def test_a_kernel_gives_the_numpy_path_s_parameters_and_state(
     optimizer: tn.Optimizer, dtype: Any, calls: list[type]
 ) -> None:
     fused, plain = twins(optimizer)
@@ -154,7 +154,7 @@ def test_a_step_that_would_go_non_finite_changes_nothing(
     assert type(optimizer) in calls
 
 
-def test_the_first_step_failing_leaves_no_slots(calls: list[type]) -> None:
+def test_the_first_step_failing_leaves_no_state(calls: list[type]) -> None:
     adam, p = tn.Adam(), np.ones((4, 4), np.float32)
     with pytest.raises(tn.NonFiniteError, match="gradient of parameter 0"):
         adam.step([p], [np.full((4, 4), np.nan, np.float32)])

@@ -109,7 +109,7 @@ def test_optimizers_weight_decay_and_hooks_never_see_buffers() -> None:
     assert set(pgrads[center]) == {"shift"}
     assert [name for _, name, _ in system.parameters()].count("running_mean") == 0
     assert [(layer, name) for layer, name, _ in system.buffers()] == [("center_1", "running_mean")]
-    assert len(system.optimizer.slots["m"]) == len(system.parameters())
+    assert len(system.optimizer.state_arrays["m"]) == len(system.parameters())
 
 
 def test_a_layer_with_only_buffers_has_nothing_to_train() -> None:
@@ -195,7 +195,7 @@ def test_optimizer_state_of_a_parameter_without_gradients_saves_and_loads(regist
             system, _ = network()
             _, state = system.guess([DATA[0]], return_state=True)
             system.learn(state, [DATA[1]], method=method)
-            assert any(array is None for arrays in system.optimizer.slots.values() for array in arrays)
+            assert any(array is None for arrays in system.optimizer.state_arrays.values() for array in arrays)
             tn.save(system, tmp_path / f"{method}.tn")
             loaded = tn.load(tmp_path / f"{method}.tn")
             assert sorted(loaded.optimizer.state()) == sorted(system.optimizer.state())

@@ -19,7 +19,6 @@ from tests.core.layers import Affine
 from tn_core import kit
 from tn_core.optimizers import ALL, Optimizer
 from tn_core.packed import Packed, span
-from tn_core.structure import gradient_target
 
 OPTIMIZERS = [tn.SGD(lr=0.1), tn.Momentum(lr=0.05, nesterov=True), tn.RMSProp(lr=1e-2), tn.Adam(lr=1e-2),
               tn.AdamW(lr=1e-2, weight_decay=0.1)]
@@ -290,7 +289,7 @@ def test_a_layer_computes_its_weights_gradient_into_the_system_s_buffer_once_per
 
         def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
             x, h = cache
-            offered.append(gradient_target(np.zeros(3)) is None)  # not a parameter: never offered
+            offered.append(kit.gradient_target(np.zeros(3)) is None)  # not a parameter: never offered
             dh, dw_outer, _ = kit.affine_backward(h, params["weights"], grads[0])
             dx, dw_inner, _ = kit.affine_backward(x, params["weights"], dh)
             return [dx], {"weights": dw_outer + dw_inner}
@@ -300,7 +299,7 @@ def test_a_layer_computes_its_weights_gradient_into_the_system_s_buffer_once_per
     rng = np.random.default_rng(21)
     kit.check_system_gradients(s, [rng.normal(size=(4, 3))], [rng.normal(size=(4, 3))])
     assert offered and all(offered)
-    assert gradient_target(s["twice_1"].params["weights"]) is None
+    assert kit.gradient_target(s["twice_1"].params["weights"]) is None
 
 
 def test_seeds_is_the_former_name_of_output_grads() -> None:

@@ -202,7 +202,7 @@ class InPlaceMomentum(kit.Optimizer):
     """A third party's optimizer written with update(i, p, g) in place: its steps are undone from copies."""
 
     def update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
-        v = self.slot("velocity", i, p)
+        v = self.state_array("velocity", i, p)
         v *= 0.9
         v += g
         p -= self.lr * v

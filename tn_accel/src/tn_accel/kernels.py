@@ -1,8 +1,8 @@
-"""The fused optimizer kernels: one compiled pass over a parameter, its gradient and its slots.
+"""The fused optimizer kernels: one compiled pass over a parameter, its gradient and its state.
 
 Each kernel evaluates the expressions of its optimizer's ``propose`` (tn_core.optimizers) in the same
 order and in the parameter's dtype (its scalars cast to that dtype first, as NumPy casts Python
-floats), so it computes NumPy's values; it writes the new parameter and slot values into the arrays it
+floats), so it computes NumPy's values; it writes the new parameter and state values into the arrays it
 is given and returns whether all of them are finite (the protocol of the ``tn_optimizer_kernels``
 hook). The scalars travel as one small array of that dtype: numba takes arrays faster than NumPy
 scalars (about 1 us a call instead of 5). numba compiles each kernel on first use per dtype and
@@ -82,28 +82,28 @@ def _adam(p, g, m, v, new_p, new_m, new_v, h):  # type: ignore[no-untyped-def]
     return ok
 
 
-# The kernels as the optimizer calls them: kernel(optimizer, p, g, slots, new_p, new_slots) -> all finite.
+# The kernels as the optimizer calls them: kernel(optimizer, p, g, state, new_p, new_state) -> all finite.
 # The arrays are C-contiguous of one dtype and shape (the optimizer checks), so reshape(-1) makes views.
 
 
-def sgd(opt: tn.SGD, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
+def sgd(opt: tn.SGD, p: np.ndarray, g: np.ndarray, state: list, new_p: np.ndarray, new_state: list) -> bool:
     return _sgd(p.reshape(-1), g.reshape(-1), new_p.reshape(-1), np.array([opt.lr], p.dtype))
 
 
-def momentum(opt: tn.Momentum, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
-    (v,), (new_v,) = slots, new_slots
+def momentum(opt: tn.Momentum, p: np.ndarray, g: np.ndarray, state: list, new_p: np.ndarray, new_state: list) -> bool:
+    (v,), (new_v,) = state, new_state
     return _momentum(p.reshape(-1), g.reshape(-1), v.reshape(-1), new_p.reshape(-1), new_v.reshape(-1),
                      np.array([opt.lr, opt.momentum], p.dtype), opt.nesterov)
 
 
-def rmsprop(opt: tn.RMSProp, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
-    (s,), (new_s,) = slots, new_slots
+def rmsprop(opt: tn.RMSProp, p: np.ndarray, g: np.ndarray, state: list, new_p: np.ndarray, new_state: list) -> bool:
+    (s,), (new_s,) = state, new_state
     return _rmsprop(p.reshape(-1), g.reshape(-1), s.reshape(-1), new_p.reshape(-1), new_s.reshape(-1),
                     np.array([opt.lr, 1.0 - opt.rho, opt.eps], p.dtype))
 
 
-def adam(opt: tn.Adam, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndarray, new_slots: list) -> bool:
-    (m, v), (new_m, new_v) = slots, new_slots
+def adam(opt: tn.Adam, p: np.ndarray, g: np.ndarray, state: list, new_p: np.ndarray, new_state: list) -> bool:
+    (m, v), (new_m, new_v) = state, new_state
     c = math.sqrt(1.0 - opt.beta2**opt.steps)
     decay = opt.lr * opt.weight_decay if isinstance(opt, tn.AdamW) else 0.0
     h = np.array([1.0 - opt.beta1, 1.0 - opt.beta2, opt.eps * c, opt.lr * c / (1.0 - opt.beta1**opt.steps), decay],
@@ -112,7 +112,7 @@ def adam(opt: tn.Adam, p: np.ndarray, g: np.ndarray, slots: list, new_p: np.ndar
                  new_p.reshape(-1), new_m.reshape(-1), new_v.reshape(-1), h)
 
 
-#: what the plugin registers: {optimizer class: (its slot names, as its propose names them; kernel)}
+#: what the plugin registers: {optimizer class: (its state names, as its propose names them; kernel)}
 KERNELS: dict[type, tuple[tuple[str, ...], Any]] = {
     tn.SGD: ((), sgd),
     tn.Momentum: (("velocity",), momentum),

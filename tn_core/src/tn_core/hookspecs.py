@@ -67,24 +67,27 @@ def tn_register_callbacks() -> list[type]:
 
 @hookspec
 def tn_optimizer_kernels() -> dict[type, tuple[tuple[str, ...], Any]]:
-    """Return fused update kernels: ``{optimizer class: (slot names, kernel)}``.
+    """Return fused update kernels: ``{optimizer class: (state names, kernel)}``.
 
     Collected once, at the first optimizer step (or by ``tn plugins``), so an
     implementation may import a compiler there; one that raises or returns
     anything else is skipped with a warning. A kernel serves its exact class
     only (a subclass keeps the NumPy path), and only steps in which every
-    parameter, gradient and slot is a C-contiguous float32 or float64 array of
-    one dtype and shape; every other step takes the NumPy path. Two plugins
-    with a kernel for one class: neither is used.
+    parameter, gradient and state array is a C-contiguous float32 or float64
+    array of one dtype and shape; every other step takes the NumPy path. Two
+    plugins with a kernel for one class: neither is used.
 
-    ``kernel(optimizer, p, g, slots, new_p, new_slots) -> bool`` computes the
-    optimizer's update of one parameter (``slots`` are the optimizer's slot
+    ``kernel(optimizer, p, g, state, new_p, new_state) -> bool`` computes the
+    optimizer's update of one parameter (``state`` are the optimizer's state
     arrays in the order of the names, ``optimizer.steps`` already counts this
-    step), writes the new parameter and slot values into ``new_p`` and
-    ``new_slots``, changes nothing else and returns whether every new value is
+    step), writes the new parameter and state values into ``new_p`` and
+    ``new_state``, changes nothing else and returns whether every new value is
     finite. The optimizer stores them only when every parameter's kernel
-    returned True, so a step stays all or nothing, and the slots stay the
+    returned True, so a step stays all or nothing, and the state stays the
     optimizer's own (``state()`` and model files are the same either way).
+    For an optimizer that declares ``elementwise``, a System's step gives the
+    kernel all its parameters at once: ``p``, ``g`` and the state are then the
+    1-d buffers they are packed in.
     """
 
 

@@ -29,7 +29,8 @@ What is here, by purpose:
   activation, fused losses), Activation, Optimizer, Loss, and the result
   types Shape, Params, BuildResult, ForwardResult, BackwardResult;
 - inside forward/backward: ``forward_rng()`` (the System's seeded generator),
-  ``input_grad_wanted(k)`` (skip an unused input gradient);
+  ``input_grad_wanted(k)`` (skip an unused input gradient), ``gradient_target(param)``
+  (where to compute a parameter's gradient: the System's buffer, no copy);
 - math with one home: affine_forward, affine_backward, init_weights;
 - layers inside layers: Nested (a sub-layer's parameters as "<name>/<key>"
   in its owner's dict);
@@ -82,6 +83,7 @@ from tn_core.structure import (
     Structure,
     as_shape,
     forward_rng,
+    gradient_target,
     input_grad_wanted,
 )
 from tn_core.testing import check_gradients, check_structure, check_system_gradients
@@ -115,6 +117,7 @@ __all__ = [
     "check_system_gradients",
     "choice_field",
     "forward_rng",
+    "gradient_target",
     "hookimpl",
     "init_field",
     "init_weights",

@@ -32,7 +32,7 @@ def affine_backward(
     """
     out = gradient_target(weights)
     if len(x) == 1:  # outer: 5x faster for one sample
-        grad_w = np.outer(grad_z[0], x[0], out=out)
+        grad_w = np.multiply.outer(grad_z[0], x[0], out=out)
     else:
         grad_w = np.matmul(grad_z.T, x, out=out)
     return (grad_z @ weights if input_grad else None), grad_w, grad_z.sum(axis=0)

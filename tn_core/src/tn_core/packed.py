@@ -8,6 +8,7 @@ state (Adam's m and v) in buffers of the same layout.
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from collections.abc import Sequence
@@ -35,12 +36,18 @@ def is_packed(array: np.ndarray) -> bool:
 
 def split(flat: np.ndarray, shapes: Sequence[Shape]) -> list[np.ndarray]:
     """Consecutive views of the 1-d ``flat``, one of each shape, in order from its start."""
-    views, start = [], 0
+    return [flat[start:stop] if len(shape) == 1 else flat[start:stop].reshape(shape)
+            for start, stop, shape in _bounds(tuple(shapes))]
+
+
+@functools.lru_cache(maxsize=256)
+def _bounds(shapes: tuple[Shape, ...]) -> tuple[tuple[int, int, Shape], ...]:
+    """(start, stop, shape) of arrays of ``shapes`` back to back (a System's layouts repeat every step)."""
+    bounds, start = [], 0
     for shape in shapes:
-        size = math.prod(shape)
-        views.append(flat[start : start + size].reshape(shape))
-        start += size
-    return views
+        bounds.append((start, start + math.prod(shape), shape))
+        start += math.prod(shape)
+    return tuple(bounds)
 
 
 def span(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
@@ -70,11 +77,11 @@ class Packed(list):
     """
 
     def __init__(self, flat: np.ndarray, shapes: Sequence[Shape]) -> None:
-        super().__init__(split(flat, shapes))
-        if sum(view.size for view in self) != flat.size:
-            raise ValueError(f"arrays of shapes {list(shapes)} do not fill a buffer of {flat.size}")
-        self.flat = flat
         self.shapes = tuple(shapes)
+        if (_bounds(self.shapes)[-1][1] if self.shapes else 0) != flat.size:
+            raise ValueError(f"arrays of shapes {list(shapes)} do not fill a buffer of {flat.size}")
+        super().__init__(split(flat, self.shapes))
+        self.flat = flat
 
     def __reduce__(self) -> tuple[type, tuple[np.ndarray, tuple[Shape, ...]]]:
         """Copies (copy.deepcopy, pickle) are views of the copied buffer, never of the original one."""

@@ -347,7 +347,7 @@ class Plugins:
         return table, clashes
 
     def optimizer_kernels(self) -> dict[type, tuple[tuple[str, ...], Any]]:
-        """{optimizer class: (slot names, kernel)} from the ``tn_optimizer_kernels`` hooks, collected on first use.
+        """{optimizer class: (state names, kernel)} from the ``tn_optimizer_kernels`` hooks, collected on first use.
 
         A hook that raises or returns anything but such a dict is skipped with a warning (``tn plugins`` shows
         why); a class two plugins give a kernel is left out (it keeps the NumPy path).
@@ -436,7 +436,7 @@ class Plugins:
 
 
 def _checked_kernels(kernels: Any) -> dict[type, tuple[tuple[str, ...], Any]]:
-    """What a ``tn_optimizer_kernels`` hook returned, if it is ``{Optimizer subclass: (slot names, kernel)}``."""
+    """What a ``tn_optimizer_kernels`` hook returned, if it is ``{Optimizer subclass: (state names, kernel)}``."""
     optimizer = _expected_types()["optimizer"]
     if kernels is None:  # pluggy's "no result"
         return {}
@@ -446,9 +446,9 @@ def _checked_kernels(kernels: Any) -> dict[type, tuple[tuple[str, ...], Any]]:
         if not (isinstance(cls, type) and issubclass(cls, optimizer)):
             raise PluginError(f"tn_optimizer_kernels returned the key {cls!r}, which is not an Optimizer subclass")
         if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], tuple)
-                and all(isinstance(slot, str) for slot in value[0]) and callable(value[1])):
+                and all(isinstance(name, str) for name in value[0]) and callable(value[1])):
             raise PluginError(f"tn_optimizer_kernels returned {value!r} for {cls.__name__}, "
-                              "not (slot names, kernel)")
+                              "not (state names, kernel)")
     return kernels
 
 

@@ -237,7 +237,8 @@ class System:
         return groups
 
     def _adopt_parameters(self) -> None:
-        """Cast the parameters to the System's dtype, unless a live System of another dtype shares them.
+        """Cast the parameters to the System's dtype and pack the trainable ones (:meth:`_pack`), unless a live
+        System of another dtype shares them.
 
         Systems sharing layers share their arrays (one encoder in two Systems trains once), so they must
         agree on the dtype: casting would silently change the other System's precision.
@@ -438,11 +439,13 @@ class System:
         passed along)."""
         if isinstance(result, (tuple, list)) and len(result) == 2:
             outs, cache = result
-            if isinstance(outs, (tuple, list)) and len(outs) == len(shapes) and all(
-                isinstance(o, np.ndarray) and o.shape == shape and (o.dtype == self.dtype or o.dtype.kind in "iu")
-                for o, shape in zip(outs, shapes)
-            ):
-                return list(outs), cache
+            if isinstance(outs, (tuple, list)) and len(outs) == len(shapes):
+                for o, shape in zip(outs, shapes):
+                    if not (isinstance(o, np.ndarray) and o.shape == shape
+                            and (o.dtype == self.dtype or o.dtype.kind in "iu")):
+                        break
+                else:
+                    return list(outs), cache
         where = f"{_describe(inst, self.names[inst])}.forward"
         if not isinstance(result, (tuple, list)) or len(result) != 2 or not isinstance(result[0], (tuple, list)):
             raise PluginError(f"{where} returned {_short(result)}; expected (list of outputs, cache)")
@@ -465,12 +468,16 @@ class System:
         if isinstance(result, (tuple, list)) and len(result) == 2:
             in_grads, p_grads = result
             if (isinstance(in_grads, (tuple, list)) and len(in_grads) == len(shapes)
-                    and all(g is None or (isinstance(g, np.ndarray) and g.shape == shape and g.dtype == dtype)
-                            for g, shape in zip(in_grads, shapes))
-                    and isinstance(p_grads, dict) and p_grads.keys() == call.params.keys()
-                    and all(isinstance(g, np.ndarray) and g.shape == inst.params[key].shape and g.dtype == dtype
-                            for key, g in p_grads.items())):
-                return list(in_grads), p_grads
+                    and isinstance(p_grads, dict) and p_grads.keys() == call.params.keys()):
+                for g, shape in zip(in_grads, shapes):
+                    if g is not None and not (isinstance(g, np.ndarray) and g.shape == shape and g.dtype == dtype):
+                        break
+                else:
+                    for key, g in p_grads.items():
+                        if not (isinstance(g, np.ndarray) and g.shape == inst.params[key].shape and g.dtype == dtype):
+                            break
+                    else:
+                        return list(in_grads), p_grads
         n = shapes[0][0] if shapes else 0
         where = f"{_describe(inst, self.names[inst])}.backward"
         if not isinstance(result, (tuple, list)) or len(result) != 2:
@@ -674,7 +681,7 @@ class System:
         current = self.optimizer
         same = isinstance(method, str) and type(current) is get_plugins().lookup("optimizer", method)
         if current is not None and same:
-            if lr is not None:
+            if lr is not None and lr != current.lr:
                 current.lr = lr  # converted and checked by the field
             return current
         self.optimizer = resolve_optimizer(method, lr)
@@ -762,7 +769,7 @@ class System:
         adam_fields = learn_options(seed_keywords) if seed_keywords else {}
         if not isinstance(state, State):
             raise ConfigError(f"learn needs the state from guess(..., return_state=True), got {type(state).__name__}")
-        if any(inst[0] not in state.values for inst in self.order):
+        if any(ref not in state.values for ref in self._refs):
             raise ConfigError("learn: the state comes from another System's forward pass; "
                               "use the state this System's guess(..., return_state=True) returned")
         total, output_grads, fused = self.loss_gradients(state, true_outputs, loss)
