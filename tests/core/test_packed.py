@@ -8,6 +8,7 @@ must give its numbers exactly (elementwise NumPy is the same arithmetic on one a
 from __future__ import annotations
 
 import copy
+import weakref
 from typing import Any
 
 import attrs
@@ -221,6 +222,17 @@ def test_gradients_of_two_calls_are_separate_arrays() -> None:
     s.gradients([x2], [t2])
     for (inst, key), g in kept.items():
         np.testing.assert_array_equal(first[inst][key], g)
+
+
+def test_an_update_keeps_no_gradient_buffer_alive() -> None:
+    """Peak memory: once the caller drops the gradients an update used, their buffer goes."""
+    s = network(33)
+    x, t = data(34)
+    pgrads, _ = s.gradients([x], [t])
+    buffer = weakref.ref(pgrads[s["affine_1"]]["weights"].base)
+    s.apply_gradients(pgrads, s.use_optimizer("adam"), 0.5)
+    del pgrads
+    assert buffer() is None
 
 
 # -- the compiled plan ---------------------------------------------------------------------------------------

@@ -704,8 +704,10 @@ class System:
             raise NonFiniteError(f"{where}the loss is {loss} at step {self.step}; {unchanged}")
         plugins = get_plugins()
         plugins.call("tn_before_update", callbacks, system=self, grads=pgrads, optimizer=optimizer, step=self.step)
+        grads = self._gradient_list(pgrads)
+        self._last_gradients = None  # the buffer lives on only as long as the caller's pgrads
         try:
-            optimizer.step(self._parameter_list(), self._gradient_list(pgrads))
+            optimizer.step(self._parameter_list(), grads)
         except NonFiniteError as exc:
             bad = getattr(exc, "parameter", None)
             culprit = "a parameter" if bad is None else ".".join(self.parameters()[bad][:2])
