@@ -22,19 +22,30 @@ non-negative constants (scipy.optimize.nnls).
 What it measured on a shared 2-core x86 machine (2026-12, NumPy 2 with
 OpenBLAS, one thread; the load of other jobs moves single timings by 30%
 and more): on the 150 shapes of ``--grid``, timed again after the fit, the
-path ``choose`` picks took 4% longer on average than the fastest of each shape
-and step (11% at the 90th percentile), always ``rows`` (Conv before the
-choice) 55% (117%), always ``plain`` 25% (67%). ``plain`` wins on small
+path ``choose`` picks took 5% longer on average than the faster path of
+each shape and step (6% at the 90th percentile), always ``rows`` (Conv
+before the choice) 54% (115%), always ``plain`` 23% (61%). ``plain`` wins on small
 images and many output channels, ``rows`` on large images with few output
-channels and on strides, ``fft`` on few channels with 5x5 kernels, mostly
-for dx. On the models' layers the paths came within 10-30% of each other
-except ``plain``'s dx (3-4x slower). For ``rows`` alone: unrolling every
-axis but the first was 1.4-2.6x faster than unrolling every axis on 32x32
-images at batch 32 and 1.3-11x faster than unrolling none, except at 64
-channels (1.2x slower). Slices of 4 MB made batch-256 steps of the conv
-model 7% faster than the whole batch at once and 13% faster than 0.5 MB
-slices; two threads made them 1.4x faster (one BLAS thread each) and
-batch-32 steps no faster.
+channels and on strides, and for dx. In training steps (old and new layers
+in one process, steps interleaved, CPU time): small_conv's step took 0.77x
+the time of the ``rows``-only layer at batch 32 and 256 and 0.91x at batch
+1; the conv and conv_bn models run ``rows`` as before.
+
+Two more paths were measured and left out. Direct (a matmul per kernel
+offset, no im2col; ``rows`` with every axis looped) was 1.3-11x slower than
+``rows`` on 32x32 images at batch 32, except at 64 channels (1.2x faster);
+``rows`` was also 1.4-2.6x faster than unrolling every axis there. FFT
+(stride 1: real FFTs over the sliding axes, a matmul per frequency over
+channels; commit 79e6492) matched the plain definitions to 1e-14 in float64
+and, timed alone, beat ``rows`` by 1.2-2.5x for dx on few channels with 5x5
+kernels; but inside training steps its spectra, about 4 MB of fresh memory
+per call on the conv model's 32x32x5 layers (600-800 page faults), made
+its forward 1.7x slower than timed alone and the conv and conv_bn steps 8-10%
+slower at batch 32 (no faster at 256) than ``rows``.
+
+Slices of 4 MB made batch-256 steps of the conv model 7% faster than the
+whole batch at once and 13% faster than 0.5 MB slices; two threads made
+them 1.4x faster (one BLAS thread each) and batch-32 steps no faster.
 """
 
 from __future__ import annotations

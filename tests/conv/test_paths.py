@@ -22,7 +22,7 @@ def _geometry(rank: int, mode: str, seed: int) -> tuple[Window, int, np.random.G
     """A random layer geometry, its number of output channels, and a generator for its arrays."""
     rng = np.random.default_rng(1000 * rank + 10 * seed + len(mode))
     config = random_conv_config(rng, rank, mode)
-    if seed == 2:  # stride 1, so that the FFT path applies too
+    if seed == 2:  # stride 1 too
         config["stride"] = (1,) * rank
     geo = window(config["input_shape"], config["kernel_shape"], config["stride"], config["dilation"], config["pad"])
     return geo, int(rng.integers(1, 5)), rng
@@ -93,10 +93,7 @@ def test_numerical_gradients_by_each_path(layer: tn.Structure, shape: tuple, onl
     check_gradients(layer, [shape], batch_size=2, max_coords=25)
 
 
-def test_choose_picks_an_applicable_path_by_its_estimated_cost() -> None:
-    strided = window((16, 16, 4), (3, 3), (2, 2), (1, 1), True)
-    for step in paths.STEPS:
-        assert paths.choose(strided, 8, 32, step) is not paths.FFT  # the FFT path needs stride 1
+def test_choose_picks_the_path_of_lowest_estimated_cost() -> None:
     geo = window((16, 16, 4), (5, 5), (1, 1), (1, 1), True)
     for n, step in itertools.product((1, 32, 256), paths.STEPS):
         costs = {path: paths.cost(path, geo, 8, n, step) for path in paths.PATHS.values()}

@@ -12,8 +12,9 @@ arguments and results (``correlate``: z; ``weight_gradient``: dW;
   less than ``plain``; dx is the correlation of g, spread by the stride onto
   a zero grid (``Window.transposed``), with the flipped kernel. The columns
   live in reused per-thread buffers (``parallel.scratch``).
-- ``fft``: stride 1 only: by the convolution theorem, each sum over channels
-  is a matmul per frequency of real FFTs over the sliding axes.
+
+A direct path (a matmul per kernel offset, no im2col) and an FFT path
+(stride 1) were measured too and are not here: see benchmarks/conv_paths.py.
 
 ``choose`` picks, for each of the three, the path with the lowest estimated
 time (``cost``), a function of the shape alone: a shape always runs the
@@ -30,7 +31,6 @@ import functools
 import math
 
 import numpy as np
-import scipy.fft
 
 from tn_layers_conv import correlation
 from tn_layers_conv.parallel import over_batch, scratch, slice_count
@@ -154,97 +154,13 @@ class Rows:
                 "read": loops * (positions * (unrolled + o) + products)}
 
 
-class FFT:
-    """Stride 1, by real FFTs over the sliding axes of sizes N >= the padded input (so nothing wraps around).
-
-    With X, G and V the spectra of xp, g and the dilated kernel (W with
-    d - 1 zeros between its taps), and f the frequencies::
-
-        z   = irfft(sum_c X[n, f, c] conj(V[o, f, c]))   at the output positions
-        dW  = irfft(sum_n conj(G[n, f, o]) X[n, f, c])   at the taps q d
-        dxp = irfft(sum_o G[n, f, o] V[o, f, c])         at the padded input's positions
-    """
-
-    name = "fft"
-
-    @staticmethod
-    def applies(geo: Window) -> bool:
-        return all(s == 1 for s in geo.stride)
-
-    @staticmethod
-    def size(geo: Window) -> tuple[int, ...]:
-        return tuple(scipy.fft.next_fast_len(p, real=True) for p in geo.padded)
-
-    @classmethod
-    def sample_bytes(cls, geo: Window, out_size: int) -> int:
-        size = cls.size(geo)
-        return 2 * math.prod(size[:-1]) * (size[-1] // 2 + 1) * (geo.channels + out_size)
-
-    @classmethod
-    def _spectrum(cls, geo: Window, a: np.ndarray) -> np.ndarray:
-        """The real FFT of a (m, *grid, k) over its grid axes, zero-padded to ``size``: (m, *freqs, k)."""
-        return scipy.fft.rfftn(a, s=cls.size(geo), axes=tuple(range(1, len(geo.kernel) + 1)))
-
-    @classmethod
-    def _inverse(cls, geo: Window, products: np.ndarray, freqs: tuple[int, ...]) -> np.ndarray:
-        """The grid (m, *size, k) whose spectrum the per-frequency products (F, m, k) are."""
-        spectrum = products.transpose(1, 0, 2).reshape(products.shape[1], *freqs, products.shape[2])
-        return scipy.fft.irfftn(spectrum, s=cls.size(geo), axes=tuple(range(1, len(geo.kernel) + 1)))
-
-    @classmethod
-    def _kernel_spectrum(cls, geo: Window, w: np.ndarray) -> np.ndarray:
-        """V: the spectrum of W with d - 1 zeros between its taps along each axis."""
-        dilated = np.zeros((w.shape[0], *geo.extent, w.shape[-1]), dtype=w.dtype)
-        dilated[(slice(None), *(slice(None, None, d) for d in geo.dilation))] = w
-        return cls._spectrum(geo, dilated)
-
-    @classmethod
-    def correlate(cls, geo: Window, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        spectrum_x = cls._spectrum(geo, geo.place(x))
-        products = _by_frequency(spectrum_x) @ _by_frequency(cls._kernel_spectrum(geo, w)).conj().transpose(0, 2, 1)
-        z = cls._inverse(geo, products, spectrum_x.shape[1:-1])  # (n, *size, O)
-        return z[(slice(None), *(slice(0, o) for o in geo.out))].astype(x.dtype, copy=False)
-
-    @classmethod
-    def weight_gradient(cls, geo: Window, x: np.ndarray, g: np.ndarray) -> np.ndarray:
-        spectrum_x = cls._spectrum(geo, geo.place(x))
-        products = _by_frequency(cls._spectrum(geo, g)).conj().transpose(0, 2, 1) @ _by_frequency(spectrum_x)
-        dw = cls._inverse(geo, products, spectrum_x.shape[1:-1])  # (O, *size, C)
-        return dw[(slice(None), *(slice(0, e, d) for e, d in zip(geo.extent, geo.dilation)))].astype(x.dtype)
-
-    @classmethod
-    def input_gradient(cls, geo: Window, g: np.ndarray, w: np.ndarray) -> np.ndarray:
-        spectrum_g = cls._spectrum(geo, g)
-        products = _by_frequency(spectrum_g) @ _by_frequency(cls._kernel_spectrum(geo, w))  # (F, n, C)
-        dxp = cls._inverse(geo, products, spectrum_g.shape[1:-1])
-        return dxp[geo.interior()].astype(g.dtype, copy=False)
-
-    @classmethod
-    def work(cls, geo: Window, out_size: int, n: int, step: str) -> dict[str, float]:
-        size, c, o = cls.size(geo), geo.channels, out_size
-        grid, freqs = math.prod(size), math.prod(size[:-1]) * (size[-1] // 2 + 1)
-        transforms = {"correlate": n * c + o * c + n * o, "weight_gradient": n * c + n * o + o * c,
-                      "input_gradient": n * o + o * c + n * c}[step]
-        copy = {"correlate": _placed(geo, n) + n * math.prod(geo.out) * o, "weight_gradient": _placed(geo, n),
-                "input_gradient": n * math.prod(geo.spatial) * c}[step]
-        return {"op": 12, "copy": copy, "fft": transforms * grid * math.log2(grid), "cmac": n * freqs * c * o,
-                "matrix": freqs, "read": freqs * (n * c + c * o + n * o)}
-
-
-def _by_frequency(spectrum: np.ndarray) -> np.ndarray:
-    """A spectrum (m, *freqs, k) as one (m, k) matrix per frequency: (F, m, k)."""
-    return spectrum.reshape(spectrum.shape[0], -1, spectrum.shape[-1]).transpose(1, 0, 2)
-
-
-PATHS = {path.name: path for path in (Plain, Rows, FFT)}
+PATHS = {path.name: path for path in (Plain, Rows)}
 
 #: seconds per unit of each kind of work (``work``): a NumPy call from Python, an element copied, a contiguous run
 #: an im2col copy reads, a multiply-add in a matmul, an element a matmul reads or writes, a matrix of a stacked
-#: matmul, a real FFT's n log2 n, a complex multiply-add of the per-frequency products. Fitted to CPU times of
-#: 150 shapes and the benchmark models' conv layers on a 2-core x86 machine (one thread, float32) by
-#: ``python -m benchmarks.conv_paths --fit``.
-COST = {"op": 1.06e-05, "copy": 3.13e-10, "run": 7.68e-09, "mac": 4e-11, "read": 3.22e-10, "matrix": 6.28e-09,
-        "fft": 6.1e-10, "cmac": 1.08e-09}
+#: matmul. Fitted to CPU times of 150 shapes and the benchmark models' conv layers on a 2-core x86 machine (one
+#: thread, float32) by ``python -m benchmarks.conv_paths --fit``.
+COST = {"op": 1.06e-05, "copy": 3.13e-10, "run": 7.68e-09, "mac": 4e-11, "read": 3.22e-10, "matrix": 6.28e-09}
 
 
 def cost(path: type, geo: Window, out_size: int, n: int, step: str, per_unit: dict[str, float] = COST) -> float:
