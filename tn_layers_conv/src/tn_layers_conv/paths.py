@@ -1,8 +1,9 @@
 """Fast ways to compute :mod:`tn_layers_conv.correlation`, which one each shape gets, and the batch on threads.
 
-Each path has the three functions of the plain definitions, with their
-arguments and results (``correlate``: z; ``weight_gradient``: dW;
-``input_gradient``: dx), and computes the same numbers up to rounding:
+Each path has the three functions of the plain definitions with their
+arguments (``correlate``: z; ``weight_gradient``: dW; ``input_gradient``:
+dx; the first and last write into ``out``, a slice of the batch's result)
+and computes the same numbers up to rounding:
 
 - ``plain``: :mod:`tn_layers_conv.correlation` itself: z and dW one matmul
   on im2col columns each, dx one matmul per kernel offset.
@@ -56,9 +57,15 @@ class Plain:
     """The definitions of :mod:`tn_layers_conv.correlation` as they are."""
 
     name = "plain"
-    correlate = staticmethod(correlation.correlate)
     weight_gradient = staticmethod(correlation.weight_gradient)
-    input_gradient = staticmethod(correlation.input_gradient)
+
+    @staticmethod
+    def correlate(geo: Window, x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+        out[...] = correlation.correlate(geo, x, w)
+
+    @staticmethod
+    def input_gradient(geo: Window, g: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+        out[...] = correlation.input_gradient(geo, g, w)
 
     @staticmethod
     def applies(geo: Window) -> bool:
@@ -117,15 +124,14 @@ class Rows:
         return [cols[index].reshape(cols.shape[0], -1, cols.shape[-1]) for index in geo.offsets(cls.looped(geo))]
 
     @classmethod
-    def correlate(cls, geo: Window, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def correlate(cls, geo: Window, x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
         rows = cls._rows(geo, cls.columns(geo, x))
-        out_size = w.shape[0]
-        taps = np.ascontiguousarray(w.reshape(out_size, len(rows), -1).transpose(1, 2, 0))  # (offsets, KC, O)
-        z = np.matmul(rows[0], taps[0])
+        taps = np.ascontiguousarray(w.reshape(w.shape[0], len(rows), -1).transpose(1, 2, 0))  # (offsets, KC, O)
+        z = out.reshape(x.shape[0], -1, w.shape[0])  # (n, positions, O): a view, out being a contiguous slice
+        np.matmul(rows[0], taps[0], out=z)
         product = scratch("product", z.shape, z.dtype)
         for part, tap in zip(rows[1:], taps[1:]):
             z += np.matmul(part, tap, out=product)
-        return z.reshape(x.shape[0], *geo.out, out_size)
 
     @classmethod
     def weight_gradient(cls, geo: Window, x: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -135,9 +141,9 @@ class Rows:
         return dw.reshape(out_size, *geo.kernel, geo.channels)
 
     @classmethod
-    def input_gradient(cls, geo: Window, g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def input_gradient(cls, geo: Window, g: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
         flipped = np.moveaxis(np.flip(w, axis=tuple(range(1, w.ndim - 1))), (0, -1), (-1, 0))  # (C, *kernel, O)
-        return cls.correlate(geo.transposed(w.shape[0]), g, flipped)
+        cls.correlate(geo.transposed(w.shape[0]), g, flipped, out)
 
     @classmethod
     def work(cls, geo: Window, out_size: int, n: int, step: str) -> dict[str, float]:
@@ -184,10 +190,7 @@ def correlate(geo: Window, x: np.ndarray, w: np.ndarray, path: type | None = Non
     path = path or choose(geo, out_size, n, "correlate")
     z = np.empty((n, *geo.out, out_size), dtype=np.result_type(x, w))
 
-    def part(s: slice) -> None:
-        z[s] = path.correlate(geo, x[s], w)
-
-    over_batch(part, n, path.sample_bytes(geo, out_size) * x.itemsize)
+    over_batch(lambda s: path.correlate(geo, x[s], w, z[s]), n, path.sample_bytes(geo, out_size) * x.itemsize)
     return z
 
 
@@ -206,8 +209,5 @@ def input_gradient(geo: Window, g: np.ndarray, w: np.ndarray, path: type | None 
     path = path or choose(geo, out_size, n, "input_gradient")
     dx = np.empty((n, *geo.spatial, geo.channels), dtype=np.result_type(g, w))
 
-    def part(s: slice) -> None:
-        dx[s] = path.input_gradient(geo, g[s], w)
-
-    over_batch(part, n, path.sample_bytes(geo, out_size) * g.itemsize)
+    over_batch(lambda s: path.input_gradient(geo, g[s], w, dx[s]), n, path.sample_bytes(geo, out_size) * g.itemsize)
     return dx
