@@ -66,10 +66,16 @@ def step_and_update(spec: Any, x: Any, y: Any, fused: bool) -> tuple[Callable[[]
         system.learn(state, [y], method=method, scale=spec.lr, loss=loss)
 
     step()
+    import numpy as np
+
+    from tn_core.packed import Packed, span
+
     pgrads, _ = system.gradients([x], [y], loss=loss)
-    order = [(owner, group, key) for owner, group in system.groups for key in system.trainable[owner]]
-    params = [group[key] for _, group, key in order]  # as System.apply_gradients lists them
-    grads = [pgrads[owner][key] for owner, _, key in order]
+    arrays = [array for _, _, array in system.parameters()]
+    shapes = [array.shape for array in arrays]
+    params = Packed(span(arrays), shapes)  # as System.apply_gradients hands them: packed in one buffer
+    grads = Packed(np.concatenate([pgrads[system[layer]][key].ravel() for layer, key, _ in system.parameters()]),
+                   shapes)
     return step, lambda: system.optimizer.step(params, grads)
 
 
