@@ -192,8 +192,8 @@ class GlobalAvgPool(kit.Structure):
     ``axes=None`` averages every axis but the last: (H, W, C) -> (C,).
     """
 
-    axes: int | None = attrs.field(default=None, converter=attrs.converters.optional(
-        kit.labelled(lambda value: kit.check_int(value, "axes"))))
+    axes: int | None = attrs.field(
+        default=None, converter=kit.labelled(lambda value: None if value is None else kit.check_int(value, "axes")))
 
     def _count(self, shape: Shape) -> int:
         count = len(shape) - 1 if self.axes is None else self.axes
