@@ -1,16 +1,19 @@
-"""Registers the conv and pooling layers with tensornet."""
+"""Registers the conv and pooling layers with tensornet (the convention of docs/writing-a-plugin.md)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tn_core import kit
-from tn_layers_conv.conv import Conv, Conv1D, Conv2D, Conv3D
-from tn_layers_conv.pooling import (
+from tn_layers_conv import (
     AvgPool,
     AvgPool1D,
     AvgPool2D,
     AvgPool3D,
+    Conv,
+    Conv1D,
+    Conv2D,
+    Conv3D,
     GlobalAvgPool,
     MaxPool,
     MaxPool1D,
@@ -18,11 +21,15 @@ from tn_layers_conv.pooling import (
     MaxPool3D,
 )
 
+STRUCTURES = [
+    Conv, Conv1D, Conv2D, Conv3D, MaxPool, MaxPool1D, MaxPool2D, MaxPool3D, AvgPool, AvgPool1D, AvgPool2D, AvgPool3D,
+    GlobalAvgPool,
+]
+
 
 @kit.hookimpl
 def tn_register_structures() -> list[type]:
-    return [Conv, Conv1D, Conv2D, Conv3D, MaxPool, MaxPool1D, MaxPool2D, MaxPool3D,
-            AvgPool, AvgPool1D, AvgPool2D, AvgPool3D, GlobalAvgPool]
+    return list(STRUCTURES)
 
 
 @kit.hookimpl
