@@ -418,9 +418,6 @@ class AdamW(Adam):
         return step
 
 
-BUILTIN_OPTIMIZERS = [SGD, Momentum, RMSProp, Adam, AdamW]
-
-
 def _non_finite(optimizer: Optimizer, i: int, g: np.ndarray) -> NonFiniteError:
     """NonFiniteError for parameter i, whose gradient ``g`` is not finite or whose update would not be."""
     cause = "update" if finite(g) else "gradient"
