@@ -10,7 +10,7 @@ Samples/s of one forward and backward pass in float32, one BLAS thread
   written in tn_layers_recurrent.recurrent;
 - fast: ``forward`` / ``backward`` as the layers run them;
 - fast, fresh arrays: the same with every work array from ``np.empty``
-  instead of ``buffers.empty``'s reuse (large fresh arrays cost page faults).
+  instead of ``kit.reusable_empty``'s reuse (large fresh arrays cost page faults).
 
 Then one LSTM step's elementwise work, in microseconds per call: on the
 gates as interleaved column blocks of (N, 4 * size) (the reference's
@@ -39,14 +39,14 @@ from benchmarks.run import limit_threads
 
 @contextlib.contextmanager
 def fresh_arrays() -> Iterator[None]:
-    """``buffers.empty`` allocating every time, as it does where CPython's reference counts are unavailable."""
-    from tn_layers_recurrent import buffers
+    """``kit.reusable_empty`` allocating every time, as it does where CPython's reference counts are unavailable."""
+    from tn_core import work_arrays
 
-    saved, buffers.FREE = buffers.FREE, None
+    saved, work_arrays.FREE = work_arrays.FREE, None
     try:
         yield
     finally:
-        buffers.FREE = saved
+        work_arrays.FREE = saved
 
 
 def passes(layer: Any, x: Any) -> dict[str, Callable[[], None]]:

@@ -181,10 +181,3 @@ def test_threads_run_the_slices_only_when_each_gets_work(monkeypatch: pytest.Mon
     assert pooled == []
     parallel.over_batch(lambda s: s, 32, parallel.SLICE_BYTES // 8)  # four slices: on the threads
     assert pooled == [4]
-
-
-def test_scratch_is_reused_per_thread() -> None:
-    a = parallel.scratch("test", (4, 5), np.float32)
-    b = parallel.scratch("test", (2, 3), np.float32)
-    assert np.shares_memory(a, b)
-    assert b.shape == (2, 3) and b.dtype == np.float32

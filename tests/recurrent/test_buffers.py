@@ -1,25 +1,10 @@
-"""Work arrays reused across steps: never while anything (a cache, an output, a view) still refers to them."""
+"""The recurrent layers' reused arrays (kit.reusable_empty): never while a cache, an output or a view refers to them."""
 
 from __future__ import annotations
 
 import numpy as np
 
 import tn_core as tn
-from tn_layers_recurrent import buffers
-
-
-def test_an_array_is_reused_only_once_nothing_refers_to_it() -> None:
-    held = [buffers.empty((3, 5), np.float32) for _ in range(buffers.KEEP + 3)]
-    assert len({id(a) for a in held}) == len(held)
-    view = held[0][1:]
-    first = id(held[0])  # the pool keeps it alive, so the id stays its own
-    del held
-    again = buffers.empty((3, 5), np.float32)
-    assert id(again) != first  # the view still refers to it
-    assert again.shape == (3, 5) and again.dtype == np.float32
-    del view, again
-    assert id(buffers.empty((3, 5), np.float32)) == first
-    assert id(buffers.empty((3, 5), np.float64)) != first
 
 
 def test_outputs_and_states_of_earlier_steps_are_never_overwritten() -> None:

@@ -87,6 +87,7 @@ from tn_core.structure import (
     input_grad_wanted,
 )
 from tn_core.testing import check_gradients, check_structure, check_system_gradients
+from tn_core.work_arrays import reusable_empty, scratch
 
 __all__ = [
     "Activation",
@@ -129,6 +130,8 @@ __all__ = [
     "prefixed",
     "real_field",
     "resolve_activation",
+    "reusable_empty",
+    "scratch",
     "shape_field",
     "suggest",
     "warn_renamed",

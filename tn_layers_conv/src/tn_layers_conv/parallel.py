@@ -1,12 +1,10 @@
-"""Run work over slices of the batch on a few threads, with per-thread work arrays.
+"""Run work over slices of the batch on a few threads.
 
 NumPy's copies, ufuncs and BLAS calls release the GIL, and a conv layer's
 matmuls are many small per-sample products that BLAS runs on one thread
 each, so splitting the batch is how Conv uses more than one core. Working
-slice by slice also keeps the work arrays in cache, and ``scratch`` lets
-each thread reuse its arrays from one call to the next instead of fresh
-memory (which the kernel would have to zero on first touch). tn-core has
-no such helper; this is the plugin's one.
+slice by slice also keeps the work arrays in cache (each thread reuses its
+own through ``kit.scratch``).
 
 A batch runs on the threads only when each thread gets a full slice.
 ``TN_NUM_THREADS`` sets the number of threads, else ``OMP_NUM_THREADS``
@@ -18,14 +16,10 @@ times the slice size and the threads.
 from __future__ import annotations
 
 import functools
-import math
 import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
-
-import numpy as np
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -62,14 +56,3 @@ def over_batch(work: Callable[[slice], T], n: int, sample_bytes: int) -> list[T]
         return [work(part) for part in parts]
     return list(_pool().map(work, parts))
 
-
-_local = threading.local()
-
-
-def scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """This thread's work array ``name`` of ``shape`` (contents undefined), reused by its next call."""
-    size = math.prod(shape) * np.dtype(dtype).itemsize
-    buffers = _local.__dict__.setdefault("buffers", {})
-    if name not in buffers or buffers[name].nbytes < size:
-        buffers[name] = np.empty(size, dtype=np.uint8)
-    return buffers[name][:size].view(dtype).reshape(shape)

@@ -12,7 +12,7 @@ and computes the same numbers up to rounding:
   of the columns, z = sum_i cols[rows i] W[:, i]^T, copying kernel[0] times
   less than ``plain``; dx is the correlation of g, spread by the stride onto
   a zero grid (``Window.transposed``), with the flipped kernel. The columns
-  live in reused per-thread buffers (``parallel.scratch``).
+  live in reused per-thread buffers (``kit.scratch``).
 
 A direct path (a matmul per kernel offset, no im2col) and an FFT path
 (stride 1) were measured too and are not here: see benchmarks/conv_paths.py.
@@ -33,8 +33,9 @@ import math
 
 import numpy as np
 
+from tn_core import kit
 from tn_layers_conv import correlation
-from tn_layers_conv.parallel import over_batch, scratch, slice_count
+from tn_layers_conv.parallel import over_batch, slice_count
 from tn_layers_conv.window import Window
 
 #: what a path computes: the names of its functions, and of the module's that run them over the batch
@@ -112,9 +113,9 @@ class Rows:
     def columns(cls, geo: Window, x: np.ndarray) -> np.ndarray:
         """x (n, *spatial, C) on its grid, im2col after the looped axes: (n, *padded[:l], positions, taps * C)."""
         l = cls.looped(geo)
-        xp = geo.place(x, out=scratch("grid", (x.shape[0], *geo.padded, geo.channels), x.dtype))
+        xp = geo.place(x, out=kit.scratch("grid", (x.shape[0], *geo.padded, geo.channels), x.dtype))
         view = geo.windows(xp, first=l)  # (n, *padded[:l], *out[l:], *kernel[l:], C)
-        cols = scratch("columns", view.shape, x.dtype)
+        cols = kit.scratch("columns", view.shape, x.dtype)
         np.copyto(cols, view)
         return cols.reshape(*view.shape[: 1 + l], math.prod(geo.out[l:]), -1)
 
@@ -129,7 +130,7 @@ class Rows:
         taps = np.ascontiguousarray(w.reshape(w.shape[0], len(rows), -1).transpose(1, 2, 0))  # (offsets, KC, O)
         z = out.reshape(x.shape[0], -1, w.shape[0])  # (n, positions, O): a view, out being a contiguous slice
         np.matmul(rows[0], taps[0], out=z)
-        product = scratch("product", z.shape, z.dtype)
+        product = kit.scratch("product", z.shape, z.dtype)
         for part, tap in zip(rows[1:], taps[1:]):
             z += np.matmul(part, tap, out=product)
 

@@ -27,7 +27,7 @@ Each class holds its math twice:
   contiguous blocks; sigmoid gates are computed as 0.5 + 0.5 tanh(z / 2),
   one tanh call for every gate of a step, with those gates' rows of W and b
   halved up front; work arrays are updated in place and come from
-  ``buffers.empty``, which reuses them across training steps.
+  ``kit.reusable_empty``, which reuses them across training steps.
   ``python -m benchmarks.recurrent_paths`` measures what each choice buys.
 """
 
@@ -41,7 +41,7 @@ import numpy as np
 
 from tn_core import kit
 from tn_core.kit import BackwardResult, BuildResult, ForwardResult, Params, Shape, activation_field, init_field
-from tn_layers_recurrent.buffers import empty, sigmoid_slope, tanh_slope
+from tn_layers_recurrent.buffers import sigmoid_slope, tanh_slope
 
 #: what ``step`` returns: (the carries after the step, what ``step_backward`` needs)
 Step = tuple[list[np.ndarray], Any]
@@ -183,7 +183,7 @@ class Recurrent(kit.Structure):
         x = inputs[0]
         n, steps = x.shape[:2]
         sequence = self.reading_order(x)
-        xt = empty((steps, n, sequence.shape[2]), x.dtype)
+        xt = kit.reusable_empty((steps, n, sequence.shape[2]), x.dtype)
         xt[...] = sequence.swapaxes(0, 1)  # time-major
         xt = xt.reshape(steps * n, -1)
         # Per gate block k (its rows of W, b): w[k] (size, size + features), b[k] (1, size).
@@ -192,7 +192,7 @@ class Recurrent(kit.Structure):
         if self.sigmoid_blocks:
             scale = self.gate_scale(w.dtype)
             w, b = w * scale, b * scale
-        z = empty((self.gates, steps * n, self.size), x.dtype)
+        z = kit.reusable_empty((self.gates, steps * n, self.size), x.dtype)
         np.matmul(xt, w[:, :, self.size:].transpose(0, 2, 1), out=z)
         z += b  # z[k] = x W_xk^T + b_k, for all steps at once
         w_hT = np.ascontiguousarray(w[:, :, : self.size].transpose(0, 2, 1))
@@ -222,7 +222,7 @@ class Recurrent(kit.Structure):
 
 def _states(z: np.ndarray, initial: np.ndarray) -> np.ndarray:
     """A (T + 1, N, size) buffer with the initial carry in row 0, for gate-major ``z``."""
-    h = empty((z.shape[1] + 1, *z.shape[2:]), z.dtype)
+    h = kit.reusable_empty((z.shape[1] + 1, *z.shape[2:]), z.dtype)
     h[0] = initial
     return h
 
@@ -282,7 +282,7 @@ class RNN(Recurrent):
         self, w_h: np.ndarray, cache: Any, d_states: np.ndarray, d_finals: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         z, h = cache
-        dz = empty(z.shape, z.dtype)
+        dz = kit.reusable_empty(z.shape, z.dtype)
         dh = d_finals[0].copy()  # dE/dh_t flowing back from step t + 1 (and from slot 1 at the end)
         for t in range(z.shape[0] - 1, -1, -1):
             dh += d_states[t]
@@ -368,7 +368,7 @@ class LSTM(Gated):
 
     def scan(self, z: np.ndarray, w_hT: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
         h, c = _states(z, carries[0]), _states(z, carries[1])
-        tanh_c = empty(h[1:].shape, z.dtype)
+        tanh_c = kit.reusable_empty(h[1:].shape, z.dtype)
         rec, ig = np.empty_like(z[:, 0]), np.empty_like(h[0])
         scale = self.gate_scale(z.dtype)
         shift = 1 - scale  # tanh -> sigmoid on the halved gates, identity on g
@@ -395,16 +395,16 @@ class LSTM(Gated):
         # Everything that does not depend on the gradient flowing back, for all steps at once:
         # dz_[f,i,g] = dc * [c_{t-1} f(1-f), g i(1-i), i (1-g^2)], dz_o = dh * tanh(c) o(1-o),
         # dc_t = dc_{t+1} f_{t+1} + dh * o (1 - tanh(c)^2).
-        by_dc = empty((3, *f.shape), f.dtype)
+        by_dc = kit.reusable_empty((3, *f.shape), f.dtype)
         np.multiply(sigmoid_slope(f, by_dc[0]), c[:-1], out=by_dc[0])
         np.multiply(sigmoid_slope(i, by_dc[1]), g, out=by_dc[1])
         np.multiply(tanh_slope(g, by_dc[2]), i, out=by_dc[2])
-        o_by_dh = sigmoid_slope(o, empty(o.shape, o.dtype))
+        o_by_dh = sigmoid_slope(o, kit.reusable_empty(o.shape, o.dtype))
         o_by_dh *= tanh_c
-        c_by_dh = tanh_slope(tanh_c, empty(o.shape, o.dtype))
+        c_by_dh = tanh_slope(tanh_c, kit.reusable_empty(o.shape, o.dtype))
         c_by_dh *= o
         steps, n, s = f.shape
-        dz = empty((steps, n, 4 * s), f.dtype)
+        dz = kit.reusable_empty((steps, n, 4 * s), f.dtype)
         dz_gates = _by_gate(dz, 4)
         dh, dc = d_finals[0].copy(), d_finals[1].copy()
         dh_t, tmp = np.empty_like(dh), np.empty_like(dh)
@@ -468,7 +468,7 @@ class GRU(Gated):
 
     def scan(self, z: np.ndarray, w_hT: np.ndarray, carries: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
         h = _states(z, carries[0])
-        rec_n = empty(z.shape[1:], z.dtype)  # W_nh h_{t-1} for every step: backward needs it
+        rec_n = kit.reusable_empty(z.shape[1:], z.dtype)  # W_nh h_{t-1} for every step: backward needs it
         rec, tmp = np.empty_like(z[:, 0]), np.empty_like(h[0])
         for t in range(z.shape[1]):
             a = z[:, t]  # becomes [u, r, n]
@@ -493,17 +493,17 @@ class GRU(Gated):
     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         gates, rec_n, h = cache
         u, r, cand = gates
-        work = empty(u.shape, u.dtype)
+        work = kit.reusable_empty(u.shape, u.dtype)
         # dz_u = dh (h_{t-1} - n) u(1-u), dz_n = dh (1-u)(1-n^2), dz_r = dz_n rec_n r(1-r),
         # d rec_n = dz_n r, and dh_{t-1} = dh u + d_rec W_h.
-        u_by_dh = sigmoid_slope(u, empty(u.shape, u.dtype))
+        u_by_dh = sigmoid_slope(u, kit.reusable_empty(u.shape, u.dtype))
         u_by_dh *= np.subtract(h[:-1], cand, out=work)
-        n_by_dh = tanh_slope(cand, empty(u.shape, u.dtype))
+        n_by_dh = tanh_slope(cand, kit.reusable_empty(u.shape, u.dtype))
         n_by_dh *= np.subtract(1, u, out=work)
-        r_by_dn = sigmoid_slope(r, empty(u.shape, u.dtype))
+        r_by_dn = sigmoid_slope(r, kit.reusable_empty(u.shape, u.dtype))
         r_by_dn *= rec_n
         steps, n, s = u.shape
-        dz, d_rec = empty((steps, n, 3 * s), u.dtype), empty((steps, n, 3 * s), u.dtype)
+        dz, d_rec = kit.reusable_empty((steps, n, 3 * s), u.dtype), kit.reusable_empty((steps, n, 3 * s), u.dtype)
         dz_gates, d_rec_gates = _by_gate(dz, 3), _by_gate(d_rec, 3)
         dh = d_finals[0].copy()
         dh_t = np.empty_like(dh)
