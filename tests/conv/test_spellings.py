@@ -190,7 +190,7 @@ def test_kernel_stride_is_the_old_spelling_of_stride(old, new, spelled) -> None:
 
 
 def test_stride_and_kernel_stride_together_are_refused() -> None:
-    with pytest.raises(tn.ConfigError, match="Conv: kernel_stride= is the old spelling of stride=; give one of them"):
+    with pytest.raises(tn.ConfigError, match="Conv: kernel_stride= is the seed's spelling of stride=; give one"):
         tn.Conv((3, 3), stride=2, kernel_stride=2)
     with pytest.raises(tn.ConfigError, match="Conv2D: kernel_stride="):
         tn.Conv2D(3, 1, 2, kernel_stride=2)  # stride given by position

@@ -73,7 +73,7 @@ from tn_core.neuron import Neuron, affine_backward, affine_forward
 from tn_core.optimizers import Optimizer
 from tn_core.parallel import Parallel, parallel_of
 from tn_core.plugins import alias
-from tn_core.seed import warn_seed_spelling
+from tn_core.seed import take_seed_keyword, warn_seed_spelling
 from tn_core.structure import (
     BackwardResult,
     BuildResult,
@@ -134,6 +134,7 @@ __all__ = [
     "scratch",
     "shape_field",
     "suggest",
+    "take_seed_keyword",
     "warn_renamed",
     "warn_seed_spelling",
 ]

@@ -40,6 +40,19 @@ def warn_seed_spelling(old: str, new: str, stacklevel: int = 2) -> None:
                   DeprecationWarning, stacklevel=stacklevel + 1)
 
 
+def take_seed_keyword(owner: str, old: str, new: str, value: Any, kwargs: dict[str, Any], new_given: bool,
+                      before: str = "...") -> None:
+    """Put the seed's keyword ``old=value`` into a constructor's ``kwargs`` as ``new``, with a DeprecationWarning.
+
+    ConfigError when ``new`` is given too (``new_given``: by keyword or by position). ``before`` is what
+    the warning shows before the keyword in ``owner(...)``.
+    """
+    if new_given:
+        raise ConfigError(f"{owner}: {old}= is the seed's spelling of {new}=; give one of them")
+    warn_seed_spelling(f"{owner}({before}, {old}={value!r})", f"{owner}({before}, {new}={value!r})", stacklevel=3)
+    kwargs[new] = value
+
+
 def _slot(parent: Any, index: Any, keyword: str, layer: str) -> Any:
     """``parent[index]`` for an Instance; ConfigError for an OutputRef (it names a slot already)."""
     from tn_core.structure import Instance

@@ -62,12 +62,8 @@ class Conv(kit.Neuron, Sliding):
     def __init__(self, *args: Any, kernel_stride: Any = None, **kwargs: Any) -> None:
         """The fields above; ``kernel_stride`` is the old spelling of ``stride`` (deprecated: it warns)."""
         if kernel_stride is not None:
-            name = self.type_name()
-            if "stride" in kwargs or len(args) > 2:
-                raise kit.ConfigError(f"{name}: kernel_stride= is the old spelling of stride=; give one of them")
-            kit.warn_seed_spelling(f"{name}(..., kernel_stride={kernel_stride!r})",
-                                   f"{name}(..., stride={kernel_stride!r})")
-            kwargs["stride"] = kernel_stride
+            kit.take_seed_keyword(self.type_name(), "kernel_stride", "stride", kernel_stride, kwargs,
+                                  new_given="stride" in kwargs or len(args) > 2)
         self.__attrs_init__(*args, **kwargs)
 
     def __attrs_post_init__(self) -> None:

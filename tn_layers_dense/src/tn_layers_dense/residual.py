@@ -49,12 +49,8 @@ class ResWrap(kit.Neuron):
     def __init__(self, *args: Any, output_index: int | None = None, **kwargs: Any) -> None:
         """The fields above; ``output_index`` is the original library's spelling of ``slot`` (deprecated)."""
         if output_index is not None:
-            name = type(self).__name__
-            if "slot" in kwargs or len(args) > 2:
-                raise kit.ConfigError(f"{name}: output_index= is the seed's spelling of slot=; give one of them")
-            kit.warn_seed_spelling(f"{name}(cell, output_index={output_index!r})",
-                                   f"{name}(cell, slot={output_index!r})")
-            kwargs["slot"] = output_index
+            kit.take_seed_keyword(type(self).__name__, "output_index", "slot", output_index, kwargs,
+                                  new_given="slot" in kwargs or len(args) > 2, before="cell")
         self.__attrs_init__(*args, **kwargs)
 
     def __attrs_post_init__(self) -> None:
