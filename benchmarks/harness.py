@@ -1,11 +1,16 @@
-"""Training-throughput harness: tensornet and (optionally) PyTorch and JAX, same model, same run.
+"""Training-throughput harness: tensornet and (optionally) PyTorch, JAX and a hand-written NumPy floor, same
+model, same run.
 
 A benchmark model is a ``Spec``: how to build it in tensornet, PyTorch and
 JAX, its per-sample input shape and its number of classes. Models live
-in ``benchmarks/models_*.py`` modules, each with a ``SPECS`` list.
+in ``benchmarks/models_*.py`` modules, each with a ``SPECS`` list. A spec may
+also give the floor (``build_numpy``): the same training step written by hand
+in plain NumPy, no framework (with tn-accel's fused Adam kernel where it is
+importable), the best a NumPy program does on this machine; tensornet's time
+minus the floor's is the framework's cost.
 
-Timing: for each batch size the two systems are run in alternating rounds
-(so both see the same machine load); each round times ``steps`` training
+Timing: for each batch size the systems are run in alternating rounds
+(so all see the same machine load); each round times ``steps`` training
 steps; the figure quoted is the median over rounds, in samples per second.
 """
 
@@ -30,7 +35,9 @@ class Spec:
     sample's elements, averaged over the batch). ``build_jax()`` (optional)
     returns ``(params, loss_fn)``: a pytree of arrays and a pure
     ``loss_fn(params, x, y)`` with the same loss; the harness trains it with
-    one jit-compiled step that includes a hand-written Adam.
+    one jit-compiled step that includes a hand-written Adam. ``build_numpy(x, y)``
+    (optional) returns the floor's step on the batch ``x``, ``y``: a callable
+    that runs one training step of the same model in plain NumPy.
     """
 
     name: str
@@ -39,6 +46,7 @@ class Spec:
     build_tn: Callable[[], tuple[Any, str, str]]
     build_torch: Callable[[], tuple[Any, Callable, Any]] | None = None
     build_jax: Callable[[], tuple[Any, Callable]] | None = None
+    build_numpy: Callable[[np.ndarray, np.ndarray], Callable[[], Any]] | None = None
     lr: float = 1e-3
 
 
@@ -140,11 +148,13 @@ def _rate(step: Callable[[], None], steps: int, batch: int) -> float:
 
 def throughput(spec: Spec, batch: int, seconds: float = 2.0, rounds: int = 5) -> dict[str, float]:
     """Median samples/s of tensornet, tensornet without fused optimizer kernels (where a plugin gives
-    some), PyTorch and JAX (those installed) at ``batch``."""
+    some), PyTorch and JAX (those installed) and the hand-written NumPy floor (where the spec has one)
+    at ``batch``."""
     rng = np.random.default_rng(0)
     x, y = random_batch(spec, batch, rng)
     steppers = {"tn": tn_stepper(spec, x, y), "tn-numpy": tn_stepper(spec, x, y, fused=False),
-                "torch": torch_stepper(spec, x, y), "jax": jax_stepper(spec, x, y)}
+                "torch": torch_stepper(spec, x, y), "jax": jax_stepper(spec, x, y),
+                "numpy": None if spec.build_numpy is None else spec.build_numpy(x, y)}
     return alternate({k: v for k, v in steppers.items() if v is not None}, batch, seconds, rounds)
 
 

@@ -1,6 +1,7 @@
 """Dense models, built the same way in tensornet, PyTorch and JAX (Adam, lr 1e-3, cross-entropy on sigmoid outputs).
 
-- ``mlp``: the seed's MLP, 32x32 -> Dense (15,15) tanh -> Dense (15,15) tanh -> Dense 26 sigmoid.
+- ``mlp``: the seed's MLP, 32x32 -> Dense (15,15) tanh -> Dense (15,15) tanh -> Dense 26 sigmoid; also
+  written by hand in plain NumPy (``MLPFloor``, the floor: no framework at all).
 - ``residual``: 32x32 -> Dense 128 tanh -> 2 x ResWrap(Dense 64 tanh) -> Dense 26 sigmoid, where
   ResWrap(cell) is y = tanh(x + W cell(x) + b) (the seed's residual block).
 """
@@ -8,8 +9,10 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
+from scipy.special import expit
 
 import tn_core as tn
 from benchmarks.harness import Spec
@@ -79,6 +82,128 @@ def mlp_jax():  # type: ignore[no-untyped-def]
     return dense_init_jax([1024, 225, 225, 26]), loss
 
 
+MLP_SIZES = (1024, 225, 225, 26)  # the mlp's layer widths, input first
+ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
+
+
+def mlp_layer_views(flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(weights (out, in), biases (out,))] per layer of the mlp: views of the 1-d ``flat``, back to back."""
+    views, start = [], 0
+    for fan_in, fan_out in itertools.pairwise(MLP_SIZES):
+        weights = flat[start:start + fan_out * fan_in].reshape(fan_out, fan_in)
+        start += fan_out * fan_in
+        views.append((weights, flat[start:start + fan_out]))
+        start += fan_out
+    return views
+
+
+class MLPFloor:
+    """The floor: the ``mlp`` training step written by hand in plain NumPy, with no framework at all.
+
+    It does per step what a framework-free NumPy program does and nothing more (no checks, no hooks, no
+    graph), so tensornet's time per step minus the floor's is the framework's cost. Calling it runs one
+    step on the batch ``x`` (N, 32, 32), ``y`` (N, 26) and returns the loss before the update:
+
+    - forward: h_0 = x flattened, h_k = tanh(h_{k-1} W_k^T + b_k) (k = 1, 2), logits z = h_2 W_3^T + b_3;
+      E = sum [softplus(z) - t z] / N (tensornet's ce on the sigmoid output);
+    - backward: g_3 = dE/dz = (sigmoid(z) - t) / N; dW_k = g_k^T h_{k-1} (np.multiply.outer at N = 1, as
+      tensornet does), db_k = sum_n g_k, g_{k-1} = g_k W_k (1 - h_{k-1}^2); no gradient for x;
+    - Adam (lr, betas 0.9/0.999, eps 1e-8) over whole buffers, in place.
+
+    The parameters are one float32 buffer ``params`` (per layer, weights (out, in) then biases, like
+    tensornet's packed parameters; ``layers`` holds the views), their gradients ``grads`` (same layout,
+    ``grad_layers``); every work array is allocated once. ``params`` (optional): initial values in that
+    layout, copied in; by default Glorot-uniform weights and zero biases. ``fused``: Adam as tn-accel's fused
+    kernel (``tn_accel.kernels._adam``) where True, as NumPy operations with one scratch buffer where False;
+    by default the kernel where tn-accel is importable. The kernel writes its new values into arrays it is
+    given; it reads each element before writing that element only, so it is given the same buffers to
+    write into (in place: no copy, no swap).
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, params: np.ndarray | None = None, fused: bool | None = None,
+                 lr: float = 1e-3) -> None:
+        n, widths = len(x), MLP_SIZES[1:]
+        self.params = np.empty(sum(o * (i + 1) for i, o in itertools.pairwise(MLP_SIZES)), np.float32)
+        self.grads, self.m, self.v, self.scratch = (np.zeros_like(self.params) for _ in range(4))
+        self.layers, self.grad_layers = mlp_layer_views(self.params), mlp_layer_views(self.grads)
+        if params is None:
+            rng = np.random.default_rng(0)
+            for w, b in self.layers:
+                limit = math.sqrt(6 / sum(w.shape))
+                w[...] = rng.uniform(-limit, limit, w.shape)
+                b[...] = 0
+        else:
+            self.params[...] = params
+        self.x, self.y, self.lr, self.t = x.reshape(n, -1), y, lr, 0
+        self.h = [self.x] + [np.empty((n, w), np.float32) for w in widths]  # h_0, h_1, h_2, z
+        self.g = [np.empty((n, w), np.float32) for w in widths]  # g_1, g_2, g_3
+        self.tanh_slope = [np.empty((n, w), np.float32) for w in widths[:-1]]  # 1 - h_k^2
+        self.kernel = None
+        if fused or fused is None:
+            try:
+                from tn_accel.kernels import _adam
+            except ImportError:
+                if fused:
+                    raise
+            else:
+                self.kernel = _adam
+                # (1 - beta1, 1 - beta2, eps c, scale, decay): c and scale change each step
+                self.h_kernel = np.array([1 - ADAM_BETA1, 1 - ADAM_BETA2, 0, 0, 0], np.float32)
+
+    def __call__(self) -> float:
+        h, g, y = self.h, self.g, self.y
+        n = len(y)
+        for k, (w, b) in enumerate(self.layers):
+            np.matmul(h[k], w.T, out=h[k + 1])
+            h[k + 1] += b
+            if k + 1 < len(self.layers):
+                np.tanh(h[k + 1], out=h[k + 1])
+        z = h[-1]
+        loss = float(np.sum(np.logaddexp(0, z) - y * z)) / n
+        expit(z, out=g[-1])
+        g[-1] -= y
+        g[-1] *= 1 / n
+        for k in reversed(range(len(self.layers))):
+            (w, _), (dw, db) = self.layers[k], self.grad_layers[k]
+            if n == 1:
+                np.multiply.outer(g[k][0], h[k][0], out=dw)
+            else:
+                np.matmul(g[k].T, h[k], out=dw)
+            np.sum(g[k], axis=0, out=db)
+            if k:
+                slope = self.tanh_slope[k - 1]
+                np.multiply(h[k], h[k], out=slope)
+                np.subtract(1, slope, out=slope)
+                np.matmul(g[k], w, out=g[k - 1])
+                g[k - 1] *= slope
+        self.adam()
+        return loss
+
+    def adam(self) -> None:
+        """m += (g - m)(1 - beta1), v += (g^2 - v)(1 - beta2), p -= lr c / (1 - beta1^t) m / (sqrt(v) + eps c),
+        c = sqrt(1 - beta2^t) (Adam with its bias corrections folded into the scalars)."""
+        p, grads, m, v, s = self.params, self.grads, self.m, self.v, self.scratch
+        self.t += 1
+        c = math.sqrt(1 - ADAM_BETA2**self.t)
+        scale = self.lr * c / (1 - ADAM_BETA1**self.t)
+        if self.kernel is not None:
+            self.h_kernel[2:4] = ADAM_EPS * c, scale
+            self.kernel(p, grads, m, v, p, m, v, self.h_kernel)
+            return
+        np.subtract(grads, m, out=s)
+        s *= 1 - ADAM_BETA1
+        m += s
+        np.multiply(grads, grads, out=s)
+        s -= v
+        s *= 1 - ADAM_BETA2
+        v += s
+        np.sqrt(v, out=s)
+        s += ADAM_EPS * c
+        np.divide(m, s, out=s)
+        s *= scale
+        p -= s
+
+
 def residual_tn() -> tuple[tn.System, str, str]:
     x = tn.Input((32, 32))()
     h = tn.Dense(128, activation="tanh")(x)
@@ -107,6 +232,6 @@ def residual_torch():  # type: ignore[no-untyped-def]
 
 
 SPECS = [
-    Spec("mlp", (32, 32), 26, mlp_tn, mlp_torch, mlp_jax),
+    Spec("mlp", (32, 32), 26, mlp_tn, mlp_torch, mlp_jax, build_numpy=MLPFloor),
     Spec("residual", (32, 32), 26, residual_tn, residual_torch),
 ]

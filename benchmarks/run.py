@@ -8,7 +8,11 @@
 Figures are medians over rounds that alternate tensornet, PyTorch and JAX
 (each where installed), so all see the same machine load; the ratios are
 tensornet's samples/s over the peer's. With tn-accel installed, tensornet
-also runs without its fused optimizer kernels (``tn-numpy``). On a machine shared with other jobs, PyTorch's
+also runs without its fused optimizer kernels (``tn-numpy``). Where a model
+has one, the last peer, ``numpy``, is the floor: the same training step
+written by hand in plain NumPy, no framework (with tn-accel's fused Adam
+kernel where it is importable), so ``tn/numpy`` is the share of the best
+NumPy program's speed that tensornet reaches. On a machine shared with other jobs, PyTorch's
 OpenMP threads can slow it down many times over when the cores are
 oversubscribed; ``--threads 1`` compares both libraries single-threaded.
 """
@@ -24,7 +28,8 @@ from typing import Any
 import benchmarks
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-PEERS = ("tn-numpy", "torch", "jax")  # tn-numpy: tensornet without tn-accel's fused optimizer kernels
+# tn-numpy: tensornet without tn-accel's fused optimizer kernels; numpy: the model's hand-written NumPy floor
+PEERS = ("tn-numpy", "torch", "jax", "numpy")
 
 
 def all_specs() -> dict[str, Any]:
