@@ -108,7 +108,7 @@ class MLPFloor:
       E = sum [softplus(z) - t z] / N (tensornet's ce on the sigmoid output);
     - backward: g_3 = dE/dz = (sigmoid(z) - t) / N; dW_k = g_k^T h_{k-1} (np.multiply.outer at N = 1, as
       tensornet does), db_k = sum_n g_k, g_{k-1} = g_k W_k (1 - h_{k-1}^2); no gradient for x;
-    - Adam (lr, betas 0.9/0.999, eps 1e-8) over whole buffers, in place.
+    - Adam (lr, betas 0.9/0.999, eps 1e-8) over whole buffers, no checks.
 
     The parameters are one float32 buffer ``params`` (per layer, weights (out, in) then biases, like
     tensornet's packed parameters; ``layers`` holds the views), their gradients ``grads`` (same layout,
