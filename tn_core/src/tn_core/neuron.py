@@ -23,19 +23,21 @@ def affine_forward(x: np.ndarray, weights: np.ndarray, biases: np.ndarray) -> np
 
 
 def affine_backward(
-    x: np.ndarray, weights: np.ndarray, grad_z: np.ndarray, input_grad: bool = True
+    x: np.ndarray, weights: np.ndarray, grad_z: np.ndarray, input_grad: bool = True, biases: np.ndarray | None = None
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(dE/dx, dE/dW, dE/db) from dE/dz: dx = g W, dW = g^T x, db = sum_n g.
 
-    dE/dx is None when ``input_grad`` is False (pass ``tn.input_grad_wanted(k)``). dE/dW is computed
-    into the System's gradient buffer where it offers one for ``weights`` (:func:`gradient_target`).
+    dE/dx is None when ``input_grad`` is False (pass ``tn.input_grad_wanted(k)``). dE/dW, and dE/db when the
+    ``biases`` array is given, are computed into the System's gradient buffer where it offers one for them
+    (:func:`gradient_target`).
     """
     out = gradient_target(weights)
     if len(x) == 1:  # outer: 5x faster for one sample
         grad_w = np.multiply.outer(grad_z[0], x[0], out=out)
     else:
         grad_w = np.matmul(grad_z.T, x, out=out)
-    return (grad_z @ weights if input_grad else None), grad_w, grad_z.sum(axis=0)
+    grad_b = grad_z.sum(axis=0, out=None if biases is None else gradient_target(biases))
+    return (grad_z @ weights if input_grad else None), grad_w, grad_b
 
 
 # -- structures whose output is an activated pre-activation ------------------------

@@ -56,14 +56,23 @@ def set_seed(seed: int | None) -> None:
     _param_rng = np.random.default_rng(seed)
 
 
-@contextlib.contextmanager
-def using_forward_rng(rng: np.random.Generator) -> Iterator[None]:
-    """Make ``rng`` the generator ``forward_rng()`` returns inside the block."""
-    token = _forward_rng.set(rng)
-    try:
-        yield
-    finally:
-        _forward_rng.reset(token)
+class using_forward_rng:  # lower case: used as a function, ``with using_forward_rng(rng):``
+    """Make ``rng`` the generator ``forward_rng()`` returns inside the block.
+
+    A class rather than a generator context manager: every forward pass enters one, and this costs a
+    fraction of a microsecond instead of several.
+    """
+
+    __slots__ = ("rng", "token")
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def __enter__(self) -> None:
+        self.token = _forward_rng.set(self.rng)
+
+    def __exit__(self, *exc: object) -> None:
+        _forward_rng.reset(self.token)
 
 
 @contextlib.contextmanager

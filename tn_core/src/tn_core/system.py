@@ -35,7 +35,7 @@ from tn_core.errors import (
 from tn_core.losses import Loss, check_pairing, fuses, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
 from tn_core.packed import Packed, buffer, is_packed, span, split
-from tn_core.parallel import SINGLE, parallel_of
+from tn_core.parallel import SINGLE, Parallel, parallel_of
 from tn_core.plugins import get_plugins
 from tn_core.seed import learn_options, set_adam_fields, verbose_layers
 from tn_core.structure import (
@@ -320,6 +320,8 @@ class System:
             for with_inputs, needed in self._needs_grad.items()
         }
         self._shapes_by_batch: dict[int, list[tuple[list[Shape], list[Shape]]]] = {}
+        self._input_shapes = [inst.shape for inst in self.inputs]
+        self._gradient_size = sum(math.prod(shape) for shape in self._trainable_shapes)
         self._listed: list[np.ndarray] = []  # the parameter arrays the last update found, and what it made of them
         self._parameter_arrays: list[np.ndarray] = []
         self._last_gradients: Packed | None = None
@@ -417,7 +419,7 @@ class System:
 
     def forward(self, inputs: Any, training: bool = False) -> State:
         """Run the network; the State holds every value and cache."""
-        xs, batched, n = self._as_arrays(inputs, [i.shape for i in self.inputs], "System inputs", self.input_dtypes)
+        xs, batched, n = self._as_arrays(inputs, self._input_shapes, "System inputs", self.input_dtypes)
         values: list[Any] = [None] * len(self._refs)
         for k, x in zip(self._input_slots, xs):
             values[k] = x
@@ -617,8 +619,7 @@ class System:
                                  "System")
             grads[k] = g if grads[k] is None else grads[k] + g
         fused = fused or {}
-        totals = Packed(np.empty(sum(math.prod(shape) for shape in self._trainable_shapes), self.dtype),
-                        self._trainable_shapes)
+        totals = Packed(np.empty(self._gradient_size, self.dtype), self._trainable_shapes)
         written = [False] * len(totals)
         shapes = self._batch_shapes(n)
         for k, wanted in self._backward_calls[input_grads]:
@@ -699,8 +700,10 @@ class System:
         (``where`` says which call) with every parameter and the optimizer's state as before the step.
         """
         unchanged = "the parameters and optimizer state are those before it"
-        loss = self._reduced(pgrads, loss)
-        if not np.isfinite(loss):
+        par = parallel_of(self)
+        if par is not SINGLE:
+            loss = self._reduced(par, pgrads, loss)
+        if not math.isfinite(loss):
             raise NonFiniteError(f"{where}the loss is {loss} at step {self.step}; {unchanged}")
         plugins = get_plugins()
         plugins.call("tn_before_update", callbacks, system=self, grads=pgrads, optimizer=optimizer, step=self.step)
@@ -740,16 +743,12 @@ class System:
             return last
         return grads
 
-    def _reduced(self, pgrads: ParamGrads, loss: float) -> float:
-        """Make ``pgrads`` (in place) and ``loss`` the global batch's under the System's Parallel.
-
-        In a parallel run every process packs every parameter's gradient (zeros where it has none).
-        """
-        par = parallel_of(self)
-        if par is not SINGLE:
-            for owner, key in self._trainable_keys:
-                if key not in pgrads.get(owner, {}):
-                    pgrads.setdefault(owner, {})[key] = np.zeros_like(owner.params[key])
+    def _reduced(self, par: Parallel, pgrads: ParamGrads, loss: float) -> float:
+        """Make ``pgrads`` (in place) and ``loss`` the global batch's under ``par``, a parallel run, where every
+        process packs every parameter's gradient (zeros where it has none)."""
+        for owner, key in self._trainable_keys:
+            if key not in pgrads.get(owner, {}):
+                pgrads.setdefault(owner, {})[key] = np.zeros_like(owner.params[key])
         return par.reduce_gradients(self, self._gradient_list(pgrads), loss)
 
     def learn(

@@ -41,5 +41,5 @@ class Dense(kit.Neuron):
     def pre_activation_backward(self, params: Params, cache: Any, grad_z: np.ndarray) -> BackwardResult:
         flat, in_shape = cache
         grad_z = grad_z.reshape(flat.shape[0], -1)
-        dx, dw, db = kit.affine_backward(flat, params["weights"], grad_z, kit.input_grad_wanted(0))
+        dx, dw, db = kit.affine_backward(flat, params["weights"], grad_z, kit.input_grad_wanted(0), params["biases"])
         return [None if dx is None else dx.reshape(in_shape)], {"weights": dw, "biases": db}
