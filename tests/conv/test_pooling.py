@@ -100,3 +100,14 @@ def test_pooling_keeps_float32() -> None:
         (y,), cache = layer.forward({}, [x], True)
         (dx,), _ = layer.backward({}, cache, [np.ones_like(y)])
         assert y.dtype == dx.dtype == np.float32, type(layer).__name__
+
+
+def test_window_offsets_are_computed_once_per_geometry() -> None:
+    """A layer's Window is made once per input shape; every forward and backward reuses its offsets."""
+    layer = tn.MaxPool((2, 3), stride=(1, 2))
+    geo = layer.geometry((5, 7, 3))
+    assert layer.geometry((5, 7, 3)) is geo
+    offsets = geo.offsets()
+    assert geo.offsets() is offsets and geo.offsets(1) is geo.offsets(1)
+    assert len(offsets) == 6 and len(geo.offsets(1)) == 2
+    assert offsets[5] == (slice(None), slice(1, 5, 1), slice(2, 7, 2))  # kernel offset (1, 2); out (4, 3)

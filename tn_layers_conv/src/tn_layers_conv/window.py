@@ -170,6 +170,8 @@ class Window:
     out: Shape
     #: (index into the input, index into the grid) when the input is spread out rather than padded
     spread: tuple[tuple[slice, ...], tuple[slice, ...]] | None = None
+    #: what :meth:`offsets` found, per number of axes (a layer's Window is made once per input shape)
+    _offsets: dict[int, tuple[tuple[slice, ...], ...]] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
     @property
     def padded(self) -> Shape:
@@ -240,15 +242,18 @@ class Window:
         ones, zeros = (1,) * len(grid), ((0, 0),) * len(grid)
         return Window(grid, channels, self.kernel, ones, self.dilation, zeros, self.spatial, spread)
 
-    def offsets(self, axes: int | None = None) -> list[tuple[slice, ...]]:
+    def offsets(self, axes: int | None = None) -> tuple[tuple[slice, ...], ...]:
         """For each offset along the first ``axes`` kernel axes (default: all), in row-major
         order, the index (batch, those axes) of the padded positions it reads for all outputs."""
         rank = len(self.kernel) if axes is None else axes
-        return [
-            (slice(None), *(slice(i * d, i * d + (o - 1) * s + 1, s)
-                            for i, d, o, s in zip(index, self.dilation, self.out, self.stride)))
-            for index in np.ndindex(*self.kernel[:rank])
-        ]
+        found = self._offsets.get(rank)
+        if found is None:
+            found = self._offsets[rank] = tuple(
+                (slice(None), *(slice(i * d, i * d + (o - 1) * s + 1, s)
+                                for i, d, o, s in zip(index, self.dilation, self.out, self.stride)))
+                for index in np.ndindex(*self.kernel[:rank])
+            )
+        return found
 
 
 @functools.lru_cache(maxsize=256)
