@@ -178,8 +178,9 @@ class BinaryCE(Loss):
     On logits z (``from_logits=True``, or fused with a logistic output a = sigmoid(z)): log a = -softplus(-z),
     log(1 - a) = -softplus(z), so E = sum [t softplus(-z) + (1 - t) softplus(z)] and dE/dz = sigmoid(z) - t,
     exact for any z. Computed as E = sum [log(1 + e^-|z|) + t relu(-z) + (1 - t) relu(z)]: one logarithm
-    per element instead of two softplus, and a sum of non-negative terms. On probabilities unfused, a is clipped to [eps, 1 - eps]. Summed over a sample's
-    elements and averaged over the batch, or averaged over every element with ``mean=True``.
+    per element instead of two softplus, and a sum of non-negative terms. On probabilities unfused, a is
+    clipped to [eps, 1 - eps]. Summed over a sample's elements and averaged over the batch, or averaged over
+    every element with ``mean=True``.
     """
 
     renamed_from: ClassVar[tuple[str, ...]] = ("CE",)  # tn.CE and model files naming CE, until tn-core 0.3
