@@ -221,8 +221,10 @@ class Plugins:
         An implementation that raises anything but a tensornet error is named: PluginError
         "tn_before_update of plugin 'x' raised ValueError: ...".
         """
-        calls = [(impl.function, f"plugin {self.pm.get_name(impl.plugin)!r}")
-                 for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls())]
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        if not impls and not extra:
+            return
+        calls = [(impl.function, f"plugin {self.pm.get_name(impl.plugin)!r}") for impl in reversed(impls)]
         calls += [(getattr(obj, hook_name), f"callback {type(obj).__name__}")
                   for obj in extra if callable(getattr(obj, hook_name, None))]
         for function, who in calls:

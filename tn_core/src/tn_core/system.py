@@ -162,6 +162,8 @@ class System:
         self.stop_training = False
         self.loss: Any = "quad"  # the loss of the last fit: evaluate's default
         self._paired: set[tuple[OutputRef, type, str | None]] = set()  # (output, loss type, what it takes) checked
+        #: loss name -> (the plugin registry it was resolved with, its Loss per output)
+        self._named_losses: dict[str, tuple[Any, list[Loss]]] = {}
         #: (owner, name) of each trainable parameter, in update order, and the shapes of the parameters
         self._trainable_keys = [(owner, key) for owner, _ in self.groups for key in self.trainable[owner]]
         self._trainable_shapes = tuple(owner.params[key].shape for owner, key in self._trainable_keys)
@@ -534,6 +536,10 @@ class System:
     def _losses(self, loss: Any) -> list[Loss]:
         """One Loss per output, checked against the output's shape and activation (``losses.check_pairing``:
         a ConfigError, or a warning, the first time a kind of loss meets an output)."""
+        registry = get_plugins().registry()
+        named = self._named_losses.get(loss) if isinstance(loss, str) else None
+        if named is not None and named[0] is registry:  # resolved and paired before, with these plugins
+            return named[1]
         specs = loss if isinstance(loss, (list, tuple)) else [loss] * len(self.outputs)
         if len(specs) != len(self.outputs):
             raise ConfigError(f"{len(specs)} losses given for {len(self.outputs)} outputs")
@@ -550,6 +556,8 @@ class System:
                 )
             check_pairing(fn, ref, output, spec)
             self._paired.add(pairing)
+        if isinstance(loss, str):
+            self._named_losses[loss] = (registry, losses)
         return losses
 
     def check_targets(self, targets: list[np.ndarray], losses: list[Loss]) -> None:
@@ -770,7 +778,7 @@ class System:
         adam_fields = learn_options(seed_keywords) if seed_keywords else {}
         if not isinstance(state, State):
             raise ConfigError(f"learn needs the state from guess(..., return_state=True), got {type(state).__name__}")
-        if any(ref not in state.values for ref in self._refs):
+        if not self._slot_of.keys() <= state.values.keys():
             raise ConfigError("learn: the state comes from another System's forward pass; "
                               "use the state this System's guess(..., return_state=True) returned")
         total, output_grads, fused = self.loss_gradients(state, true_outputs, loss)
