@@ -394,6 +394,23 @@ def test_a_plugin_loss_is_found_by_name_and_listed_among_the_known() -> None:
     assert "huber" not in loss_names()
 
 
+def test_a_system_resolves_a_loss_name_again_when_the_plugins_change() -> None:
+    """A System keeps what a loss name resolved to, for the plugins registered then."""
+    x = tn.Input((2,))()
+    s = tn.System([x], [Affine(2)(x)], dtype=np.float64)
+    xs, ts = np.ones((3, 2)), np.full((3, 2), 3.0)
+    plugins = tn.get_plugins()
+    plugins.register(HuberPlugin(), "huber-test")
+    try:
+        _, state = s.guess([xs], return_state=True)
+        s.learn(state, [ts], loss="huber")
+    finally:
+        plugins.unregister("huber-test")
+    _, state = s.guess([xs], return_state=True)
+    with pytest.raises(tn.UnknownNameError, match="unknown loss 'huber'"):
+        s.learn(state, [ts], loss="huber")
+
+
 # -- which outputs a loss suits -------------------------------------------------------------------------------
 
 

@@ -479,3 +479,21 @@ def test_finite_slots_still_names_the_state_left_unchecked() -> None:
     with pytest.warns(DeprecationWarning, match=r"Overflowing.finite_slots is renamed finite_state"):
         optimizer(finite_slots=("x",)).step([p], [np.ones(2)])
     np.testing.assert_allclose(p, 0.8)
+
+
+def test_affine_backward_computes_the_bias_gradient_into_the_offered_buffer_when_given_the_biases(
+    rng: np.random.Generator,
+) -> None:
+    from tn_core.structure import BackwardCall, call_backward
+
+    w, b, x, g = rng.normal(size=(3, 4)), rng.normal(size=3), rng.normal(size=(5, 4)), rng.normal(size=(5, 3))
+    targets = {id(w): np.empty((3, 4)), id(b): np.empty(3)}
+    dw_target, db_target = targets[id(w)], targets[id(b)]
+    _, dw, db = call_backward(kit.affine_backward, (x, w, g, False, b), BackwardCall((False,), targets))
+    assert dw is dw_target and db is db_target
+    np.testing.assert_allclose(dw, g.T @ x)
+    np.testing.assert_allclose(db, g.sum(axis=0))
+    targets = {id(w): np.empty((3, 4)), id(b): np.empty(3)}
+    _, _, db = call_backward(kit.affine_backward, (x, w, g, False), BackwardCall((False,), targets))
+    assert id(b) in targets and db is not targets[id(b)]  # without the biases, their place is not taken
+    np.testing.assert_allclose(db, g.sum(axis=0))
