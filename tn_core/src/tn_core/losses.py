@@ -177,10 +177,10 @@ class BinaryCE(Loss):
 
     On logits z (``from_logits=True``, or fused with a logistic output a = sigmoid(z)): log a = -softplus(-z),
     log(1 - a) = -softplus(z), so E = sum [t softplus(-z) + (1 - t) softplus(z)] and dE/dz = sigmoid(z) - t,
-    exact for any z. Computed as E = sum [log(1 + e^-|z|) + t relu(-z) + (1 - t) relu(z)]: one logarithm
-    per element instead of two softplus, and a sum of non-negative terms. On probabilities unfused, a is
-    clipped to [eps, 1 - eps]. Summed over a sample's elements and averaged over the batch, or averaged over
-    every element with ``mean=True``.
+    exact for any z. Computed as E = sum [log(1 + e^-|z|) + relu(z) - t z] (relu(z) - t z equals
+    t relu(-z) + (1 - t) relu(z)): one logarithm per element instead of two softplus, and a sum of
+    non-negative terms. On probabilities unfused, a is clipped to [eps, 1 - eps]. Summed over a sample's
+    elements and averaged over the batch, or averaged over every element with ``mean=True``.
     """
 
     renamed_from: ClassVar[tuple[str, ...]] = ("CE",)  # tn.CE and model files naming CE, until tn-core 0.3
@@ -212,11 +212,16 @@ class BinaryCE(Loss):
     def evaluate(self, y: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
         count = _count(y, self.mean)
         if fused or self.from_logits:
-            relu = np.maximum(y, 0)
-            terms = np.log1p(np.exp(-np.abs(y)))
-            terms += (relu - y) * t  # relu(-z) t
-            terms += relu * (1.0 - t)
-            return float(np.sum(terms)) / count, (expit(y) - t) / count
+            terms = np.abs(y)
+            np.negative(terms, out=terms)
+            np.exp(terms, out=terms)
+            np.log1p(terms, out=terms)
+            terms += np.maximum(y, 0)
+            terms -= t * y  # t relu(-z) + (1 - t) relu(z) = relu(z) - t z
+            grad = expit(y)
+            grad -= t
+            grad /= count
+            return float(np.sum(terms)) / count, grad
         a = np.clip(y, self.eps, 1.0 - self.eps)
         value = -float(np.sum(t * np.log(a) + (1.0 - t) * np.log1p(-a))) / count
         return value, (a - t) / (a * (1.0 - a) * count)
