@@ -36,7 +36,7 @@ def affine_backward(
         grad_w = np.multiply.outer(grad_z[0], x[0], out=out)
     else:
         grad_w = np.matmul(grad_z.T, x, out=out)
-    grad_b = grad_z.sum(axis=0, out=None if biases is None else gradient_target(biases))
+    grad_b = np.add.reduce(grad_z, axis=0, out=None if biases is None else gradient_target(biases))  # sum_n g
     return (grad_z @ weights if input_grad else None), grad_w, grad_b
 
 

@@ -148,7 +148,7 @@ def as_typed(array: Any, dtype: np.dtype, what: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ShapeError(f"{what}: cannot be read as a {dtype} array: {exc}") from None
     if dtype.kind == "f":
-        if not np.isfinite(raw).all():
+        if not np.logical_and.reduce(np.isfinite(raw), axis=None):  # isfinite().all() with less overhead
             bad = int(np.size(raw) - np.count_nonzero(np.isfinite(raw)))
             raise NonFiniteError(f"{what}: {bad} NaN or infinite values")
         return raw

@@ -34,12 +34,12 @@ class Dense(kit.Neuron):
 
     def pre_activation(self, params: Params, inputs: list[np.ndarray], training: bool) -> tuple[np.ndarray, Any]:
         x = inputs[0]
-        flat = x.reshape(x.shape[0], -1)
+        flat = x if x.ndim == 2 else x.reshape(x.shape[0], -1)  # (N, in): reshape costs as much as a small add
         z = kit.affine_forward(flat, params["weights"], params["biases"])
-        return z.reshape(x.shape[0], *self.shape), (flat, x.shape)
+        return (z if len(self.shape) == 1 else z.reshape(x.shape[0], *self.shape)), (flat, x.shape)
 
     def pre_activation_backward(self, params: Params, cache: Any, grad_z: np.ndarray) -> BackwardResult:
         flat, in_shape = cache
-        grad_z = grad_z.reshape(flat.shape[0], -1)
+        grad_z = grad_z if grad_z.ndim == 2 else grad_z.reshape(flat.shape[0], -1)
         dx, dw, db = kit.affine_backward(flat, params["weights"], grad_z, kit.input_grad_wanted(0), params["biases"])
-        return [None if dx is None else dx.reshape(in_shape)], {"weights": dw, "biases": db}
+        return [dx if dx is None or len(in_shape) == 2 else dx.reshape(in_shape)], {"weights": dw, "biases": db}
