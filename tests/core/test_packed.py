@@ -235,6 +235,30 @@ def test_an_update_keeps_no_gradient_buffer_alive() -> None:
     assert buffer() is None
 
 
+def test_updates_compute_their_gradients_into_one_kept_buffer_and_the_hooks_see_it() -> None:
+    """fit and learn reuse one gradient buffer (no allocation per step); the public gradients() does not."""
+    s = network(35)
+    x, t = data(36)
+    seen: list[dict] = []
+
+    class Check(tn.Callback):
+        def before_update(self, grads: dict, optimizer: Any, step: int) -> None:
+            fresh, _ = s.gradients([x], [t])  # the same batch and parameters: the same numbers, in new arrays
+            for inst, group in grads.items():
+                for key, g in group.items():
+                    np.testing.assert_array_equal(g, fresh[inst][key])
+                    assert g.base is not fresh[inst][key].base
+            seen.append({(inst, key): g for inst, group in grads.items() for key, g in group.items()})
+
+    s.fit(x, t, epochs=2, batch_size=len(x), shuffle=False, callbacks=[Check()], verbose=0)
+    assert len(seen) == 2 and seen[0].keys() == seen[1].keys()
+    assert all(seen[0][key] is seen[1][key] for key in seen[0])  # the same arrays, refilled
+    before = {key: g.copy() for key, g in seen[1].items()}
+    _, state = s.guess([x], return_state=True)
+    s.learn(state, [t], method="adam")  # learn fills the same buffer
+    assert any(not np.array_equal(g, before[key]) for key, g in seen[1].items())
+
+
 # -- the compiled plan ---------------------------------------------------------------------------------------
 
 
@@ -345,6 +369,21 @@ def test_a_new_learning_rate_changes_the_kept_optimizer() -> None:
     with pytest.raises(tn.ConfigError, match="lr"):
         s.learn(state, [t], method="adam", scale=-1.0)
     assert s.optimizer is adam and adam.lr == 0.05 and adam.steps == 2
+
+
+def test_learn_keeps_the_optimizer_only_while_the_name_still_means_it() -> None:
+    s = network(28)
+    x, t = data(29)
+    _, state = s.guess([x], return_state=True)
+    s.learn(state, [t], method="adam")
+    adam = s.optimizer
+    s.learn(state, [t], method="adam")
+    assert s.optimizer is adam and adam.steps == 2
+    s.optimizer = tn.SGD(lr=0.1)  # replaced by hand: "adam" no longer names the System's optimizer
+    s.learn(state, [t], method="adam")
+    assert isinstance(s.optimizer, tn.Adam) and s.optimizer is not adam and s.optimizer.steps == 1
+    s.learn(state, [t], method="sgd")
+    assert type(s.optimizer) is tn.SGD and s.optimizer.steps == 1
 
 
 # -- the optimizers' packed step ----------------------------------------------------------------------------

@@ -512,3 +512,41 @@ def test_tn_plugins_command_honours_the_environment() -> None:
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     names = [line.split()[0] for line in result.stdout.splitlines() if not line.startswith(" ")]
     assert names == ["core", "dense"]
+
+
+# -- firstresult hooks, called directly (Plugins.first) ------------------------------------------
+
+
+def test_first_gives_the_answer_pluggy_gives_for_a_firstresult_hook() -> None:
+    plugins = core_only()
+    system = object()
+    assert plugins.first("tn_parallel", system=system) is None  # no implementation
+    asked: list[str] = []
+
+    def answering(name: str, answer: object) -> types.ModuleType:
+        def tn_parallel(system):  # type: ignore[no-untyped-def]
+            asked.append(name)
+            return answer
+
+        return plugin_module(name, tn_parallel=tn_parallel)
+
+    plugins.register(answering("early", "early's"), "early")
+    plugins.register(answering("silent", None), "silent")
+    plugins.register(answering("late", None), "late")
+    assert plugins.first("tn_parallel", system=system) == plugins.hook.tn_parallel(system=system) == "early's"
+    assert asked == ["late", "silent", "early"] * 2  # last registered first, as pluggy asks
+
+
+def test_first_leaves_hooks_with_a_wrapper_to_pluggy() -> None:
+    plugins = core_only()
+    plugins.register(plugin_module("inner", tn_parallel=lambda system: "inner's"), "inner")
+    wrapper = types.ModuleType("wrapper")
+
+    @tn.hookimpl(wrapper=True)
+    def tn_parallel(system):  # type: ignore[no-untyped-def]
+        answer = yield
+        return f"wrapped {answer}"
+
+    wrapper.tn_parallel = tn_parallel  # type: ignore[attr-defined]
+    plugins.register(wrapper, "wrapper")
+    assert plugins.first("tn_parallel", system=object()) == "wrapped inner's"

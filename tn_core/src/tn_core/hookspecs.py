@@ -109,13 +109,16 @@ def tn_before_update(system: Any, grads: dict, optimizer: Any, step: int) -> Non
     """Called after gradients are computed and before the optimizer applies them.
 
     Change ``grads`` in place (clip, average across workers) or the optimizer
-    (``optimizer.lr`` for a schedule). ``step`` counts updates from 0.
+    (``optimizer.lr`` for a schedule). ``step`` counts updates from 0. The
+    System computes each update's gradients into the same arrays: copy the
+    ones you keep beyond the next update.
     """
 
 
 @hookspec
 def tn_after_update(system: Any, grads: dict, optimizer: Any, step: int, loss: float) -> None:
-    """Called after the optimizer changed the parameters (logging, statistics)."""
+    """Called after the optimizer changed the parameters (logging, statistics); ``grads`` as in
+    ``tn_before_update``, valid until the next update."""
 
 
 @hookspec

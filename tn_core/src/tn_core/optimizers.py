@@ -26,7 +26,7 @@ import numpy as np
 
 from tn_core.errors import NonFiniteError, warn_renamed
 from tn_core.fields import real_field
-from tn_core.packed import Packed
+from tn_core.packed import Packed, same_objects
 from tn_core.plugins import get_plugins, resolve
 
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -67,7 +67,8 @@ class Optimizer:
     finite_state: ClassVar[tuple[str, ...]] = ()
 
     lr: float = _positive(1e-3)
-    steps: int = attrs.field(default=0, init=False)
+    # the fields a step sets have no converter or validator: setting them skips attrs' on_setattr hook
+    steps: int = attrs.field(default=0, init=False, on_setattr=attrs.setters.NO_OP)
     #: state name -> one array per parameter index (None: no state yet); ``state()`` saves them
     state_arrays: dict[str, list[np.ndarray | None]] = attrs.field(factory=dict, init=False, repr=False)
     #: work arrays: scratch arrays, staged state values, copies to undo an in-place step (never saved)
@@ -75,7 +76,8 @@ class Optimizer:
     #: state name -> its packed current values (``state_arrays[name]`` are their views), and the staging buffer
     _packs: dict[str, Packed] = attrs.field(factory=dict, init=False, repr=False, eq=False)
     _spares: dict[str, Packed] = attrs.field(factory=dict, init=False, repr=False, eq=False)
-    _shapes: tuple[tuple[int, ...], ...] = attrs.field(default=(), init=False, repr=False, eq=False)
+    _shapes: tuple[tuple[int, ...], ...] = attrs.field(default=(), init=False, repr=False, eq=False,
+                                                       on_setattr=attrs.setters.NO_OP)
     _proposed: list[tuple[str, int]] = attrs.field(factory=list, init=False, repr=False, eq=False)
     _created: list[tuple[str, int]] = attrs.field(factory=list, init=False, repr=False, eq=False)
 
@@ -159,11 +161,11 @@ class Optimizer:
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, before any change
             for i, p, g in items:
                 new.append((p, np.subtract(p, self.propose(i, p, g), out=self._buffer("new", "", i, p))))
-        unchecked = _finite_state(type(self))
-        checked = [(i, self._staged_array(name, i)) for name, i in self._proposed if name not in unchecked]
-        for (i, _, g), (_, out) in zip(items, new):
-            if not finite(out) or not all(finite(array) for j, array in checked if j == i):
-                raise _non_finite(self, i, g)
+            unchecked = _finite_state(type(self))
+            checked = [(i, self._staged_array(name, i)) for name, i in self._proposed if name not in unchecked]
+            for (i, _, g), (_, out) in zip(items, new):
+                if not _finite(out) or not all(_finite(array) for j, array in checked if j == i):
+                    raise _non_finite(self, i, g)
         self._store(new)
 
     def _store(self, new: list[tuple[np.ndarray, np.ndarray]]) -> None:
@@ -190,7 +192,7 @@ class Optimizer:
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below and undone
             for i, p, g in items:
                 self.update(i, p, g)
-        bad = next(((i, g) for i, p, g in items if not all(finite(a) for _, a in self._state_of(i, p))), None)
+            bad = next(((i, g) for i, p, g in items if not all(_finite(a) for _, a in self._state_of(i, p))), None)
         if bad is None:
             return
         params = {i: p for i, p, _ in items}
@@ -232,7 +234,7 @@ class Optimizer:
         arrays = self._state_list(name, len(self._shapes) - 1)
         current = self._packs.get(name)
         if (current is None or current.shapes != self._shapes or current.flat.dtype != like.dtype
-                or any(a is not v for a, v in zip(arrays, current))):
+                or not same_objects(arrays[: len(current)], current)):
             current = self._packs[name] = Packed(np.zeros_like(like), self._shapes)
             for k, (array, view) in enumerate(zip(arrays, current)):
                 if array is None or array.shape != view.shape:
@@ -438,9 +440,14 @@ def _kernel_fits(arrays: list[np.ndarray]) -> bool:
 
 def finite(array: np.ndarray) -> bool:
     """Whether every value of ``array`` is finite: one BLAS pass (x . x is finite), exact check if that overflows."""
-    flat = array.reshape(-1)
     with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(np.dot(flat, flat))) or bool(np.isfinite(array).all())
+        return _finite(array)
+
+
+def _finite(array: np.ndarray) -> bool:
+    """:func:`finite`, for callers already inside ``np.errstate(over="ignore", invalid="ignore")``."""
+    flat = array.reshape(-1)
+    return bool(np.isfinite(np.dot(flat, flat))) or bool(np.isfinite(array).all())
 
 
 def resolve_optimizer(spec: Any, lr: float | None = None) -> Optimizer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import weakref
 from collections.abc import Sequence
 
@@ -48,6 +49,11 @@ def _bounds(shapes: tuple[Shape, ...]) -> tuple[tuple[int, int, Shape], ...]:
         bounds.append((start, start + math.prod(shape), shape))
         start += math.prod(shape)
     return tuple(bounds)
+
+
+def same_objects(first: Sequence[object], second: Sequence[object]) -> bool:
+    """Whether the two sequences hold the very same objects, in order (identity: arrays are not compared)."""
+    return len(first) == len(second) and all(map(operator.is_, first, second))
 
 
 def span(arrays: Sequence[np.ndarray]) -> np.ndarray | None:

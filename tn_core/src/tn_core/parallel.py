@@ -59,7 +59,7 @@ SINGLE = Parallel()
 
 def parallel_of(system: Any) -> Parallel:
     """The Parallel a plugin's ``tn_parallel(system)`` hook returns for ``system``, else :data:`SINGLE`."""
-    found = get_plugins().hook.tn_parallel(system=system)
+    found = get_plugins().first("tn_parallel", system=system)
     if found is None:
         return SINGLE
     if not isinstance(found, Parallel):

@@ -34,7 +34,7 @@ from tn_core.errors import (
 )
 from tn_core.losses import Loss, check_pairing, fuses, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
-from tn_core.packed import Packed, buffer, is_packed, span, split
+from tn_core.packed import Packed, buffer, is_packed, same_objects, span, split
 from tn_core.parallel import SINGLE, Parallel, parallel_of
 from tn_core.plugins import get_plugins
 from tn_core.seed import learn_options, set_adam_fields, verbose_layers
@@ -158,12 +158,13 @@ class System:
         self._needs_grad = {with_inputs: self._needing_gradients(with_inputs) for with_inputs in (False, True)}
         self.rng = np.random.default_rng(seed)
         self.optimizer: Optimizer | None = None
+        self._optimizer_named: tuple[str, Any, Optimizer] | None = None  # (name, plugin registry, what it gave)
         self.step = 0
         self.stop_training = False
         self.loss: Any = "quad"  # the loss of the last fit: evaluate's default
         self._paired: set[tuple[OutputRef, type, str | None]] = set()  # (output, loss type, what it takes) checked
-        #: loss name -> (the plugin registry it was resolved with, its Loss per output)
-        self._named_losses: dict[str, tuple[Any, list[Loss]]] = {}
+        #: loss name -> (the plugin registry it was resolved with, its _loss_terms)
+        self._named_losses: dict[str, tuple[Any, tuple[list[Loss], list[list[Shape]], list[bool]]]] = {}
         #: (owner, name) of each trainable parameter, in update order, and the shapes of the parameters
         self._trainable_keys = [(owner, key) for owner, _ in self.groups for key in self.trainable[owner]]
         self._trainable_shapes = tuple(owner.params[key].shape for owner, key in self._trainable_keys)
@@ -327,6 +328,7 @@ class System:
         self._listed: list[np.ndarray] = []  # the parameter arrays the last update found, and what it made of them
         self._parameter_arrays: list[np.ndarray] = []
         self._last_gradients: Packed | None = None
+        self._update_buffer: Packed | None = None  # the gradients of the last update (_update_gradients)
 
     def _batch_shapes(self, n: int) -> list[tuple[list[Shape], list[Shape]]]:
         """(output shapes, input shapes) of each Call for a batch of ``n``: what its results are checked against."""
@@ -536,6 +538,11 @@ class System:
     def _losses(self, loss: Any) -> list[Loss]:
         """One Loss per output, checked against the output's shape and activation (``losses.check_pairing``:
         a ConfigError, or a warning, the first time a kind of loss meets an output)."""
+        return self._loss_terms(loss)[0]
+
+    def _loss_terms(self, loss: Any) -> tuple[list[Loss], list[list[Shape]], list[bool]]:
+        """(:meth:`_losses`, the per-sample target shapes each accepts, whether each is computed from its output's
+        pre-activation: ``losses.fuses``), worked out once per plugin registry for a loss named by a string."""
         registry = get_plugins().registry()
         named = self._named_losses.get(loss) if isinstance(loss, str) else None
         if named is not None and named[0] is registry:  # resolved and paired before, with these plugins
@@ -556,9 +563,11 @@ class System:
                 )
             check_pairing(fn, ref, output, spec)
             self._paired.add(pairing)
+        terms = (losses, [fn.target_shapes(ref.shape) for ref, fn in zip(self.outputs, losses)],
+                 [fuses(fn, ref) for ref, fn in zip(self.outputs, losses)])
         if isinstance(loss, str):
-            self._named_losses[loss] = (registry, losses)
-        return losses
+            self._named_losses[loss] = (registry, terms)
+        return terms
 
     def check_targets(self, targets: list[np.ndarray], losses: list[Loss]) -> None:
         """ShapeError naming the output when its targets do not suit its loss (``Loss.target_problem``)."""
@@ -577,16 +586,15 @@ class System:
         declares its fusion, whoever else reads that output: it is computed
         from z, and the readers' dE/da joins dE/dz in ``backward``.
         """
-        losses = self._losses(loss)
-        shapes = [fn.target_shapes(ref.shape) for ref, fn in zip(self.outputs, losses)]
+        losses, shapes, fused_flags = self._loss_terms(loss)
         ts, _, n = self._as_arrays(targets, shapes, "true outputs", batched=state.batched)
         if n != state.batch_size:
             raise ShapeError(f"true outputs: {n} samples for a forward pass of {state.batch_size}")
         self.check_targets(ts, losses)
         total, output_grads, fused = 0.0, {}, {}
-        for ref, y, t, fn in zip(self.outputs, state.outputs, ts, losses):
+        for ref, y, t, fn, fuse in zip(self.outputs, state.outputs, ts, losses, fused_flags):
             inst = ref.instance
-            if fuses(fn, ref):
+            if fuse:
                 value, grad = fn.evaluate(inst.structure.preactivation(state.caches[inst]), t, True)
                 fused[inst] = fused[inst] + grad if inst in fused else grad
             else:
@@ -618,6 +626,25 @@ class System:
         if seeds is not None:
             warn_renamed("backward(seeds=)", "backward(output_grads=)")
             output_grads = seeds
+        totals = Packed(np.empty(self._gradient_size, self.dtype), self._trainable_shapes)
+        return self._backward(state, output_grads, fused, input_grads, totals)
+
+    def _update_gradients(self, state: State, targets: Any, loss: Any) -> tuple[float, ParamGrads]:
+        """(loss, parameter gradients) for one update (learn's and fit's): :meth:`backward` without input
+        gradients, into a buffer the System keeps for this. So the gradients live until the next update's:
+        hooks that want them later (``tn_before_update``, ``tn_after_update``) copy them."""
+        total, output_grads, fused = self.loss_gradients(state, targets, loss)
+        totals = self._update_buffer
+        if totals is None:
+            totals = self._update_buffer = Packed(np.empty(self._gradient_size, self.dtype), self._trainable_shapes)
+        pgrads, _ = self._backward(state, output_grads, fused, False, totals)
+        return total, pgrads
+
+    def _backward(
+        self, state: State, output_grads: OutputGrads | None, fused: PreactivationGrads | None, input_grads: bool,
+        totals: Packed,
+    ) -> tuple[ParamGrads, list[np.ndarray | None]]:
+        """:meth:`backward`, summing the parameter gradients into ``totals``."""
         n = state.batch_size
         grads: list[np.ndarray | None] = [None] * len(self._refs)
         for ref, g in (output_grads or {}).items():
@@ -627,7 +654,6 @@ class System:
                                  "System")
             grads[k] = g if grads[k] is None else grads[k] + g
         fused = fused or {}
-        totals = Packed(np.empty(self._gradient_size, self.dtype), self._trainable_shapes)
         written = [False] * len(totals)
         shapes = self._batch_shapes(n)
         for k, wanted in self._backward_calls[input_grads]:
@@ -687,14 +713,19 @@ class System:
 
     def use_optimizer(self, method: Any, lr: float | None = None) -> Optimizer:
         """The System's optimizer for ``method``, kept (with its state) while the method stays the same."""
-        current = self.optimizer
-        same = isinstance(method, str) and type(current) is get_plugins().lookup("optimizer", method)
-        if current is not None and same:
+        current, registry = self.optimizer, get_plugins().registry()
+        named = self._optimizer_named
+        same = isinstance(method, str) and current is not None and (
+            (named is not None and named[0] == method and named[1] is registry and named[2] is current)
+            or type(current) is get_plugins().lookup("optimizer", method))
+        if same:
             if lr is not None and lr != current.lr:
                 current.lr = lr  # converted and checked by the field
-            return current
-        self.optimizer = resolve_optimizer(method, lr)
-        return self.optimizer
+        else:
+            current = self.optimizer = resolve_optimizer(method, lr)
+        # learn names the optimizer at every step: the next lookup of this name is skipped
+        self._optimizer_named = (method, registry, current) if isinstance(method, str) else None
+        return current
 
     def apply_gradients(
         self, pgrads: ParamGrads, optimizer: Optimizer, loss: float, callbacks: Sequence[Any] = (), where: str = ""
@@ -736,7 +767,7 @@ class System:
         """The trainable parameter arrays in :meth:`parameters` order: Packed where they fill one buffer back to
         back (as the System packed them, unless an array was replaced since or another System packed some)."""
         arrays = [owner.params[key] for owner, key in self._trainable_keys]
-        if len(arrays) != len(self._listed) or any(a is not b for a, b in zip(arrays, self._listed)):
+        if not same_objects(arrays, self._listed):
             flat = span(arrays)
             self._listed = arrays
             self._parameter_arrays = arrays if flat is None else Packed(flat, self._trainable_shapes)
@@ -747,7 +778,7 @@ class System:
         the last backward pass's Packed buffer where ``pgrads`` holds all of it."""
         grads = [pgrads.get(owner, {}).get(key) for owner, key in self._trainable_keys]
         last = self._last_gradients
-        if last is not None and len(last) == len(grads) and all(a is b for a, b in zip(grads, last)):
+        if last is not None and same_objects(grads, last):
             return last
         return grads
 
@@ -781,8 +812,7 @@ class System:
         if not self._slot_of.keys() <= state.values.keys():
             raise ConfigError("learn: the state comes from another System's forward pass; "
                               "use the state this System's guess(..., return_state=True) returned")
-        total, output_grads, fused = self.loss_gradients(state, true_outputs, loss)
-        pgrads, _ = self.backward(state, output_grads, fused, input_grads=False)
+        total, pgrads = self._update_gradients(state, true_outputs, loss)
         optimizer = self.use_optimizer(method, scale)
         if adam_fields:
             set_adam_fields(optimizer, adam_fields)

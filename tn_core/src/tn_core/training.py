@@ -205,8 +205,7 @@ def fit(
             if len(mine):
                 xs, targets = part.take(mine)
                 state = system.forward(xs, training=True)
-                value, seeds, fused = system.loss_gradients(state, targets, loss)
-                pgrads, _ = system.backward(state, seeds, fused, input_grads=False)
+                value, pgrads = system._update_gradients(state, targets, loss)
                 means.add([value, *_metric_values(state.outputs, targets, fns)], len(mine))
             system.apply_gradients(pgrads, opt, value, own, where=f"fit (epoch {epoch + 1}, batch {batch + 1}): ")
         logs = means.result(par)
