@@ -713,19 +713,23 @@ class System:
 
     def use_optimizer(self, method: Any, lr: float | None = None) -> Optimizer:
         """The System's optimizer for ``method``, kept (with its state) while the method stays the same."""
-        current, registry = self.optimizer, get_plugins().registry()
+        registry, optimizer = get_plugins().registry(), self.optimizer
+        if optimizer is None or not self._names(method, registry, optimizer):
+            optimizer = self.optimizer = resolve_optimizer(method, lr)
+        elif lr is not None and lr != optimizer.lr:
+            optimizer.lr = lr  # converted and checked by the field
+        self._optimizer_named = (method, registry, optimizer) if isinstance(method, str) else None
+        return optimizer
+
+    def _names(self, method: Any, registry: Any, optimizer: Optimizer) -> bool:
+        """Whether ``method`` is a name of ``optimizer``'s class; learn names it at every step, so the answer is
+        kept while the name, the plugin registry and the optimizer stay the same."""
+        if not isinstance(method, str):
+            return False
         named = self._optimizer_named
-        same = isinstance(method, str) and current is not None and (
-            (named is not None and named[0] == method and named[1] is registry and named[2] is current)
-            or type(current) is get_plugins().lookup("optimizer", method))
-        if same:
-            if lr is not None and lr != current.lr:
-                current.lr = lr  # converted and checked by the field
-        else:
-            current = self.optimizer = resolve_optimizer(method, lr)
-        # learn names the optimizer at every step: the next lookup of this name is skipped
-        self._optimizer_named = (method, registry, current) if isinstance(method, str) else None
-        return current
+        if named is not None and named[0] == method and named[1] is registry and named[2] is optimizer:
+            return True
+        return type(optimizer) is get_plugins().lookup("optimizer", method)
 
     def apply_gradients(
         self, pgrads: ParamGrads, optimizer: Optimizer, loss: float, callbacks: Sequence[Any] = (), where: str = ""
