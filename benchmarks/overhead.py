@@ -10,19 +10,21 @@
    installed), at N = 32 and 256.
 
 Medians over rounds that alternate what is compared, so that all see the same machine load.
-``python -m benchmarks.run mlp`` gives the whole step beside PyTorch, JAX and the hand-written NumPy floor.
+``python -m benchmarks.run mlp`` gives the whole step beside PyTorch, JAX and the hand-written NumPy floor;
+``python -m benchmarks.instructions`` counts the instructions of this fixed cost, phase by phase.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from benchmarks.run import limit_threads
 
 
-def tiny_step() -> Callable[[], None]:
-    """One guess + learn of a 4-4-4-2 network of the MLP's layers, loss and optimizer, at batch 1."""
+def tiny_network() -> tuple[Any, Any, Any]:
+    """(System, input batch, target batch): a 4-4-4-2 network of the MLP's layers, at batch 1."""
     import numpy as np
 
     import tn_core as tn
@@ -32,7 +34,12 @@ def tiny_step() -> Callable[[], None]:
     h = tn.Dense((4,), activation="tanh")(h)
     y = tn.Dense((2,), activation="sigmoid")(h)
     system = tn.System(inputs=[x], outputs=[y])
-    xb, yb = np.full((1, 4), 0.5, system.dtype), np.array([[0.0, 1.0]], system.dtype)
+    return system, np.full((1, 4), 0.5, system.dtype), np.array([[0.0, 1.0]], system.dtype)
+
+
+def tiny_step() -> Callable[[], None]:
+    """One guess + learn of the 4-4-4-2 network with the MLP's loss (ce on sigmoid) and optimizer (Adam)."""
+    system, xb, yb = tiny_network()
 
     def step() -> None:
         _, state = system.guess([xb], return_state=True)
