@@ -27,9 +27,15 @@ def test_the_child_runs_each_thing_it_counts(what: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_per_call_is_the_difference_of_two_counts_over_the_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = {100: 50_000_000 + 100 * 829_000, 400: 50_000_000 + 400 * 829_000}  # start-up + calls
+    monkeypatch.setattr(instructions, "count", lambda what, calls: counts[calls])
+    assert instructions.per_call("phase:step", 100, 400) == 829_000
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind")
-def test_a_count_under_callgrind_grows_with_the_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_callgrind_counts_a_child_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One real count (about 40 s: Python's start-up under valgrind), read back from callgrind's summary."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    one, three = instructions.count("phase:forward", 1), instructions.count("phase:forward", 3)
-    assert 20_000 < (three - one) / 2 < 2_000_000  # a 4-4-4-2 forward pass: about 175k instructions
+    assert instructions.count("phase:forward", 1) > 10_000_000  # start-up and imports included
