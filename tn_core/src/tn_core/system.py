@@ -158,7 +158,6 @@ class System:
         self._needs_grad = {with_inputs: self._needing_gradients(with_inputs) for with_inputs in (False, True)}
         self.rng = np.random.default_rng(seed)
         self.optimizer: Optimizer | None = None
-        self._optimizer_named: tuple[str, Any, Optimizer] | None = None  # (name, plugin registry, what it gave)
         self.step = 0
         self.stop_training = False
         self.loss: Any = "quad"  # the loss of the last fit: evaluate's default
@@ -626,19 +625,21 @@ class System:
         if seeds is not None:
             warn_renamed("backward(seeds=)", "backward(output_grads=)")
             output_grads = seeds
-        totals = Packed(np.empty(self._gradient_size, self.dtype), self._trainable_shapes)
-        return self._backward(state, output_grads, fused, input_grads, totals)
+        return self._backward(state, output_grads, fused, input_grads, self._new_gradient_buffer())
 
     def _update_gradients(self, state: State, targets: Any, loss: Any) -> tuple[float, ParamGrads]:
         """(loss, parameter gradients) for one update (learn's and fit's): :meth:`backward` without input
         gradients, into a buffer the System keeps for this. So the gradients live until the next update's:
         hooks that want them later (``tn_before_update``, ``tn_after_update``) copy them."""
         total, output_grads, fused = self.loss_gradients(state, targets, loss)
-        totals = self._update_buffer
-        if totals is None:
-            totals = self._update_buffer = Packed(np.empty(self._gradient_size, self.dtype), self._trainable_shapes)
-        pgrads, _ = self._backward(state, output_grads, fused, False, totals)
+        if self._update_buffer is None:
+            self._update_buffer = self._new_gradient_buffer()
+        pgrads, _ = self._backward(state, output_grads, fused, False, self._update_buffer)
         return total, pgrads
+
+    def _new_gradient_buffer(self) -> Packed:
+        """An uninitialized buffer for a gradient of every trainable parameter, in :meth:`parameters` order."""
+        return Packed(np.empty(self._gradient_size, self.dtype), self._trainable_shapes)
 
     def _backward(
         self, state: State, output_grads: OutputGrads | None, fused: PreactivationGrads | None, input_grads: bool,
@@ -713,23 +714,14 @@ class System:
 
     def use_optimizer(self, method: Any, lr: float | None = None) -> Optimizer:
         """The System's optimizer for ``method``, kept (with its state) while the method stays the same."""
-        registry, optimizer = get_plugins().registry(), self.optimizer
-        if optimizer is None or not self._names(method, registry, optimizer):
-            optimizer = self.optimizer = resolve_optimizer(method, lr)
-        elif lr is not None and lr != optimizer.lr:
-            optimizer.lr = lr  # converted and checked by the field
-        self._optimizer_named = (method, registry, optimizer) if isinstance(method, str) else None
-        return optimizer
-
-    def _names(self, method: Any, registry: Any, optimizer: Optimizer) -> bool:
-        """Whether ``method`` is a name of ``optimizer``'s class; learn names it at every step, so the answer is
-        kept while the name, the plugin registry and the optimizer stay the same."""
-        if not isinstance(method, str):
-            return False
-        named = self._optimizer_named
-        if named is not None and named[0] == method and named[1] is registry and named[2] is optimizer:
-            return True
-        return type(optimizer) is get_plugins().lookup("optimizer", method)
+        current = self.optimizer
+        same = isinstance(method, str) and type(current) is get_plugins().lookup("optimizer", method)
+        if current is not None and same:
+            if lr is not None and lr != current.lr:
+                current.lr = lr  # converted and checked by the field
+            return current
+        self.optimizer = resolve_optimizer(method, lr)
+        return self.optimizer
 
     def apply_gradients(
         self, pgrads: ParamGrads, optimizer: Optimizer, loss: float, callbacks: Sequence[Any] = (), where: str = ""
