@@ -79,7 +79,8 @@ class Call(NamedTuple):
 
     inst: Instance
     args: tuple[int, ...]  #: the slots of its inputs
-    first: int  #: the slot of its output 0; its outputs fill first .. first + len(output_shapes)
+    first: int  #: the slot of its output 0; its outputs fill the slots first .. stop - 1
+    stop: int
     constant: bool  #: a Constant (emits its value, no gradient)
     params: dict[str, int]  #: its trainable parameter names -> their index in ``System.parameters()``
 
@@ -309,14 +310,14 @@ class System:
         index = {(owner, key): k for k, (owner, key) in enumerate(self._trainable_keys)}
         self._calls = [
             Call(inst, tuple(self._slot_of[ref] for ref in inst.parents), self._slot_of[inst[0]],
-                 isinstance(inst.structure, Constant),
+                 self._slot_of[inst[0]] + len(inst.output_shapes), isinstance(inst.structure, Constant),
                  {key: index[self._owner[inst], key] for key in self.trainable[self._owner[inst]]} if inst.params
                  else {})
             for inst in self.order if not isinstance(inst.structure, Input)
         ]
-        #: the Calls a backward pass runs, last first, and which of their inputs' gradients are used
+        #: (index, Call, which of its inputs' gradients are used) of each Call a backward pass runs, last first
         self._backward_calls = {
-            with_inputs: [(k, tuple(ref.instance in needed for ref in call.inst.parents))
+            with_inputs: [(k, call, tuple(ref.instance in needed for ref in call.inst.parents))
                           for k, call in reversed(list(enumerate(self._calls)))
                           if call.inst in needed and not call.constant]
             for with_inputs, needed in self._needs_grad.items()
@@ -435,7 +436,7 @@ class System:
                     continue
                 result = inst.structure.forward(inst.params, [values[k] for k in call.args], training)
                 outs, caches[inst] = self._checked_forward(inst, result, shapes)
-                values[call.first : call.first + len(outs)] = outs
+                values[call.first : call.stop] = outs
         return State(dict(zip(self._refs, values)), caches, [values[k] for k in self._output_slots], batched, n)
 
     def _checked_forward(self, inst: Instance, result: Any, shapes: list[Shape]) -> tuple[list[np.ndarray], Any]:
@@ -656,22 +657,24 @@ class System:
             grads[k] = g if grads[k] is None else grads[k] + g
         fused = fused or {}
         written = [False] * len(totals)
-        shapes = self._batch_shapes(n)
-        for k, wanted in self._backward_calls[input_grads]:
-            call = self._calls[k]
+        shapes, caches = self._batch_shapes(n), state.caches
+        for k, call, wanted in self._backward_calls[input_grads]:
             inst = call.inst
-            slot_grads = grads[call.first : call.first + len(inst.output_shapes)]
+            slot_grads = grads[call.first : call.stop]
             dz = fused.get(inst)
             if dz is None and all(g is None for g in slot_grads):
                 continue
-            targets = {id(inst.params[key]): totals[i] for key, i in call.params.items() if not written[i]}
+            targets = {}  # each parameter's slot of totals, offered to the first layer computing its gradient
+            for key, i in call.params.items():
+                if not written[i]:
+                    targets[id(inst.params[key])] = totals[i]
             if dz is not None:
-                method, args = inst.structure.backward_from_preactivation, (inst.params, state.caches[inst], dz,
+                method, args = inst.structure.backward_from_preactivation, (inst.params, caches[inst], dz,
                                                                            slot_grads[0])
             else:
                 filled = [g if g is not None else np.zeros(shape, self.dtype)
                           for g, shape in zip(slot_grads, shapes[k][0])]
-                method, args = inst.structure.backward, (inst.params, state.caches[inst], filled)
+                method, args = inst.structure.backward, (inst.params, caches[inst], filled)
             result = call_backward(method, args, BackwardCall(wanted, targets))
             in_grads, p_grads = self._checked_backward(call, result, shapes[k][1])
             for key, g in p_grads.items():
