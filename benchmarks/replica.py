@@ -10,7 +10,9 @@ the parameters back. It has no executor, no checks of layer results, no hooks an
 
 - tensornet / replica (time per step) is the cost of the framework's Python;
 - replica / floor is the cost of tensornet's choice of NumPy operations against the hand-written floor
-  (``benchmarks.models_dense.MLPFloor``: in-place activations, no checks, buffers swapped, not copied).
+  (``benchmarks.models_dense.MLPFloor``: in-place activations, no checks, buffers swapped, not copied);
+- JAX / replica (time per step; where JAX is installed) is what tn/JAX, in samples/s, would be with no
+  framework cost at all: the most that work on tensornet's executor alone can reach.
 
 tests/benchmarks/test_replica.py checks that the replica computes tensornet's losses and parameters.
 """
@@ -114,22 +116,23 @@ def main(argv: list[str] | None = None) -> None:
     limit_threads(args.threads)
     import numpy as np
 
-    from benchmarks.harness import alternate, random_batch, tn_stepper
+    from benchmarks.harness import alternate, jax_stepper, random_batch, tn_stepper
     from benchmarks.models_dense import MLPFloor
     from benchmarks.run import all_specs
 
     spec = all_specs()["mlp"]
-    print("batch   tn us/step   replica us/step   floor us/step   tn/replica   replica/floor")
+    print("batch   tn us/step   replica us/step   floor us/step   JAX us/step   "
+          "tn/replica   replica/floor   JAX/replica")
     for batch in args.batch:
         x, y = random_batch(spec, batch, np.random.default_rng(0))
         system, _, _ = spec.build_tn()
         steppers = {"tn": tn_stepper(spec, x, y), "replica": MLPReplica(system, x, y, spec.lr),
-                    "floor": MLPFloor(x, y, fused=True)}
-        rates = alternate(steppers, batch, args.seconds, args.rounds)  # type: ignore[arg-type]
+                    "floor": MLPFloor(x, y, fused=True), "jax": jax_stepper(spec, x, y)}
+        rates = alternate({k: v for k, v in steppers.items() if v is not None}, batch, args.seconds, args.rounds)
         us = {name: batch / rate * 1e6 for name, rate in rates.items()}
-        print(f"{batch:5d} {us['tn']:12.0f} {us['replica']:17.0f} {us['floor']:15.0f} "
-              f"{us['tn'] / us['replica']:12.2f} {us['replica'] / us['floor']:15.2f}")
-
+        jax = (f"{us['jax']:13.0f}", f"{us['jax'] / us['replica']:13.2f}") if "jax" in us else (f"{'-':>13}",) * 2
+        print(f"{batch:5d} {us['tn']:12.0f} {us['replica']:17.0f} {us['floor']:15.0f} {jax[0]} "
+              f"{us['tn'] / us['replica']:12.2f} {us['replica'] / us['floor']:15.2f} {jax[1]}")
 
 if __name__ == "__main__":
     main()

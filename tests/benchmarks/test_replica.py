@@ -49,8 +49,13 @@ def test_prints_each_system_and_the_two_ratios() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-m", "benchmarks.replica", "--batch", "2", "--seconds", "0.1",
                           "--rounds", "1"], cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
-    row = re.search(r"^\s*2\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", out, re.MULTILINE)
+    row = re.search(r"^\s*2\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+|-)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+|-)$", out,
+                    re.MULTILINE)
     assert row is not None, out
-    tn, replica, floor, tn_ratio, floor_ratio = (float(v) for v in row.groups())
-    assert min(tn, replica, floor) > 0
-    assert tn_ratio == pytest.approx(tn / replica, abs=0.01) and floor_ratio == pytest.approx(replica / floor, abs=0.01)
+    tn, replica, floor, jax, tn_ratio, floor_ratio, jax_ratio = row.groups()
+    assert min(float(tn), float(replica), float(floor)) > 0
+    assert float(tn_ratio) == pytest.approx(float(tn) / float(replica), abs=0.01)
+    assert float(floor_ratio) == pytest.approx(float(replica) / float(floor), abs=0.01)
+    assert (jax == "-") == (jax_ratio == "-")  # JAX is optional
+    if jax != "-":
+        assert float(jax_ratio) == pytest.approx(float(jax) / float(replica), abs=0.01)
