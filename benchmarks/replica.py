@@ -20,7 +20,9 @@ tests/benchmarks/test_replica.py checks that the replica computes tensornet's lo
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
+import sys
 from typing import Any
 
 from benchmarks.run import limit_threads
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("tn_accel") is None:
+        sys.exit("benchmarks.replica replays tensornet's step with tn-accel's Adam kernel: install tn-accel")
     limit_threads(args.threads)
     import numpy as np
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
 import re
@@ -13,6 +14,7 @@ import pytest
 
 pytest.importorskip("tn_accel.kernels")  # the replica runs tn-accel's Adam kernel, as tensornet does with it
 
+from benchmarks import replica as replica_tool
 from benchmarks.harness import random_batch
 from benchmarks.replica import MLPReplica
 from benchmarks.run import all_specs
@@ -59,3 +61,11 @@ def test_prints_each_system_and_the_two_ratios() -> None:
     assert (jax == "-") == (jax_ratio == "-")  # JAX is optional
     if jax != "-":
         assert float(jax_ratio) == pytest.approx(float(jax) / float(replica), abs=0.01)
+
+
+def test_says_what_it_needs_where_tn_accel_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "tn_accel" else
+                        find_spec(name, *args))
+    with pytest.raises(SystemExit, match="install tn-accel"):
+        replica_tool.main(["--batch", "1"])
