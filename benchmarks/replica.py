@@ -1,4 +1,4 @@
-"""Which part of tensornet's MLP step is the framework's Python: tensornet, its replica and the floor side by side.
+"""Which part of tensornet's MLP step is the framework's Python: tensornet, its replica, the floor and JAX.
 
     python -m benchmarks.replica --batch 1 32 256     # one thread for NumPy's BLAS
 
@@ -14,7 +14,8 @@ the parameters back. It has no executor, no checks of layer results, no hooks an
 - JAX / replica (time per step; where JAX is installed) is what tn/JAX, in samples/s, would be with no
   framework cost at all: the most that work on tensornet's executor alone can reach.
 
-tests/benchmarks/test_replica.py checks that the replica computes tensornet's losses and parameters.
+tests/benchmarks/test_replica.py checks that the replica computes tensornet's losses and parameters bit for
+bit.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         jax = (f"{us['jax']:13.0f}", f"{us['jax'] / us['replica']:13.2f}") if "jax" in us else (f"{'-':>13}",) * 2
         print(f"{batch:5d} {us['tn']:12.0f} {us['replica']:17.0f} {us['floor']:15.0f} {jax[0]} "
               f"{us['tn'] / us['replica']:12.2f} {us['replica'] / us['floor']:15.2f} {jax[1]}")
+
 
 if __name__ == "__main__":
     main()
