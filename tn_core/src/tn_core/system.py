@@ -664,10 +664,7 @@ class System:
             dz = fused.get(inst)
             if dz is None and all(g is None for g in slot_grads):
                 continue
-            targets = {}  # each parameter's slot of totals, offered to the first layer computing its gradient
-            for key, i in call.params.items():
-                if not written[i]:
-                    targets[id(inst.params[key])] = totals[i]
+            targets = {id(inst.params[key]): totals[i] for key, i in call.params.items() if not written[i]}
             if dz is not None:
                 method, args = inst.structure.backward_from_preactivation, (inst.params, caches[inst], dz,
                                                                            slot_grads[0])
