@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 import sys
 from typing import Any
 
@@ -36,9 +35,9 @@ class MLPReplica:
 
     def __init__(self, system: Any, x: Any, y: Any, lr: float = 1e-3) -> None:
         import numpy as np
-        from tn_accel.kernels import _adam
+        from tn_accel.kernels import adam
 
-        from benchmarks.models_dense import ADAM_BETA1, ADAM_BETA2, ADAM_EPS
+        import tn_core as tn
         from tn_core.packed import Packed
 
         arrays = [array for _, _, array in system.parameters()]  # per layer: biases, then weights
@@ -46,8 +45,8 @@ class MLPReplica:
         self.grads = Packed(np.zeros_like(self.params.flat), self.params.shapes)
         self.state = [np.zeros_like(self.params.flat) for _ in range(4)]  # m, v, and the next step's m, v
         self.new_params = np.empty_like(self.params.flat)
-        self.kernel, self.x, self.y, self.lr, self.t = _adam, x, y, lr, 0
-        self.adam_constants = ADAM_BETA1, ADAM_BETA2, ADAM_EPS
+        self.kernel, self.x, self.y = adam, x, y
+        self.optimizer = tn.Adam(lr=lr)  # its hyperparameters and step count, for the kernel's scalars
 
     def __call__(self) -> float:
         import numpy as np
@@ -98,16 +97,12 @@ class MLPReplica:
         """tn-accel's Adam kernel as tensornet calls it: new values aside, then the parameters copied back."""
         import numpy as np
 
-        beta1, beta2, eps = self.adam_constants
-        self.t += 1
-        c = math.sqrt(1.0 - beta2**self.t)
-        h = np.array([1.0 - beta1, 1.0 - beta2, eps * c, self.lr * c / (1.0 - beta1**self.t), 0.0], np.float32)
+        self.optimizer.steps += 1
         m, v, new_m, new_v = self.state
-        if not self.kernel(self.params.flat, self.grads.flat, m, v, self.new_params, new_m, new_v, h):
+        if not self.kernel(self.optimizer, self.params.flat, self.grads.flat, [m, v], self.new_params, [new_m, new_v]):
             raise FloatingPointError("non-finite update")
         np.copyto(self.params.flat, self.new_params)
         self.state = [new_m, new_v, m, v]
-
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

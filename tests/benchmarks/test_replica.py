@@ -35,7 +35,7 @@ def test_the_replica_computes_tensornets_losses_and_parameters(batch: int) -> No
         assert replica() == expected
     for (layer, name, array), copy in zip(system.parameters(), replica.params):
         np.testing.assert_array_equal(copy, array, err_msg=f"{layer}.{name}")
-    assert replica.t == system.optimizer.steps == 3
+    assert replica.optimizer.steps == system.optimizer.steps == 3
 
 
 def test_the_replica_refuses_a_non_finite_batch() -> None:
