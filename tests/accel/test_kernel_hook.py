@@ -150,6 +150,77 @@ def test_a_failed_packed_kernel_step_names_the_parameter(kernels: Plugins) -> No
     np.testing.assert_array_equal(params.flat, np.ones(7))
 
 
+def packed(values: list[np.ndarray]) -> Any:
+    from tn_core.packed import Packed
+
+    return Packed(np.concatenate([v.reshape(-1) for v in values]), [v.shape for v in values])
+
+
+def test_a_repeated_packed_kernel_step_reuses_its_plan_only_while_nothing_changed(
+    kernels: Plugins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After one packed kernel step, the next with the same Packed arrays runs the kernel without the general
+    path's checks; where the state was loaded or replaced, the gradients are another buffer, a step fails
+    or the plugins change, the general path runs again. Each step equals the NumPy path's."""
+    general: list[tn.Optimizer] = []  # the optimizers that took the general path
+    monkeypatch.setattr(tn.Momentum, "_packable", lambda self, *args: general.append(self) or tn.Optimizer._packable(
+        self, *args))
+    shapes = [(2, 3), (3,)]
+    fused, plain = tn.Momentum(lr=0.1), type("PlainMomentum", (tn.Momentum,), {})(lr=0.1)
+    a, b = packed(start(shapes)), packed(start(shapes))
+    grads = packed(start(shapes))
+
+    def step(g: Any, runs_general: bool) -> None:
+        general.clear()
+        fused.step(a, g)
+        plain.step(b, [np.copy(x) for x in g])
+        assert any(o is fused for o in general) == runs_general
+        np.testing.assert_array_equal(a.flat, b.flat)
+        for key, value in plain.state().items():
+            np.testing.assert_array_equal(fused.state()[key], value)
+
+    step(grads, True)
+    for _ in range(2):
+        step(grads, False)
+    fused.load_state(plain.state())  # other state arrays
+    step(grads, True)
+    step(grads, False)
+    for optimizer in (fused, plain):  # one parameter's state replaced by hand
+        optimizer.state_arrays["velocity"][1] = np.full(3, 2.0)
+    step(grads, True)
+    step(packed(start(shapes)), True)  # another gradient buffer
+    step(grads, True)
+    grads.flat[4] = np.nan
+    before, state = np.copy(a.flat), fused.state()
+    with pytest.raises(tn.NonFiniteError, match="parameter 0"):
+        fused.step(a, grads)
+    np.testing.assert_array_equal(a.flat, before)
+    assert fused.state().keys() == state.keys() and fused.steps == state["steps"]
+    for key in state:
+        np.testing.assert_array_equal(fused.state()[key], state[key])
+    grads.flat[4] = 1.0
+    step(grads, False)  # the failed step changed nothing, its plan included
+    calls = len(CALLS)
+    kernels.unregister("fused")
+    step(grads, True)
+    assert len(CALLS) == calls  # NumPy's step, not the kernel's
+
+
+def test_a_kernel_that_raises_on_a_repeated_step_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def flaky(opt: Any, p: np.ndarray, g: np.ndarray, state: list, new_p: np.ndarray, new_state: list) -> bool:
+        if len(CALLS) == 1:
+            raise RuntimeError("the kernel's own error")
+        return numpy_sgd(opt, p, g, state, new_p, new_state)
+
+    manager(monkeypatch, plugin("flaky", {tn.SGD: ((), flaky)}))
+    optimizer, params, grads = tn.SGD(lr=0.5), packed([np.ones(3)]), packed([np.ones(3)])
+    optimizer.step(params, grads)
+    with pytest.raises(RuntimeError, match="the kernel's own error"):
+        optimizer.step(params, grads)
+    assert optimizer.steps == 1
+    np.testing.assert_array_equal(params.flat, np.full(3, 0.5))
+
+
 @pytest.mark.parametrize(
     "case",
     ["subclass", "fortran order", "strided", "float16", "mixed dtypes", "integer"],

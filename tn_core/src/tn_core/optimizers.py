@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from typing import Any, ClassVar
 
 import attrs
@@ -80,6 +81,8 @@ class Optimizer:
                                                        on_setattr=attrs.setters.NO_OP)
     _proposed: list[tuple[str, int]] = attrs.field(factory=list, init=False, repr=False, eq=False)
     _created: list[tuple[str, int]] = attrs.field(factory=list, init=False, repr=False, eq=False)
+    #: what the last packed step by a plugin's kernel worked out, for the next one to reuse
+    _kernel_plan: _KernelPlan | None = attrs.field(default=None, init=False, repr=False, eq=False)
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
         """Apply one update to every parameter whose gradient is not None, all or nothing.
@@ -89,6 +92,8 @@ class Optimizer:
         ``parameter`` the index of the first such one and its ``cause`` "gradient" or "update". Any other error
         (NumPy's, on integer parameters) leaves the step count and the state as they were too.
         """
+        if self._repeat_kernel_step(params, grads):
+            return
         touched = [i for i, g in enumerate(grads) if g is not None]
         self.steps += 1
         self._created.clear()
@@ -96,7 +101,10 @@ class Optimizer:
             if self._packable(params, grads, touched):
                 self._shapes = params.shapes  # type: ignore[attr-defined]
                 try:
-                    self._update([(ALL, params.flat, grads.flat)])  # type: ignore[attr-defined]
+                    if self._update([(ALL, params.flat, grads.flat)]):  # type: ignore[attr-defined]
+                        names, kernel = get_plugins().optimizer_kernels()[type(self)]
+                        self._kernel_plan = _KernelPlan(weakref.ref(params), weakref.ref(grads), names, kernel,
+                                                        self.work_arrays["new", "", ALL])  # type: ignore[arg-type]
                     return
                 except NonFiniteError:  # the per-parameter path computes the same values, and names the parameter
                     pass
@@ -114,14 +122,48 @@ class Optimizer:
                 and params.shapes == grads.shapes and params.flat.dtype == grads.flat.dtype
                 and _elementwise(type(self)))
 
-    def _update(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
-        """The step for (index, parameter, gradient) ``items``: by a plugin's kernel, ``propose`` or ``update``."""
+    def _update(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> bool:
+        """The step for (index, parameter, gradient) ``items``: by a plugin's kernel (then True), ``propose`` or
+        ``update``."""
         if self._step_fused(items):
-            return
+            return True
         if type(self).propose is not Optimizer.propose:
             self._step_staged(items)
         else:
             self._step_in_place(items)
+        return False
+
+    def _repeat_kernel_step(self, params: list[np.ndarray], grads: list[np.ndarray | None]) -> bool:
+        """The packed step by a plugin's kernel once more, as the last step made it, where nothing it relied on
+        has changed: the same Packed parameters and gradients, the same kernel, and the state arrays still the
+        views of the packed state. True where the step is done; False, with nothing changed, where the general
+        path is to run (it also names the parameter of a non-finite step)."""
+        plan = self._kernel_plan
+        if (plan is None or params is not plan.params() or grads is not plan.grads()
+                or get_plugins().optimizer_kernels().get(type(self)) != (plan.names, plan.kernel)):
+            return False
+        packs, spares = [], []
+        for name in plan.names:
+            pack, spare = self._packs.get(name), self._spares.get(name)
+            if pack is None or spare is None or not same_objects(self.state_arrays.get(name, [])[: len(pack)], pack):
+                return False
+            packs.append(pack.flat)
+            spares.append(spare.flat)
+        p = params.flat  # type: ignore[attr-defined]
+        self.steps += 1
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):  # for kernels that call NumPy
+                finite = plan.kernel(self, p, grads.flat, packs, plan.out, spares)  # type: ignore[attr-defined]
+        except BaseException:
+            self.steps -= 1
+            raise
+        if not finite:
+            self.steps -= 1
+            return False
+        np.copyto(p, plan.out)
+        for name in plan.names:
+            self._make_staged_current(name)
+        return True
 
     def propose(self, i: int, p: np.ndarray, g: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -175,17 +217,22 @@ class Optimizer:
             np.copyto(p, out)
         for name, i in self._proposed:
             if i == ALL:
-                staged, old = self._spares.pop(name), self._packs.get(name)
-                if old is not None and old.shapes == staged.shapes and old.flat.dtype == staged.flat.dtype:
-                    self._spares[name] = old
-                self._packs[name] = staged
-                self._state_list(name, len(staged) - 1)[: len(staged)] = staged
+                self._make_staged_current(name)
                 continue
             arrays = self._state_list(name, i)
             array = self.work_arrays.pop(("staged", name, i))
             if arrays[i] is not None and arrays[i].shape == array.shape:
                 self.work_arrays["staged", name, i] = arrays[i]
             arrays[i] = array
+
+    def _make_staged_current(self, name: str) -> None:
+        """The packed staged values of state ``name`` become its current ones (and its views the per-parameter
+        arrays); the old ones, where they fit, the next step's staging buffer."""
+        staged, old = self._spares.pop(name), self._packs.get(name)
+        if old is not None and old.shapes == staged.shapes and old.flat.dtype == staged.flat.dtype:
+            self._spares[name] = old
+        self._packs[name] = staged
+        self._state_list(name, len(staged) - 1)[: len(staged)] = staged
 
     def _step_in_place(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
         saved = {(name, i): self._copy(name, i, array) for i, p, _ in items for name, array in self._state_of(i, p)}
@@ -429,6 +476,19 @@ def _non_finite(optimizer: Optimizer, i: int, g: np.ndarray) -> NonFiniteError:
     error = NonFiniteError(text)
     error.parameter, error.cause = i, cause  # type: ignore[attr-defined]
     return error
+
+
+@attrs.frozen
+class _KernelPlan:
+    """What a packed step by a plugin's kernel worked out: the Packed parameters and gradients it took (weakly:
+    the plan keeps no buffer alive), the kernel with its state names, and the buffer it writes the new
+    parameters into."""
+
+    params: weakref.ref[Packed]
+    grads: weakref.ref[Packed]
+    names: tuple[str, ...]
+    kernel: Any
+    out: np.ndarray
 
 
 def _kernel_fits(arrays: list[np.ndarray]) -> bool:
