@@ -16,6 +16,7 @@ from scipy.special import expit
 
 import tn_core as tn
 from benchmarks.harness import Spec
+from tn_core.neuron import outer
 
 
 def mlp_tn() -> tuple[tn.System, str, str]:
@@ -106,8 +107,9 @@ class MLPFloor:
 
     - forward: h_0 = x flattened, h_k = tanh(h_{k-1} W_k^T + b_k) (k = 1, 2), logits z = h_2 W_3^T + b_3;
       E = sum [softplus(z) - t z] / N (tensornet's ce on the sigmoid output);
-    - backward: g_3 = dE/dz = (sigmoid(z) - t) / N; dW_k = g_k^T h_{k-1} (np.multiply.outer at N = 1, as
-      tensornet does), db_k = sum_n g_k, g_{k-1} = g_k W_k (1 - h_{k-1}^2); no gradient for x;
+    - backward: g_3 = dE/dz = (sigmoid(z) - t) / N; dW_k = g_k^T h_{k-1} (at N = 1 the outer product by
+      ``tn_core.neuron.outer``, BLAS's rank-one update, as tensornet does), db_k = sum_n g_k,
+      g_{k-1} = g_k W_k (1 - h_{k-1}^2); no gradient for x;
     - Adam (lr, betas 0.9/0.999, eps 1e-8) over whole buffers, no checks.
 
     The parameters are one float32 buffer ``params`` (per layer, weights (out, in) then biases, like
@@ -169,7 +171,7 @@ class MLPFloor:
         for k in reversed(range(len(self.layers))):
             (w, _), (dw, db) = self.layers[k], self.grad_layers[k]
             if n == 1:
-                np.multiply.outer(g[k][0], h[k][0], out=dw)
+                outer(g[k][0], h[k][0], dw)
             else:
                 np.matmul(g[k].T, h[k], out=dw)
             np.sum(g[k], axis=0, out=db)

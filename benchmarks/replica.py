@@ -52,6 +52,8 @@ class MLPReplica:
         import numpy as np
         from scipy.special import expit
 
+        from tn_core.neuron import outer
+
         xs = np.asarray(self.x, dtype=np.float32)
         ts = np.asarray(self.y, dtype=np.float32)
         for array in (xs, ts):  # as_typed's check of what a System is fed
@@ -84,7 +86,7 @@ class MLPReplica:
         for k in reversed(range(len(layers))):  # backward: dW = g^T a, db = sum_n g, g = g W (1 - a^2)
             (w, _), dw, db = layers[k], self.grads[2 * k + 1], self.grads[2 * k]
             if n == 1:
-                np.multiply.outer(g[0], inputs[k][0], out=dw)
+                outer(g[0], inputs[k][0], dw)
             else:
                 np.matmul(g.T, inputs[k], out=dw)
             np.add.reduce(g, axis=0, out=db)

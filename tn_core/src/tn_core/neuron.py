@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.linalg.blas import dger, sger
 
 from tn_core.activation import Activation
 from tn_core.structure import BackwardResult, ForwardResult, Params, Structure, gradient_target
@@ -32,12 +33,36 @@ def affine_backward(
     (:func:`gradient_target`).
     """
     out = gradient_target(weights)
-    if len(x) == 1:  # outer: 5x faster for one sample
-        grad_w = np.multiply.outer(grad_z[0], x[0], out=out)
+    if len(x) == 1:  # outer: 5x faster than a product over one sample
+        grad_w = outer(grad_z[0], x[0], out)
     else:
         grad_w = np.matmul(grad_z.T, x, out=out)
     grad_b = np.add.reduce(grad_z, axis=0, out=None if biases is None else gradient_target(biases))  # sum_n g
     return (grad_z @ weights if input_grad else None), grad_w, grad_b
+
+
+_RANK_ONE_UPDATES = {np.dtype(np.float32): sger, np.dtype(np.float64): dger}
+
+
+def outer(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a b^T for 1-d ``a`` and ``b``, into ``out`` where given: ``np.multiply.outer(a, b, out=out)``.
+
+    For float32 and float64 it is BLAS's rank-one update of zeros (out = 0; out += a b^T), the same numbers
+    (but for the sign of a zero) in half the time: NumPy's broadcast loop restarts for every row, ~0.1 us
+    each, 48 us for (225, 1024) against 20 us for a flat product of that size.
+    """
+    update = _RANK_ONE_UPDATES.get(a.dtype)
+    if update is None or b.dtype != a.dtype or (out is not None and not (out.dtype == a.dtype
+                                                                        and out.flags.c_contiguous)):
+        return np.multiply.outer(a, b, out=out)
+    if out is None:
+        out = np.empty((a.size, b.size), a.dtype)
+    out.fill(0)
+    column_major = out.T  # BLAS's (b.size, a.size) matrix, in out's memory
+    written = update(1.0, b, a, a=column_major, overwrite_a=True)
+    if written is not column_major:  # a copy after all
+        np.copyto(out, written.T)
+    return out
 
 
 # -- structures whose output is an activated pre-activation ------------------------
