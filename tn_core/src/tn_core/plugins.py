@@ -188,6 +188,7 @@ class Plugins:
         self._entry_points: dict[str, tuple[str, str]] = {}  # plugin -> (distribution, entry-point value)
         self._registry: dict[str, dict[str, Entry]] | None = None
         self._ambiguous: dict[str, dict[str, list[Entry]]] = {}
+        self._found: dict[tuple[str, str], Any] = {}  # (kind, name) -> what lookup found in this registry
         self._kernels: dict[type, tuple[tuple[str, ...], Any]] | None = None  # collected on first use
         self._kernel_offers: dict[str, dict[type, tuple[tuple[str, ...], Any]]] = {}  # plugin -> its kernels
         self._kernel_errors: dict[str, str] = {}  # plugin -> why its kernels are not used
@@ -338,6 +339,7 @@ class Plugins:
         """{kind: {name: Entry}}, built once from the registration hooks; ambiguous names are left out."""
         if self._registry is None:
             self._registry, self._ambiguous = self._build_registry()
+            self._found = {}
         return self._registry
 
     def ambiguous(self) -> dict[str, dict[str, list[Entry]]]:
@@ -386,10 +388,14 @@ class Plugins:
     def lookup(self, kind: str, name: str) -> Any:
         """The object registered as ``name`` for ``kind``; a clear error otherwise."""
         table = self.registry()[kind]
+        found = self._found.get((kind, name))  # a System asks for its optimizer by name at every learn
+        if found is not None:
+            return found
         for candidate in dict.fromkeys((name, name.lower())):
             self._refuse_ambiguous(kind, candidate)
             if candidate in table:
-                return table[candidate].obj
+                found = self._found[kind, name] = table[candidate].obj
+                return found
         for other, entries in self.registry().items():  # not "plugin missing" when it is only the wrong kind
             if name in entries or name.lower() in entries:
                 raise UnknownNameError(f"unknown {kind} {name!r} (that name is a registered {other})")
