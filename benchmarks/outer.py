@@ -1,0 +1,52 @@
+"""Which outer product is faster: ``tn_core.neuron.outer``'s BLAS rank-one update or NumPy's broadcast loop.
+
+    python -m benchmarks.outer        # one thread, float32
+
+A Dense layer's weight gradient at batch 1 is the outer product g x^T (rows: the layer's outputs, row
+length: its inputs). Prints, for rows and row lengths, the time of out = 0; out += a b^T (sger) over the time
+of ``np.multiply.outer(a, b, out=out)``, best of five: ``tn_core.neuron.outer`` takes the rank-one update
+for row lengths 64-2048, where this ratio is below 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import timeit
+from functools import partial
+
+from benchmarks.run import limit_threads
+
+ROWS = (8, 26, 64, 128, 225, 512, 1024, 5120)
+ROW_LENGTHS = (26, 64, 225, 512, 1024, 2048, 5120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=ROWS)
+    parser.add_argument("--lengths", type=int, nargs="+", default=ROW_LENGTHS, help="row lengths")
+    args = parser.parse_args(argv)
+    limit_threads(1)
+    import numpy as np
+    from scipy.linalg.blas import sger
+
+    def rank_one(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+        out.fill(0)
+        sger(1.0, b, a, a=out.T, overwrite_a=True)
+
+    rng = np.random.default_rng(0)
+    print("rank-one update / np.multiply.outer, time; rows down, row lengths across")
+    print("rows " + "".join(f"{length:>7d}" for length in args.lengths))
+    for rows in args.rows:
+        ratios = []
+        for length in args.lengths:
+            a, b = rng.random(rows, dtype=np.float32), rng.random(length, dtype=np.float32)
+            out = np.empty((rows, length), np.float32)
+            calls = min(2000, max(20, int(2e7 / (rows * length + 1000))))
+            numpy_time = min(timeit.repeat(partial(np.multiply.outer, a, b, out=out), number=calls, repeat=5))
+            blas_time = min(timeit.repeat(partial(rank_one, a, b, out), number=calls, repeat=5))
+            ratios.append(blas_time / numpy_time)
+        print(f"{rows:4d} " + "".join(f"{ratio:7.2f}" for ratio in ratios))
+
+
+if __name__ == "__main__":
+    main()
