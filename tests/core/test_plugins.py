@@ -244,6 +244,19 @@ def test_a_name_two_plugins_register_is_ambiguous_and_every_other_name_works(
     assert "rival 2.0\n  activations: Cube, HyperbolicTangent\n" in out
 
 
+def test_a_name_found_before_a_plugin_change_is_looked_up_again_after_it() -> None:
+    """lookup remembers what it found only while the registry stays the same."""
+    plugins = core_and_layers()
+    plugins.register(plugin_module("one", tn_register_activations=[Cube]), "one", "1.0", "tn-one")
+    assert plugins.lookup("activation", "cube") is Cube
+    rival = attrs.define(type("Cube", (tn.Activation,), {"forward": Cube.forward, "derivative": Cube.derivative}))
+    plugins.register(plugin_module("two", tn_register_activations=[rival]), "two", "1.0", "tn-two")
+    with pytest.raises(tn.PluginError, match="activation name 'cube' is ambiguous"):
+        plugins.lookup("activation", "cube")
+    plugins.unregister("one")
+    assert plugins.lookup("activation", "cube") is rival
+
+
 def test_the_core_name_clashes_too() -> None:
     plugins = core_only()
 
