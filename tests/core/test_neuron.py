@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import types
 from typing import Any
 
 import numpy as np
 import pytest
+import scipy.linalg.blas  # loaded, as tn-accel loads it: outer takes BLAS's path
 
 from tn_core import kit
 from tn_core.neuron import outer
@@ -55,3 +59,26 @@ def test_one_sample_s_weight_gradient_is_the_product_over_the_batch(dtype: Any) 
     np.testing.assert_allclose(dw, grad_z.T @ x, rtol=1e-6)
     np.testing.assert_allclose(dx, grad_z @ weights, rtol=1e-6)
     np.testing.assert_array_equal(db, grad_z[0])
+
+
+def test_blas_s_path_is_taken_once_scipy_linalg_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def sger(*args: Any, **kwargs: Any) -> np.ndarray:
+        calls.append(args[0])
+        return scipy.linalg.blas.sger(*args, **kwargs)
+
+    a, b, out = np.ones(3, np.float32), np.arange(64, dtype=np.float32), np.empty((3, 64), np.float32)
+    monkeypatch.setitem(sys.modules, "scipy.linalg.blas", types.SimpleNamespace(sger=sger))
+    outer(a, b, out)
+    assert calls == [1.0]
+    monkeypatch.delitem(sys.modules, "scipy.linalg.blas")  # not loaded: NumPy's outer, no import
+    np.testing.assert_array_equal(outer(a, 2 * b), np.multiply.outer(a, 2 * b))
+    assert calls == [1.0] and "scipy.linalg.blas" not in sys.modules
+    np.testing.assert_array_equal(out, np.multiply.outer(a, b))
+
+
+def test_tn_core_does_not_load_scipy_linalg() -> None:
+    """Its import adds 6 MiB to a process's resident memory: tensornet uses it where it is loaded anyway."""
+    code = "import sys, tn_core, tn_core.neuron; print('scipy.linalg' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
