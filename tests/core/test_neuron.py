@@ -35,6 +35,11 @@ def test_non_finite_values_spread_as_in_numpy() -> None:
         np.testing.assert_array_equal(outer(a, b), np.multiply.outer(a, b))
 
 
+def test_no_rows() -> None:
+    for out in (None, np.empty((0, 100))):
+        assert outer(np.ones(0), np.ones(100), out).shape == (0, 100)
+
+
 @pytest.mark.parametrize("case", ["strided out", "fortran out", "float16", "mixed dtypes", "integers", "strided a"])
 def test_other_arrays_get_numpy_s_outer(case: str) -> None:
     rng = np.random.default_rng(0)

@@ -57,7 +57,7 @@ def outer(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nda
     """
     name = _RANK_ONE_UPDATES.get(a.dtype)
     blas = sys.modules.get("scipy.linalg.blas") if name else None
-    if (blas is None or b.dtype != a.dtype or not 64 <= b.size <= 2048
+    if (blas is None or b.dtype != a.dtype or not 64 <= b.size <= 2048 or not a.size
             or (out is not None and not (out.dtype == a.dtype and out.flags.c_contiguous))):
         return np.multiply.outer(a, b, out=out)
     if out is None:
