@@ -41,16 +41,17 @@ def test_no_rows() -> None:
 
 
 @pytest.mark.parametrize("case", ["strided out", "fortran out", "float16", "mixed dtypes", "integers", "strided a"])
-def test_other_arrays_get_numpy_s_outer(case: str) -> None:
+def test_other_arrays_get_numpy_s_outer_or_blas_s_with_the_same_numbers(case: str) -> None:
+    """Rows of 70: BLAS's length; the out and dtype cases take NumPy's outer, a strided a still BLAS's."""
     rng = np.random.default_rng(0)
     dtype = {"float16": np.float16, "integers": np.int64}.get(case, np.float64)
-    a, b = (rng.normal(size=5) * 10).astype(dtype), (rng.normal(size=7) * 10).astype(dtype)
+    a, b = (rng.normal(size=5) * 10).astype(dtype), (rng.normal(size=70) * 10).astype(dtype)
     if case == "mixed dtypes":
         b = b.astype(np.float32)
     if case == "strided a":
         a = np.repeat(a, 2)[::2]
-    out = {"strided out": np.zeros((5, 14), a.dtype)[:, ::2], "fortran out": np.zeros((5, 7), order="F")}.get(
-        case, np.zeros((5, 7), np.result_type(a, b)))
+    out = {"strided out": np.zeros((5, 140), a.dtype)[:, ::2], "fortran out": np.zeros((5, 70), order="F")}.get(
+        case, np.zeros((5, 70), np.result_type(a, b)))
     result = outer(a, b, out)
     assert result is out
     np.testing.assert_array_equal(out, np.multiply.outer(a, b))
