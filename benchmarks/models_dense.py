@@ -108,7 +108,7 @@ class MLPFloor:
     - forward: h_0 = x flattened, h_k = tanh(h_{k-1} W_k^T + b_k) (k = 1, 2), logits z = h_2 W_3^T + b_3;
       E = sum [softplus(z) - t z] / N (tensornet's ce on the sigmoid output);
     - backward: g_3 = dE/dz = (sigmoid(z) - t) / N; dW_k = g_k^T h_{k-1} (at N = 1 the outer product by
-      ``tn_core.neuron.outer``, BLAS's rank-one update, as tensornet does), db_k = sum_n g_k,
+      ``tn_core.neuron.outer``, BLAS's product, as tensornet does), db_k = sum_n g_k,
       g_{k-1} = g_k W_k (1 - h_{k-1}^2); no gradient for x;
     - Adam (lr, betas 0.9/0.999, eps 1e-8) over whole buffers, no checks.
 

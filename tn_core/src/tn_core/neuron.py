@@ -41,30 +41,30 @@ def affine_backward(
     return (grad_z @ weights if input_grad else None), grad_w, grad_b
 
 
-#: BLAS's rank-one update by dtype, in SciPy's BLAS module
-_RANK_ONE_UPDATES = {np.dtype(np.float32): "sger", np.dtype(np.float64): "dger"}
+#: BLAS's matrix product by dtype, in SciPy's BLAS module
+_PRODUCTS = {np.dtype(np.float32): "sgemm", np.dtype(np.float64): "dgemm"}
 
 
 def outer(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a b^T for 1-d ``a`` and ``b``, into ``out`` where given: ``np.multiply.outer(a, b, out=out)``.
 
-    For float32 and float64 rows of 64 to 2048 numbers it is BLAS's rank-one update of zeros (out = 0;
-    out += a b^T), the same numbers (but for the sign of a zero) in 0.5-0.9 of the time: 37 us against
-    45 us for (225, 1024). Shorter or longer rows take NumPy's loop, which is faster there (0.4-0.6 of the
-    time at 26 and 5120: ``python -m benchmarks.outer``, one thread, float32). The update is SciPy's, used
-    once ``scipy.linalg`` is loaded (tn-accel's numba loads it) but never imported for it: that import
-    alone adds 6 MiB to a process's resident memory.
+    For float32 and float64 rows of up to 2048 numbers it is BLAS's matrix product of a column and a row
+    (k = 1, beta = 0): the same numbers (but for the sign of a zero) in 0.4-1.0 of the time, 0.5 for
+    (225, 1024). NumPy's loop restarts for every row; it stays for longer rows, where it is faster
+    (``python -m benchmarks.outer``, one thread, float32). The product is SciPy's, used once
+    ``scipy.linalg`` is loaded (tn-accel's numba loads it) but never imported for it: that import alone adds
+    6 MiB to a process's resident memory.
     """
-    name = _RANK_ONE_UPDATES.get(a.dtype)
+    name = _PRODUCTS.get(a.dtype)
     blas = sys.modules.get("scipy.linalg.blas") if name else None
-    if (blas is None or b.dtype != a.dtype or not 64 <= b.size <= 2048 or not a.size
+    if (blas is None or b.dtype != a.dtype or b.size > 2048 or not a.size or not b.size
             or (out is not None and not (out.dtype == a.dtype and out.flags.c_contiguous))):
         return np.multiply.outer(a, b, out=out)
     if out is None:
         out = np.empty((a.size, b.size), a.dtype)
-    out.fill(0)
-    column_major = out.T  # BLAS's (b.size, a.size) matrix, in out's memory
-    written = getattr(blas, name)(1.0, b, a, a=column_major, overwrite_a=True)
+    column_major = out.T  # BLAS's (b.size, a.size) matrix b^T a, in out's memory
+    written = getattr(blas, name)(1.0, b.reshape(1, -1), a.reshape(1, -1), beta=0.0, c=column_major, trans_a=1,
+                                  overwrite_c=1)
     if written is not column_major:  # a copy after all
         np.copyto(out, written.T)
     return out
