@@ -55,9 +55,9 @@ def outer(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nda
     ``scipy.linalg`` is loaded (tn-accel's numba loads it) but never imported for it: that import alone adds
     6 MiB to a process's resident memory.
     """
-    name = _PRODUCTS.get(a.dtype)
-    blas = sys.modules.get("scipy.linalg.blas") if name else None
-    if (blas is None or b.dtype != a.dtype or b.size > 2048 or not a.size or not b.size
+    blas = sys.modules.get("scipy.linalg.blas")
+    name = None if blas is None else _PRODUCTS.get(a.dtype)
+    if (name is None or b.dtype != a.dtype or b.size > 2048 or not a.size or not b.size
             or (out is not None and not (out.dtype == a.dtype and out.flags.c_contiguous))):
         return np.multiply.outer(a, b, out=out)
     if out is None:
