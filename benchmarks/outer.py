@@ -30,8 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     from scipy.linalg.blas import sgemm
 
-    def product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-        sgemm(1.0, b.reshape(1, -1), a.reshape(1, -1), beta=0.0, c=out.T, trans_a=1, overwrite_c=1)
+    from tn_core.neuron import blas_outer
 
     rng = np.random.default_rng(0)
     print("BLAS's product / np.multiply.outer, time; rows down, row lengths across")
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
             out = np.empty((rows, length), np.float32)
             calls = min(2000, max(20, int(2e7 / (rows * length + 1000))))
             numpy_time = min(timeit.repeat(partial(np.multiply.outer, a, b, out=out), number=calls, repeat=5))
-            blas_time = min(timeit.repeat(partial(product, a, b, out), number=calls, repeat=5))
+            blas_time = min(timeit.repeat(partial(blas_outer, sgemm, a, b, out), number=calls, repeat=5))
             ratios.append(blas_time / numpy_time)
         print(f"{rows:4d} " + "".join(f"{ratio:7.2f}" for ratio in ratios))
 

@@ -12,7 +12,7 @@ import pytest
 import scipy.linalg.blas  # loaded, as tn-accel loads it: outer takes BLAS's path
 
 from tn_core import kit
-from tn_core.neuron import outer
+from tn_core.neuron import blas_outer, outer
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -94,3 +94,14 @@ def test_tn_core_does_not_load_scipy_linalg() -> None:
     before, after = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                    check=True).stdout.split()
     assert after == before
+
+
+def test_a_copy_scipy_makes_is_written_into_out() -> None:
+    """Should SciPy copy ``c`` rather than write into it, the product still lands in ``out``."""
+    a, b, out = np.arange(3.0), np.arange(4.0), np.full((3, 4), np.nan)
+
+    def copying_gemm(*args: Any, c: np.ndarray, **kwargs: Any) -> np.ndarray:
+        return scipy.linalg.blas.dgemm(*args, c=np.array(c, order="F"), **kwargs)
+
+    assert blas_outer(copying_gemm, a, b, out) is out
+    np.testing.assert_array_equal(out, np.multiply.outer(a, b))

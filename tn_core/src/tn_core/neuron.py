@@ -60,12 +60,15 @@ def outer(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nda
     if (name is None or b.dtype != a.dtype or b.size > 2048 or not a.size or not b.size
             or (out is not None and not (out.dtype == a.dtype and out.flags.c_contiguous))):
         return np.multiply.outer(a, b, out=out)
-    if out is None:
-        out = np.empty((a.size, b.size), a.dtype)
-    column_major = out.T  # BLAS's (b.size, a.size) matrix b^T a, in out's memory
-    written = getattr(blas, name)(1.0, b.reshape(1, -1), a.reshape(1, -1), beta=0.0, c=column_major, trans_a=1,
-                                  overwrite_c=1)
-    if written is not column_major:  # a copy after all
+    return blas_outer(getattr(blas, name), a, b, np.empty((a.size, b.size), a.dtype) if out is None else out)
+
+
+def blas_outer(gemm: Any, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out`` = a b^T by SciPy's ``gemm`` (sgemm or dgemm, of out's dtype; out C-contiguous): the product of a
+    column and a row, k = 1, beta = 0, written as BLAS's column-major (b.size, a.size) matrix in out's memory."""
+    column_major = out.T
+    written = gemm(1.0, b.reshape(1, -1), a.reshape(1, -1), beta=0.0, c=column_major, trans_a=1, overwrite_c=1)
+    if written is not column_major:  # SciPy copied after all
         np.copyto(out, written.T)
     return out
 

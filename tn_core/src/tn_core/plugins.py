@@ -387,7 +387,7 @@ class Plugins:
 
     def lookup(self, kind: str, name: str) -> Any:
         """The object registered as ``name`` for ``kind``; a clear error otherwise."""
-        table = self.registry()[kind]
+        table = self.registry()[kind]  # first: a registry rebuilt after a plugin change forgets what was found
         found = self._found.get((kind, name))  # a System asks for its optimizer by name at every learn
         if found is not None:
             return found
