@@ -3,11 +3,15 @@
     python -m benchmarks.accel                    # the seed MLP (Adam): step and optimizer time, one thread
     python -m benchmarks.accel --batch 1 32 256 --rounds 9
     python -m benchmarks.accel --compile          # the first step: cold (empty numba cache), warm, no tn-accel
+    python -m benchmarks.accel --in-place         # the step with Adam's kernel in place against writing aside
 
 Step and optimizer times are medians over rounds that alternate the kernel and the
 NumPy path (a subclass of the optimizer that changes nothing: kernels serve their
 exact class only), so both see the same machine load. The compile figures come from
 fresh processes: one with an empty NUMBA_CACHE_DIR, one reusing it, one without tn-accel.
+``--in-place`` alternates, in one process, tn-accel's Adam kernel (the parameters updated in place, their
+old values aside) with the form it replaced (the new values written aside, then copied into the
+parameters), swapping the kernel the plugins give ``tn.Adam``.
 """
 
 from __future__ import annotations
@@ -103,16 +107,83 @@ def shares(batches: list[int], seconds: float, rounds: int) -> None:
               f"{us['numpy'] / us['fused']:>14.2f}x", flush=True)
 
 
+def adam_aside() -> Callable[..., bool]:
+    """tn-accel's Adam kernel in the form it had before it worked in place: new values into ``new_p``, which
+    the optimizer then copies into ``p``. Only to measure the change; Adam without weight decay."""
+    import math
+
+    import numba
+    import numpy as np
+
+    @numba.njit(nogil=True, error_model="numpy")
+    def loop(p, g, m, v, new_p, new_m, new_v, h):  # type: ignore[no-untyped-def]
+        ok = True
+        for k in range(p.size):
+            mk = (g[k] - m[k]) * h[0] + m[k]
+            vk = (g[k] * g[k] - v[k]) * h[1] + v[k]
+            pk = p[k] - mk / (np.sqrt(vk) + h[2]) * h[3]
+            new_p[k], new_m[k], new_v[k] = pk, mk, vk
+            ok &= math.isfinite(pk) & math.isfinite(mk) & math.isfinite(vk)
+        return ok
+
+    def kernel(opt: Any, p: Any, g: Any, state: list, new_p: Any, new_state: list) -> bool:
+        c = math.sqrt(1.0 - opt.beta2**opt.steps)
+        h = np.array([1.0 - opt.beta1, 1.0 - opt.beta2, opt.eps * c, opt.lr * c / (1.0 - opt.beta1**opt.steps)],
+                     p.dtype)
+        return loop(p.reshape(-1), g.reshape(-1), *(a.reshape(-1) for a in (*state, new_p, *new_state)), h)
+
+    return kernel
+
+
+def in_place_against_aside(batches: list[int], rounds: int) -> None:
+    """The MLP's step time with Adam's kernel in place and aside, alternating in one process."""
+    import statistics
+    import timeit
+
+    import numpy as np
+
+    import tn_core as tn
+    from benchmarks.harness import random_batch, tn_stepper
+    from benchmarks.models_dense import SPECS
+    from tn_core.plugins import get_plugins
+
+    spec = next(s for s in SPECS if s.name == "mlp")
+    table = get_plugins().optimizer_kernels()
+    if tn.Adam not in table:
+        sys.exit("no fused kernel for adam: install tn-accel (and numba)")
+    names, kernel = table[tn.Adam]
+    forms = {"in place": (names, kernel), "aside": (names, adam_aside())}
+    print(f"{'batch':>5}{'in place us':>13}{'aside us':>10}{'in place / aside':>18}")
+    try:
+        for batch in batches:
+            x, y = random_batch(spec, batch, np.random.default_rng(0))
+            step, number = tn_stepper(spec, x, y), max(3, 4000 // (batch + 20))
+            times: dict[str, list[float]] = {name: [] for name in forms}
+            for _ in range(rounds):
+                for name, form in forms.items():
+                    table[tn.Adam] = form
+                    step()  # the first step with a kernel plans it
+                    times[name].append(min(timeit.repeat(step, number=number, repeat=3)) / number * 1e6)
+            ratio = statistics.median(a / b for a, b in zip(times["in place"], times["aside"]))
+            print(f"{batch:>5}{statistics.median(times['in place']):>13.0f}{statistics.median(times['aside']):>10.0f}"
+                  f"{ratio:>18.3f}", flush=True)
+    finally:
+        table[tn.Adam] = (names, kernel)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 32, 256])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per path per batch size")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--compile", action="store_true", help="time the first step in fresh processes instead")
+    parser.add_argument("--in-place", action="store_true", help="Adam's kernel in place against writing aside")
     args = parser.parse_args()
     limit_threads(1)
     if args.compile:
         first_steps()
+    elif args.in_place:
+        in_place_against_aside(args.batch, args.rounds)
     else:
         shares(args.batch, args.seconds, args.rounds)
 

@@ -117,10 +117,11 @@ class MLPFloor:
     ``grad_layers``); every work array is allocated once. ``params`` (optional): initial values in that
     layout, copied in; by default Glorot-uniform weights and zero biases. ``fused``: Adam as tn-accel's fused
     kernel (``tn_accel.kernels._adam``) where True, as NumPy operations with one scratch buffer where False;
-    by default the kernel where tn-accel is importable. The kernel writes its new values into separate
-    arrays: a spare set of parameter, m and v buffers (and layer views), swapped with the current set after
-    each step (no copy). Writing back into the buffers it reads would be correct elementwise, but numba's
-    loop then falls back to scalar code, about 7x slower.
+    by default the kernel where tn-accel is importable. The kernel updates the parameters in place (the old
+    values it copies aside, which tensornet keeps to undo a failed step, go to a buffer the floor never
+    reads) and writes m and v into a spare pair, swapped with the current one after each step (no copy).
+    Writing m and v back into the buffers it reads would be correct elementwise, but numba's loop then
+    falls back to scalar code, about 7x slower.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, params: np.ndarray | None = None, fused: bool | None = None,
@@ -152,8 +153,8 @@ class MLPFloor:
                 self.kernel = _adam
                 # (1 - beta1, 1 - beta2, eps c, scale, decay): c and scale change each step
                 self.h_kernel = np.array([1 - ADAM_BETA1, 1 - ADAM_BETA2, 0, 0, 0], np.float32)
-                spare = np.empty_like(self.params)
-                self.spare = (spare, np.empty_like(spare), np.empty_like(spare), mlp_layer_views(spare))
+                self.old_params = np.empty_like(self.params)
+                self.spare_state = (np.empty_like(self.params), np.empty_like(self.params))
 
     def __call__(self) -> float:
         h, g, y = self.h, self.g, self.y
@@ -193,10 +194,10 @@ class MLPFloor:
         scale = self.lr * c / (1 - ADAM_BETA1**self.t)
         if self.kernel is not None:
             self.h_kernel[2:4] = ADAM_EPS * c, scale
-            new = self.spare
-            self.kernel(p, grads, m, v, *new[:3], self.h_kernel)
-            self.spare = (p, m, v, self.layers)
-            self.params, self.m, self.v, self.layers = new
+            new_m, new_v = self.spare_state
+            self.kernel(p, grads, m, v, self.old_params, new_m, new_v, self.h_kernel)
+            self.spare_state = (m, v)
+            self.m, self.v = new_m, new_v
             return
         np.subtract(grads, m, out=s)
         s *= 1 - ADAM_BETA1

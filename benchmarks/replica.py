@@ -5,8 +5,8 @@
 The replica (``MLPReplica``) makes the NumPy calls tensornet's MLP step makes, in tensornet's way, and
 nothing else: the inputs' and targets' finiteness checks, out-of-place layers keeping z and a for backward,
 the loss on the logits as ``tn_core.losses.BinaryCE`` computes it with its target range check, the gradients
-of W and b written into one packed buffer, and tn-accel's Adam kernel writing new values aside and copying
-the parameters back. It has no executor, no checks of layer results, no hooks and no protocol calls. So:
+of W and b written into one packed buffer, and tn-accel's Adam kernel updating the parameters in place with
+their old values aside. It has no executor, no checks of layer results, no hooks and no protocol calls. So:
 
 - tensornet / replica (time per step) is the cost of the framework's Python;
 - replica / floor is the cost of tensornet's choice of NumPy operations against the hand-written floor
@@ -44,7 +44,7 @@ class MLPReplica:
         self.params = Packed(np.concatenate([a.reshape(-1) for a in arrays]), [a.shape for a in arrays])
         self.grads = Packed(np.zeros_like(self.params.flat), self.params.shapes)
         self.state = [np.zeros_like(self.params.flat) for _ in range(4)]  # m, v, and the next step's m, v
-        self.new_params = np.empty_like(self.params.flat)
+        self.old_params = np.empty_like(self.params.flat)
         self.kernel, self.x, self.y = adam, x, y
         self.optimizer = tn.Adam(lr=lr)  # its hyperparameters and step count, for the kernel's scalars
 
@@ -96,14 +96,11 @@ class MLPReplica:
         return loss
 
     def adam(self) -> None:
-        """tn-accel's Adam kernel as tensornet calls it: new values aside, then the parameters copied back."""
-        import numpy as np
-
+        """tn-accel's Adam kernel as tensornet calls it: the parameters in place, their old values aside."""
         self.optimizer.steps += 1
         m, v, new_m, new_v = self.state
-        if not self.kernel(self.optimizer, self.params.flat, self.grads.flat, [m, v], self.new_params, [new_m, new_v]):
+        if not self.kernel(self.optimizer, self.params.flat, self.grads.flat, [m, v], self.old_params, [new_m, new_v]):
             raise FloatingPointError("non-finite update")
-        np.copyto(self.params.flat, self.new_params)
         self.state = [new_m, new_v, m, v]
 
 def main(argv: list[str] | None = None) -> None:

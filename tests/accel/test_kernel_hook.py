@@ -1,8 +1,9 @@
 """The core side of fused optimizer kernels (hook tn_optimizer_kernels), with pure-NumPy kernels: no numba needed.
 
-Which steps a kernel takes (exact class, C-contiguous float32/float64 arrays of one dtype and shape), the
-all-or-nothing step around it, how the plugin manager collects the hook (bad answers, failures, two plugins
-for one class) and what ``tn plugins`` shows; and the NumPy path's check of state that can overflow.
+Kernels of both forms: new values aside, or in place with the old values aside. Which steps a kernel takes
+(exact class, C-contiguous float32/float64 arrays of one dtype and shape), the all-or-nothing step around
+it, how the plugin manager collects the hook (bad answers, failures, two plugins for one class) and what
+``tn plugins`` shows; and the NumPy path's check of state that can overflow.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ def numpy_momentum(opt: Any, p: np.ndarray, g: np.ndarray, state: list, new_p: n
     return bool(np.isfinite(new_p).all() and np.isfinite(new_v).all())
 
 
+def in_place(kernel: Any) -> Any:
+    """``kernel`` as an in-place kernel (``in_place``): the new values into p itself, the old ones into old_p."""
+
+    def run(opt: Any, p: np.ndarray, g: np.ndarray, state: list, old_p: np.ndarray, new_state: list) -> bool:
+        np.copyto(old_p, p)
+        return kernel(opt, old_p, g, state, p, new_state)
+
+    run.in_place = True  # type: ignore[attr-defined]
+    return run
+
+
 @attrs.define
 class ParameterLayer(tn.Structure):
     """y = x W^T + b (3 -> 3), through the kit's affine map."""
@@ -70,9 +82,11 @@ def manager(monkeypatch: pytest.MonkeyPatch, *plugins: types.ModuleType) -> Plug
     return manager
 
 
-@pytest.fixture
-def kernels(monkeypatch: pytest.MonkeyPatch) -> Plugins:
-    kernels = {tn.SGD: ((), numpy_sgd), tn.Momentum: (("velocity",), numpy_momentum)}
+@pytest.fixture(params=["aside", "in place"])
+def kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Plugins:
+    """SGD's and Momentum's kernels, writing the new parameters aside or (every test again) in place."""
+    form = in_place if request.param == "in place" else lambda kernel: kernel
+    kernels = {tn.SGD: ((), form(numpy_sgd)), tn.Momentum: (("velocity",), form(numpy_momentum))}
     return manager(monkeypatch, plugin("fused", kernels))
 
 

@@ -7,6 +7,7 @@ only the first ran the kernel. Skipped where numba (or tn-accel) cannot be impor
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[type]]:
     recorded: list[type] = []
     table = plugins.optimizer_kernels()
     for cls, (names, kernel) in list(table.items()):
+        @functools.wraps(kernel)  # keeps its in_place
         def spy(opt: Any, *arrays: Any, kernel: Any = kernel) -> bool:
             recorded.append(type(opt))
             return kernel(opt, *arrays)

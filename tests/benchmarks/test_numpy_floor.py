@@ -50,7 +50,7 @@ def test_loss_goes_down(rng: np.random.Generator) -> None:
 
 
 def test_fused_adam_matches_numpy_adam(rng: np.random.Generator) -> None:
-    """tn-accel's kernel, writing back into the buffers it reads, makes NumPy Adam's steps."""
+    """tn-accel's kernel (the parameters in place, m and v into the spare pair) makes NumPy Adam's steps."""
     pytest.importorskip("tn_accel")
     x, y = random_batch(MLP, 8, rng)
     numpy_adam, fused = MLPFloor(x, y, fused=False), MLPFloor(x, y, fused=True)

@@ -104,7 +104,7 @@ class Optimizer:
                     if self._update([(ALL, params.flat, grads.flat)]):  # type: ignore[attr-defined]
                         names, kernel = get_plugins().optimizer_kernels()[type(self)]
                         self._kernel_plan = _KernelPlan(weakref.ref(params), weakref.ref(grads), names, kernel,
-                                                        self.work_arrays["new", "", ALL])  # type: ignore[arg-type]
+                                                        _in_place(kernel), self.work_arrays["new", "", ALL])
                     return
                 except NonFiniteError:  # the per-parameter path computes the same values, and names the parameter
                     pass
@@ -159,8 +159,11 @@ class Optimizer:
             raise
         if not finite:
             self.steps -= 1
+            if plan.in_place:
+                np.copyto(p, plan.out)
             return False
-        np.copyto(p, plan.out)
+        if not plan.in_place:
+            np.copyto(p, plan.out)
         for name in plan.names:
             self._make_staged_current(name)
         return True
@@ -185,14 +188,18 @@ class Optimizer:
         if not all(_kernel_fits([p, g, *state[i]]) for i, p, g in items):
             return False
         self._proposed.clear()
-        new = []
+        new = []  # (parameter, its new values), or with an in-place kernel (parameter, its old values)
+        in_place = _in_place(kernel)
         with np.errstate(over="ignore", invalid="ignore"):  # for kernels that call NumPy
             for i, p, g in items:
                 out = self._buffer("new", "", i, p)
-                if not kernel(self, p, g, state[i], out, [self.staged(name, i, p) for name in names]):
-                    raise _non_finite(self, i, g)
+                finite = kernel(self, p, g, state[i], out, [self.staged(name, i, p) for name in names])
                 new.append((p, out))
-        self._store(new)
+                if not finite:
+                    for changed, old in new if in_place else ():
+                        np.copyto(changed, old)
+                    raise _non_finite(self, i, g)
+        self._store([] if in_place else new)
         return True
 
     def _step_staged(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
@@ -482,13 +489,20 @@ def _non_finite(optimizer: Optimizer, i: int, g: np.ndarray) -> NonFiniteError:
 class _KernelPlan:
     """What a packed step by a plugin's kernel worked out: the Packed parameters and gradients it took (weakly:
     the plan keeps no buffer alive), the kernel with its state names, and the buffer it writes the new
-    parameters into."""
+    parameters into (an in-place kernel: their old values)."""
 
     params: weakref.ref[Packed]
     grads: weakref.ref[Packed]
     names: tuple[str, ...]
     kernel: Any
+    in_place: bool
     out: np.ndarray
+
+
+def _in_place(kernel: Any) -> bool:
+    """Whether a plugin's kernel writes the new parameter values into the parameter itself, its old values
+    aside (``kernel.in_place``; see the ``tn_optimizer_kernels`` hook)."""
+    return getattr(kernel, "in_place", False) is True
 
 
 def _kernel_fits(arrays: list[np.ndarray]) -> bool:
