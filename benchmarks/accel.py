@@ -3,15 +3,16 @@
     python -m benchmarks.accel                    # the seed MLP (Adam): step and optimizer time, one thread
     python -m benchmarks.accel --batch 1 32 256 --rounds 9
     python -m benchmarks.accel --compile          # the first step: cold (empty numba cache), warm, no tn-accel
-    python -m benchmarks.accel --in-place         # the step with Adam's kernel in place against writing aside
+    python -m benchmarks.accel --forms            # the step with tn-accel's kernels against their other forms
 
 Step and optimizer times are medians over rounds that alternate the kernel and the
 NumPy path (a subclass of the optimizer that changes nothing: kernels serve their
 exact class only), so both see the same machine load. The compile figures come from
 fresh processes: one with an empty NUMBA_CACHE_DIR, one reusing it, one without tn-accel.
-``--in-place`` alternates, in one process, tn-accel's Adam kernel (the parameters updated in place, their
-old values aside) with the form it replaced (the new values written aside, then copied into the
-parameters), swapping the kernel the plugins give ``tn.Adam``.
+``--forms`` alternates, in one process, the MLP's step with tn-accel's kernels, with Adam's kernel in the
+form it replaced (the new values written aside, then copied into the parameters, where the kernel now
+updates them in place with their old values aside), and without the outer-product kernel (the core's BLAS
+product, at batch 1): ratios over tn-accel's time, above 1 where tn-accel's kernels are faster.
 """
 
 from __future__ import annotations
@@ -135,8 +136,9 @@ def adam_aside() -> Callable[..., bool]:
     return kernel
 
 
-def in_place_against_aside(batches: list[int], rounds: int) -> None:
-    """The MLP's step time with Adam's kernel in place and aside, alternating in one process."""
+def kernel_forms(batches: list[int], rounds: int) -> None:
+    """The MLP's step time with tn-accel's kernels, with Adam's kernel aside, and without the outer kernel,
+    alternating in one process."""
     import statistics
     import timeit
 
@@ -148,27 +150,32 @@ def in_place_against_aside(batches: list[int], rounds: int) -> None:
     from tn_core.plugins import get_plugins
 
     spec = next(s for s in SPECS if s.name == "mlp")
-    table = get_plugins().optimizer_kernels()
-    if tn.Adam not in table:
-        sys.exit("no fused kernel for adam: install tn-accel (and numba)")
-    names, kernel = table[tn.Adam]
-    forms = {"in place": (names, kernel), "aside": (names, adam_aside())}
-    print(f"{'batch':>5}{'in place us':>13}{'aside us':>10}{'in place / aside':>18}")
+    optimizer_kernels, array_kernels = get_plugins().optimizer_kernels(), get_plugins().array_kernels()
+    if tn.Adam not in optimizer_kernels or "outer" not in array_kernels:
+        sys.exit("no fused kernel for adam or outer: install tn-accel (and numba)")
+    adam, outer = optimizer_kernels[tn.Adam], array_kernels["outer"]
+    forms = {"tn-accel": (adam, outer), "Adam aside": ((adam[0], adam_aside()), outer), "no outer": (adam, None)}
+    print(f"{'batch':>5}{'tn-accel us':>13}" + "".join(f"{name + ' us':>15}{'ratio':>7}" for name in list(forms)[1:]))
     try:
         for batch in batches:
             x, y = random_batch(spec, batch, np.random.default_rng(0))
             step, number = tn_stepper(spec, x, y), max(3, 4000 // (batch + 20))
             times: dict[str, list[float]] = {name: [] for name in forms}
             for _ in range(rounds):
-                for name, form in forms.items():
-                    table[tn.Adam] = form
+                for name, (adam_kernel, outer_kernel) in forms.items():
+                    optimizer_kernels[tn.Adam] = adam_kernel
+                    array_kernels.pop("outer", None)
+                    if outer_kernel is not None:
+                        array_kernels["outer"] = outer_kernel
                     step()  # the first step with a kernel plans it
                     times[name].append(min(timeit.repeat(step, number=number, repeat=3)) / number * 1e6)
-            ratio = statistics.median(a / b for a, b in zip(times["in place"], times["aside"]))
-            print(f"{batch:>5}{statistics.median(times['in place']):>13.0f}{statistics.median(times['aside']):>10.0f}"
-                  f"{ratio:>18.3f}", flush=True)
+            line = f"{batch:>5}{statistics.median(times['tn-accel']):>13.0f}"
+            for name in list(forms)[1:]:  # the median over rounds of each round's ratio to tn-accel's time
+                ratio = statistics.median(a / b for a, b in zip(times[name], times["tn-accel"]))
+                line += f"{statistics.median(times[name]):>15.0f}{ratio:>7.3f}"
+            print(line, flush=True)
     finally:
-        table[tn.Adam] = (names, kernel)
+        optimizer_kernels[tn.Adam], array_kernels["outer"] = adam, outer
 
 
 def main() -> None:
@@ -177,13 +184,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="time per path per batch size")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--compile", action="store_true", help="time the first step in fresh processes instead")
-    parser.add_argument("--in-place", action="store_true", help="Adam's kernel in place against writing aside")
+    parser.add_argument("--forms", action="store_true", help="tn-accel's kernels against their other forms")
     args = parser.parse_args()
     limit_threads(1)
     if args.compile:
         first_steps()
-    elif args.in_place:
-        in_place_against_aside(args.batch, args.rounds)
+    elif args.forms:
+        kernel_forms(args.batch, args.rounds)
     else:
         shares(args.batch, args.seconds, args.rounds)
 

@@ -1,4 +1,4 @@
-"""Which outer product is faster: ``tn_core.neuron.outer``'s BLAS product or NumPy's broadcast loop.
+"""Which outer product is faster: a plugin's kernel, ``tn_core.neuron.outer``'s BLAS product, or NumPy's loop.
 
     python -m benchmarks.outer        # one thread, float32
 
@@ -6,7 +6,8 @@ A Dense layer's weight gradient at batch 1 is the outer product g x^T (rows: the
 length: its inputs). Prints, for rows and row lengths, the time of BLAS's product of a column and a row
 (sgemm, k = 1, beta = 0) over the time of ``np.multiply.outer(a, b, out=out)``, best of five:
 ``tn_core.neuron.outer`` takes the product for rows of up to 2048 numbers, where this ratio is at most
-about 1.
+about 1. Where a plugin gives the primitive "outer" a kernel (hook ``tn_array_kernels``: tn-accel's numba
+loop), a second table gives its time over NumPy's; ``outer`` takes it before the other two.
 """
 
 from __future__ import annotations
@@ -31,20 +32,31 @@ def main(argv: list[str] | None = None) -> None:
     from scipy.linalg.blas import sgemm
 
     from tn_core.neuron import blas_outer
+    from tn_core.plugins import get_plugins
 
+    kernel = get_plugins().array_kernels().get("outer")
+    paths = {"BLAS's product": partial(blas_outer, sgemm)}
+    if kernel is not None:
+        paths["the plugin's kernel"] = kernel
     rng = np.random.default_rng(0)
-    print("BLAS's product / np.multiply.outer, time; rows down, row lengths across")
-    print("rows " + "".join(f"{length:>7d}" for length in args.lengths))
+    ratios: dict[str, list[list[float]]] = {name: [] for name in paths}
     for rows in args.rows:
-        ratios = []
+        for row in ratios.values():
+            row.append([])
         for length in args.lengths:
             a, b = rng.random(rows, dtype=np.float32), rng.random(length, dtype=np.float32)
             out = np.empty((rows, length), np.float32)
             calls = min(2000, max(20, int(2e7 / (rows * length + 1000))))
             numpy_time = min(timeit.repeat(partial(np.multiply.outer, a, b, out=out), number=calls, repeat=5))
-            blas_time = min(timeit.repeat(partial(blas_outer, sgemm, a, b, out), number=calls, repeat=5))
-            ratios.append(blas_time / numpy_time)
-        print(f"{rows:4d} " + "".join(f"{ratio:7.2f}" for ratio in ratios))
+            for name, path in paths.items():
+                path(a, b, out)  # compiled on first use
+                ratios[name][-1].append(min(timeit.repeat(partial(path, a, b, out), number=calls, repeat=5))
+                                        / numpy_time)
+    for name, table in ratios.items():
+        print(f"{name} / np.multiply.outer, time; rows down, row lengths across")
+        print("rows " + "".join(f"{length:>7d}" for length in args.lengths))
+        for rows, row in zip(args.rows, table):
+            print(f"{rows:4d} " + "".join(f"{ratio:7.2f}" for ratio in row))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ def _when(name: str) -> str:
         return "once, when the registry is built"
     if name == "tn_optimizer_kernels":
         return "once, at the first optimizer step (and by `tn plugins`)"
+    if name == "tn_array_kernels":
+        return "once, at the first use of a primitive (and by `tn plugins`)"
     if name == "tn_parallel":
         return "at each update, by `fit`/`evaluate`, and before progress output or file writes"
     if name.endswith("_update"):

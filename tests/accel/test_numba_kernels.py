@@ -254,7 +254,44 @@ def test_the_installed_plugin_serves_the_built_ins(capsys: pytest.CaptureFixture
         pytest.skip("tn-accel is importable but not installed")
     found = get_plugins().optimizer_kernels()
     assert all(found[cls] == kernels.KERNELS[cls] for cls in kernels.KERNELS)
+    assert get_plugins().array_kernels() == {"outer": kernels.outer}
     assert cli.main(["plugins"]) == 0
     out = capsys.readouterr().out
-    listed = "  optimizer kernels: Adam, AdamW, Momentum, RMSProp, SGD\n  distribution: tn-accel\n"
+    listed = ("  array kernels: outer\n  optimizer kernels: Adam, AdamW, Momentum, RMSProp, SGD\n"
+              "  distribution: tn-accel\n")
     assert f"\naccel {version}\n{listed}" in out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_outer_kernel_is_numpy_s_outer(seed: int) -> None:
+    """Random shapes, both dtypes, contiguous and strided vectors, into an out holding NaN: NumPy's numbers."""
+    rng = np.random.default_rng(seed)
+    dtype = DTYPES[seed % 2]
+    rows, cols = int(rng.integers(1, 300)), int(rng.integers(1, 3000))
+    a, b = ((rng.normal(size=2 * n) * 10.0 ** rng.integers(-15, 15)).astype(dtype) for n in (rows, cols))
+    a, b = (a[::2], b[:cols]) if seed % 3 else (a[:rows], b[::2])
+    out = np.full((rows, cols), np.nan, dtype)
+    assert kernels.outer(a, b, out) is None
+    assert a.dtype == b.dtype == dtype
+    np.testing.assert_array_equal(out, np.multiply.outer(a, b))
+
+
+def test_the_outer_kernel_spreads_non_finite_values_as_numpy_does() -> None:
+    a, b = np.array([np.inf, 0.0, np.nan, 2.0]), np.array([0.0, -np.inf, 1.0, 1e308])
+    out = np.empty((4, 4))
+    kernels.outer(a, b, out)
+    with np.errstate(invalid="ignore", over="ignore"):
+        np.testing.assert_array_equal(out, np.multiply.outer(a, b))
+
+
+def test_a_batch_1_step_takes_the_outer_kernel(calls: list[type], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dense's weight gradient of one sample is the kernel's (the installed plugins' array kernels, spied on)."""
+    taken = []
+    table = get_plugins().array_kernels()
+    monkeypatch.setitem(table, "outer", lambda a, b, out: taken.append(out.shape) or kernels.outer(a, b, out))
+    x = tn.Input((5,))()
+    system = tn.System([x], [tn.Dense(3, activation="tanh")(x)])
+    pgrads, _ = system.gradients(np.ones((1, 5)), np.zeros((1, 3)))
+    assert taken == [(3, 5)]
+    twice, _ = system.gradients(np.ones((2, 5)), np.zeros((2, 3)))  # the mean over two equal samples: the same
+    np.testing.assert_allclose(pgrads[system["dense_1"]]["weights"], twice[system["dense_1"]]["weights"], rtol=1e-6)

@@ -1,24 +1,64 @@
-"""tn_core.neuron's outer product: BLAS's product where it applies, the same numbers as NumPy's outer."""
+"""tn_core.neuron's outer product: a plugin's kernel (hook tn_array_kernels) or BLAS's product where they apply,
+the same numbers as NumPy's outer."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
-import scipy.linalg.blas  # loaded, as tn-accel loads it: outer takes BLAS's path
+import scipy.linalg.blas  # loaded, as tn-accel loads it: without a plugin's kernel, outer takes BLAS's path
 
-from tn_core import kit
+import tn_core as tn
+import tn_core.plugins
+from tn_core import cli, kit
 from tn_core.neuron import blas_outer, outer
+from tn_core.plugins import Plugins
+
+#: the shapes of the outs a spying kernel was given
+TAKEN: list[tuple[int, ...]] = []
+
+
+def spying_outer(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """A plugin's "outer" in NumPy, recording what it was given."""
+    assert a.ndim == b.ndim == 1 and out.shape == (a.size, b.size) and out.flags.c_contiguous
+    assert a.dtype == b.dtype == out.dtype and a.dtype in (np.float32, np.float64)
+    TAKEN.append(out.shape)
+    np.multiply.outer(a, b, out=out)
+
+
+def plugin(name: str, answer: Callable[[], Any]) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.tn_array_kernels = tn.hookimpl(answer)  # type: ignore[attr-defined]
+    return module
+
+
+def use_plugins(monkeypatch: pytest.MonkeyPatch, *plugins: types.ModuleType) -> Plugins:
+    """The core's built-ins and ``plugins`` as the process-wide plugins (no installed plugin's kernel)."""
+    manager = Plugins()
+    manager.register(tn_core.builtins, "core", "", "tn-core")
+    for module in plugins:
+        manager.register(module, module.__name__, "1.0", f"tn-{module.__name__}")
+    monkeypatch.setattr(tn_core.plugins, "_plugins", manager)
+    TAKEN.clear()
+    return manager
+
+
+@pytest.fixture(params=["core", "plugin kernel"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """outer with the core's own code (BLAS's or NumPy's), then with a plugin's kernel."""
+    use_plugins(monkeypatch, *([plugin("fast", lambda: {"outer": spying_outer})] if request.param != "core" else []))
+    return str(request.param)
 
 
 @pytest.mark.parametrize("seed", range(30))
-def test_outer_is_numpy_s_outer(seed: int) -> None:
+def test_outer_is_numpy_s_outer(seed: int, path: str) -> None:
     """Random shapes on both sides of the BLAS path's longest rows (2048), both dtypes, with and without out
-    (NaN before: BLAS must not read it)."""
+    (NaN before: BLAS must not read it); a plugin's kernel takes every one of them."""
     rng = np.random.default_rng(seed)
     rows, cols = int(rng.integers(1, 300)), int(rng.choice([rng.integers(1, 64), rng.integers(64, 2049), 2100]))
     dtype = [np.float32, np.float64][seed % 2]
@@ -28,23 +68,25 @@ def test_outer_is_numpy_s_outer(seed: int) -> None:
     assert result.dtype == dtype and result.shape == (rows, cols)
     assert out is None or result is out
     np.testing.assert_array_equal(result, np.multiply.outer(a, b))
+    assert TAKEN == ([(rows, cols)] if path == "plugin kernel" else [])
 
 
-def test_non_finite_values_spread_as_in_numpy() -> None:
+def test_non_finite_values_spread_as_in_numpy(path: str) -> None:
     a, b = np.array([np.inf, 0.0, np.nan, 2.0]), np.array([0.0, -np.inf, 1.0])
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(outer(a, b), np.multiply.outer(a, b))
 
 
-def test_no_rows_or_columns() -> None:
+def test_no_rows_or_columns(path: str) -> None:
     for a, b in ((np.ones(0), np.ones(100)), (np.ones(5), np.ones(0))):
         for out in (None, np.empty((a.size, b.size))):
             assert outer(a, b, out).shape == (a.size, b.size)
+    assert TAKEN == []
 
 
 @pytest.mark.parametrize("case", ["strided out", "fortran out", "float16", "mixed dtypes", "integers", "strided a"])
-def test_other_arrays_get_numpy_s_outer_or_blas_s_with_the_same_numbers(case: str) -> None:
-    """The out and dtype cases take NumPy's outer, a strided a still BLAS's product."""
+def test_other_arrays_get_numpy_s_outer_or_blas_s_with_the_same_numbers(case: str, path: str) -> None:
+    """The out and dtype cases take NumPy's outer, a strided a still BLAS's product or the plugin's kernel."""
     rng = np.random.default_rng(0)
     dtype = {"float16": np.float16, "integers": np.int64}.get(case, np.float64)
     a, b = (rng.normal(size=5) * 10).astype(dtype), (rng.normal(size=70) * 10).astype(dtype)
@@ -57,6 +99,7 @@ def test_other_arrays_get_numpy_s_outer_or_blas_s_with_the_same_numbers(case: st
     result = outer(a, b, out)
     assert result is out
     np.testing.assert_array_equal(out, np.multiply.outer(a, b))
+    assert TAKEN == ([(5, 70)] if path == "plugin kernel" and case == "strided a" else [])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -70,6 +113,7 @@ def test_one_sample_s_weight_gradient_is_the_product_over_the_batch(dtype: Any) 
 
 
 def test_blas_s_path_is_taken_once_scipy_linalg_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_plugins(monkeypatch)  # no plugin's kernel
     calls = []
 
     def sgemm(*args: Any, **kwargs: Any) -> np.ndarray:
@@ -105,3 +149,55 @@ def test_a_copy_scipy_makes_is_written_into_out() -> None:
 
     assert blas_outer(copying_gemm, a, b, out) is out
     np.testing.assert_array_equal(out, np.multiply.outer(a, b))
+
+
+# -- the tn_array_kernels hook ------------------------------------------------------------
+
+
+def test_a_plugin_s_kernel_comes_before_blas_and_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even for rows longer than BLAS's path takes; the hook is asked once, not at registration."""
+    asked = []
+    plugins = use_plugins(monkeypatch, plugin("fast", lambda: asked.append(1) or {"outer": spying_outer}))
+    assert asked == []
+    a, b = np.arange(3.0), np.arange(5000.0)
+    for _ in range(3):
+        np.testing.assert_array_equal(outer(a, b), np.multiply.outer(a, b))
+    assert TAKEN == [(3, 5000)] * 3 and asked == [1]
+    plugins.unregister("fast")
+    outer(a, b)
+    assert len(TAKEN) == 3
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (["outer"], r"\['outer'\], not a dict"),
+        ({1: spying_outer}, r"1: <function spying_outer at \w+>, not a primitive name and a function"),
+        ({"outer": "spying_outer"}, r"'outer': 'spying_outer', not a primitive name and a function"),
+    ],
+)
+def test_a_malformed_answer_is_skipped_with_a_warning(answer: Any, error: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    plugins = use_plugins(monkeypatch, plugin("odd", lambda: answer))
+    with pytest.warns(RuntimeWarning, match="plugin 'odd' from tn-odd 1.0: its array kernels are not used: "
+                                            f"PluginError: tn_array_kernels returned {error}"):
+        assert plugins.array_kernels() == {}
+    np.testing.assert_array_equal(outer(np.ones(2), np.ones(3)), np.ones((2, 3)))  # the core's outer
+
+
+def test_a_hook_that_raises_and_a_primitive_two_plugins_give_are_reported_by_tn_plugins(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_compiler() -> None:
+        raise ImportError("No module named 'numba'")
+
+    one, two = (plugin(name, lambda: {"outer": spying_outer}) for name in ("one", "two"))
+    plugins = use_plugins(monkeypatch, plugin("broken", no_compiler), one, two)
+    with pytest.warns(RuntimeWarning, match="plugin 'broken' .*: its array kernels are not used: ImportError"):
+        assert cli.main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "\nbroken 1.0\n  array kernels: FAILED: ImportError: No module named 'numba'\n" in out
+    assert ("\none 1.0\n  array kernels: outer\n  ambiguous: array kernel for outer (not used), also registered by "
+            "plugin 'two' from tn-two 1.0\n") in out
+    assert plugins.array_kernels() == {}
+    outer(np.ones(2), np.ones(3))
+    assert TAKEN == []  # neither plugin's kernel

@@ -1,4 +1,5 @@
-"""The fused optimizer kernels: one compiled pass over a parameter, its gradient and its state.
+"""The fused optimizer kernels (one compiled pass over a parameter, its gradient and its state) and the
+core's array primitives as numba loops.
 
 Each kernel evaluates the expressions of its optimizer's ``propose`` (tn_core.optimizers) in the same
 order and in the parameter's dtype (its scalars cast to that dtype first, as NumPy casts Python
@@ -7,7 +8,7 @@ into ``old_p``, writes the new state values into the arrays it is given and retu
 values are finite (the ``tn_optimizer_kernels`` hook's protocol for kernels marked ``in_place``: the
 optimizer puts the old values back where they are not). In place, a step of the seed MLP with Adam
 takes 0.92-0.94 of the time at batch 1 (0.89-0.98 at batch 32) that it took writing the new values
-aside and copying them over (``python -m benchmarks.accel --in-place``).
+aside and copying them over (``python -m benchmarks.accel --forms``).
 
 The scalars travel as one small array of that dtype: numba takes arrays faster than NumPy scalars (about
 1 us a call instead of 5). numba compiles each kernel on first use per dtype and keeps the machine code
@@ -132,6 +133,16 @@ def adam(opt: tn.Adam, p: np.ndarray, g: np.ndarray, state: list, old_p: np.ndar
                  old_p.reshape(-1), new_m.reshape(-1), new_v.reshape(-1), h)
 
 
+@_jit
+def outer(a, b, out):  # type: ignore[no-untyped-def]
+    """out[i, j] = a[i] b[j] (the core's primitive "outer"): one write of ``out`` from start to end, where
+    NumPy's loop restarts at every row and BLAS packs its operands first."""
+    for i in range(a.size):
+        ai = a[i]
+        for j in range(b.size):
+            out[i, j] = ai * b[j]
+
+
 #: what the plugin registers: {optimizer class: (its state names, as its propose names them; kernel)}
 KERNELS: dict[type, tuple[tuple[str, ...], Any]] = {
     tn.SGD: ((), sgd),
@@ -140,3 +151,6 @@ KERNELS: dict[type, tuple[tuple[str, ...], Any]] = {
     tn.Adam: (("m", "v"), adam),
     tn.AdamW: (("m", "v"), adam),
 }
+
+#: {primitive name: kernel} (hook ``tn_array_kernels``)
+ARRAY_KERNELS: dict[str, Any] = {"outer": outer}

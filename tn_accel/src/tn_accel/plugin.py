@@ -1,4 +1,4 @@
-"""Registers tn-accel's fused optimizer kernels with tensornet."""
+"""Registers tn-accel's fused optimizer kernels and array kernels with tensornet."""
 
 from __future__ import annotations
 
@@ -12,3 +12,10 @@ def tn_optimizer_kernels() -> dict[type, tuple[tuple[str, ...], Any]]:
     from tn_accel.kernels import KERNELS  # imports numba: only when a first optimizer step asks
 
     return KERNELS
+
+
+@kit.hookimpl
+def tn_array_kernels() -> dict[str, Any]:
+    from tn_accel.kernels import ARRAY_KERNELS  # imports numba: only when a primitive is first used
+
+    return ARRAY_KERNELS

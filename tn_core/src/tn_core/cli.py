@@ -14,7 +14,7 @@ from tn_core.summary import summary_table
 
 PLURALS = {"structure": "structures", "activation": "activations", "optimizer": "optimizers",
            "loss": "losses", "initializer": "initializers", "callback": "callbacks",
-           "optimizer kernel": "optimizer kernels"}
+           "optimizer kernel": "optimizer kernels", "array kernel": "array kernels"}
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -27,8 +27,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             print(f"{info.name}{version}")
         for kind, names in sorted(info.registered.items()):
             print(f"  {PLURALS[kind]}: {', '.join(sorted(names))}")
-        if info.kernel_error:
-            print(f"  optimizer kernels: FAILED: {info.kernel_error}")
+        for what, error in info.kernel_errors.items():
+            print(f"  {what}: FAILED: {error}")
         for clash in info.ambiguous:
             print(f"  ambiguous: {clash}")
         if info.distribution:

@@ -99,6 +99,24 @@ def tn_optimizer_kernels() -> dict[type, tuple[tuple[str, ...], Any]]:
 
 
 @hookspec
+def tn_array_kernels() -> dict[str, Any]:
+    """Return faster implementations of the core's array primitives: ``{primitive name: function}``.
+
+    Collected once, at the first use of a primitive (or by ``tn plugins``),
+    as ``tn_optimizer_kernels`` is: one that raises or returns anything else
+    is skipped with a warning, and a primitive two plugins implement keeps
+    the core's NumPy code. The core calls a kernel only with the arrays it
+    describes, and keeps its own code for all others. The primitives:
+
+    - ``"outer"``: ``outer(a, b, out)`` writes a b^T into ``out``, each number
+      ``a[i] * b[j]`` as ``np.multiply.outer`` computes it. ``a`` and ``b``
+      are 1-d, ``out`` C-contiguous of shape (a.size, b.size), all three
+      float32 or all float64. The weight gradient of one sample
+      (``tn_core.kit.affine_backward``: Dense, Residual, the recurrent cells).
+    """
+
+
+@hookspec
 def tn_structure_examples() -> list[tuple[Any, ...]]:
     """Return ``(structure, input_shapes)`` or ``(structure, input_shapes, inputs)`` examples of each
     registered Structure.

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from tn_core.activation import Activation
+from tn_core.plugins import get_plugins
 from tn_core.structure import BackwardResult, ForwardResult, Params, Structure, gradient_target
 
 # -- affine map -----------------------------------------------------------------
@@ -48,19 +49,32 @@ _PRODUCTS = {np.dtype(np.float32): "sgemm", np.dtype(np.float64): "dgemm"}
 def outer(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a b^T for 1-d ``a`` and ``b``, into ``out`` where given: ``np.multiply.outer(a, b, out=out)``.
 
-    For float32 and float64 rows of up to 2048 numbers it is BLAS's matrix product of a column and a row
-    (k = 1, beta = 0): the same numbers (but for the sign of a zero) in 0.4-1.0 of the time, 0.5 for
-    (225, 1024). NumPy's loop restarts for every row; it stays for longer rows, where it is faster
-    (``python -m benchmarks.outer``, one thread, float32). The product is SciPy's, used once
-    ``scipy.linalg`` is loaded (tn-accel's numba loads it) but never imported for it: that import alone adds
-    6 MiB to a process's resident memory.
+    For float32 and float64 arrays (``out`` C-contiguous) it is the first of these that applies, each
+    giving NumPy's numbers (BLAS's but for the sign of a zero):
+
+    - a plugin's kernel (hook ``tn_array_kernels``, primitive ``"outer"``): tn-accel's numba loop writes
+      (225, 1024) in 0.3 of BLAS's time, as fast as memory takes the numbers;
+    - for rows of up to 2048 numbers, BLAS's matrix product of a column and a row (k = 1, beta = 0), in
+      0.4-1.0 of NumPy's time, 0.5 for (225, 1024): NumPy's loop restarts for every row, and is faster
+      for longer rows (``python -m benchmarks.outer``, one thread, float32). It is SciPy's, used where
+      ``scipy.linalg`` is loaded but never imported for it: that import alone adds 6 MiB to a process's
+      resident memory;
+    - NumPy's outer.
     """
-    blas = sys.modules.get("scipy.linalg.blas")
-    name = None if blas is None else _PRODUCTS.get(a.dtype)
-    if (name is None or b.dtype != a.dtype or b.size > 2048 or not a.size or not b.size
+    name = _PRODUCTS.get(a.dtype)
+    if (name is None or b.dtype != a.dtype or not a.size or not b.size
             or (out is not None and not (out.dtype == a.dtype and out.flags.c_contiguous))):
         return np.multiply.outer(a, b, out=out)
-    return blas_outer(getattr(blas, name), a, b, np.empty((a.size, b.size), a.dtype) if out is None else out)
+    if out is None:
+        out = np.empty((a.size, b.size), a.dtype)
+    kernel = get_plugins().array_kernels().get("outer")
+    if kernel is not None:
+        kernel(a, b, out)
+        return out
+    blas = sys.modules.get("scipy.linalg.blas")
+    if blas is None or b.size > 2048:
+        return np.multiply.outer(a, b, out=out)
+    return blas_outer(getattr(blas, name), a, b, out)
 
 
 def blas_outer(gemm: Any, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -84,7 +84,8 @@ class PluginInfo:
     registered: dict[str, list[str]] = attrs.Factory(dict)
     ambiguous: list[str] = attrs.Factory(list)
     error: str | None = None
-    kernel_error: str | None = None  # its tn_optimizer_kernels hook failed (the plugin is loaded)
+    #: why a kernel hook of it failed (the plugin is loaded): {"optimizer kernels" or "array kernels": error}
+    kernel_errors: dict[str, str] = attrs.Factory(dict)
     disabled_by: str | None = None
 
     @property
@@ -189,9 +190,10 @@ class Plugins:
         self._registry: dict[str, dict[str, Entry]] | None = None
         self._ambiguous: dict[str, dict[str, list[Entry]]] = {}
         self._found: dict[tuple[str, str], Any] = {}  # (kind, name) -> what lookup found in this registry
-        self._kernels: dict[type, tuple[tuple[str, ...], Any]] | None = None  # collected on first use
-        self._kernel_offers: dict[str, dict[type, tuple[tuple[str, ...], Any]]] = {}  # plugin -> its kernels
-        self._kernel_errors: dict[str, str] = {}  # plugin -> why its kernels are not used
+        #: by kernel hook (KERNEL_HOOKS): what the plugins offer, collected on first use, without the clashes
+        self._kernels: dict[str, dict[Any, Any]] = {}
+        self._kernel_offers: dict[str, dict[str, dict[Any, Any]]] = {}  # hook -> plugin -> its kernels
+        self._kernel_errors: dict[str, dict[str, str]] = {}  # hook -> plugin -> why its kernels are not used
 
     @property
     def hook(self) -> Any:
@@ -213,7 +215,8 @@ class Plugins:
         self.versions[name] = version
         self.distributions[name] = distribution
         self._offered[name] = offered
-        self._registry = self._kernels = None
+        self._registry = None
+        self._kernels = {}
 
     def call(self, hook_name: str, extra: Sequence[Any] = (), **kwargs: Any) -> None:
         """Run training hook ``hook_name``: each registered plugin's implementation (last registered first,
@@ -254,7 +257,8 @@ class Plugins:
         self.pm.unregister(name=name)
         for table in (self.versions, self.distributions, self._offered, self._entry_points):
             table.pop(name, None)
-        self._registry = self._kernels = None
+        self._registry = None
+        self._kernels = {}
 
     def load_entry_points(self) -> None:
         """Import every ``tensornet`` entry point allowed by the environment.
@@ -365,25 +369,34 @@ class Plugins:
         return table, clashes
 
     def optimizer_kernels(self) -> dict[type, tuple[tuple[str, ...], Any]]:
-        """{optimizer class: (state names, kernel)} from the ``tn_optimizer_kernels`` hooks, collected on first use.
+        """{optimizer class: (state names, kernel)} from the ``tn_optimizer_kernels`` hooks (:meth:`kernels`)."""
+        return self._kernels.get("tn_optimizer_kernels") or self.kernels("tn_optimizer_kernels")
 
-        A hook that raises or returns anything but such a dict is skipped with a warning (``tn plugins`` shows
-        why); a class two plugins give a kernel is left out (it keeps the NumPy path).
+    def array_kernels(self) -> dict[str, Any]:
+        """{primitive name: function} from the ``tn_array_kernels`` hooks (:meth:`kernels`)."""
+        return self._kernels.get("tn_array_kernels") or self.kernels("tn_array_kernels")
+
+    def kernels(self, hook: str) -> dict[Any, Any]:
+        """What the plugins' kernel hook ``hook`` (one of KERNEL_HOOKS) offer, collected on first use.
+
+        A hook that raises or returns anything but what it should is skipped with a warning (``tn plugins``
+        shows why); a key two plugins give a kernel is left out (the core's own code serves it).
         """
-        if self._kernels is None:
-            self._kernel_offers, self._kernel_errors = {}, {}
-            for impl in reversed(self.pm.hook.tn_optimizer_kernels.get_hookimpls()):  # in registration order
+        if hook not in self._kernels:
+            what, check = KERNEL_HOOKS[hook]
+            offers, errors = self._kernel_offers[hook], self._kernel_errors[hook] = {}, {}
+            for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):  # in registration order
                 name = self.pm.get_name(impl.plugin)
                 try:
-                    self._kernel_offers[name] = _checked_kernels(impl.function())
+                    offers[name] = check(impl.function())
                 except (Exception, SystemExit) as exc:  # a missing or broken compiler must not stop training
-                    self._kernel_errors[name] = _exception_text(exc)
-                    warnings.warn(f"tensornet {self.label(name)}: its optimizer kernels are not used: "
-                                  f"{self._kernel_errors[name]}", RuntimeWarning, stacklevel=2)
-            classes = [cls for offer in self._kernel_offers.values() for cls in offer]
-            self._kernels = {cls: kernel for offer in self._kernel_offers.values() for cls, kernel in offer.items()
-                             if classes.count(cls) == 1}
-        return self._kernels
+                    errors[name] = _exception_text(exc)
+                    warnings.warn(f"tensornet {self.label(name)}: its {what} are not used: {errors[name]}",
+                                  RuntimeWarning, stacklevel=3)
+            keys = [key for offer in offers.values() for key in offer]
+            self._kernels[hook] = {key: kernel for offer in offers.values() for key, kernel in offer.items()
+                                   if keys.count(key) == 1}
+        return self._kernels[hook]
 
     def lookup(self, kind: str, name: str) -> Any:
         """The object registered as ``name`` for ``kind``; a clear error otherwise."""
@@ -443,18 +456,25 @@ class Plugins:
                     others = " and ".join(plugin_label(e.plugin, e.distribution, e.version)
                                           for e in entries if e is not entry)
                     infos[entry.plugin].ambiguous.append(f"{kind} {name!r}, also registered by {others}")
-        kernels = self.optimizer_kernels()
-        for name, offer in self._kernel_offers.items():
-            infos[name].registered["optimizer kernel"] = [cls.__name__ for cls in offer]
-            for cls in offer:
-                if cls not in kernels:
-                    others = " and ".join(self.label(other) for other, o in self._kernel_offers.items()
-                                          if cls in o and other != name)
-                    infos[name].ambiguous.append(f"optimizer kernel for {cls.__name__} (not used), also "
-                                                 f"registered by {others}")
-        for name, error in self._kernel_errors.items():
-            infos[name].kernel_error = error
+        for hook, (what, _) in KERNEL_HOOKS.items():
+            kernels, offers = self.kernels(hook), self._kernel_offers[hook]
+            kind = what[:-1]  # "optimizer kernel"
+            for name, offer in offers.items():
+                infos[name].registered[kind] = [_kernel_key(key) for key in offer]
+                for key in offer:
+                    if key not in kernels:
+                        others = " and ".join(self.label(other) for other, o in offers.items()
+                                              if key in o and other != name)
+                        infos[name].ambiguous.append(f"{kind} for {_kernel_key(key)} (not used), also "
+                                                     f"registered by {others}")
+            for name, error in self._kernel_errors[hook].items():
+                infos[name].kernel_errors[what] = error
         return list(infos.values()) + self.failed
+
+
+def _kernel_key(key: Any) -> str:
+    """How ``tn plugins`` names what a kernel serves: an optimizer class by its name, a primitive as itself."""
+    return key.__name__ if isinstance(key, type) else str(key)
 
 
 def _checked_kernels(kernels: Any) -> dict[type, tuple[tuple[str, ...], Any]]:
@@ -472,6 +492,23 @@ def _checked_kernels(kernels: Any) -> dict[type, tuple[tuple[str, ...], Any]]:
             raise PluginError(f"tn_optimizer_kernels returned {value!r} for {cls.__name__}, "
                               "not (state names, kernel)")
     return kernels
+
+
+def _checked_array_kernels(kernels: Any) -> dict[str, Any]:
+    """What a ``tn_array_kernels`` hook returned, if it is ``{primitive name: function}``."""
+    if kernels is None:  # pluggy's "no result"
+        return {}
+    if not isinstance(kernels, dict):
+        raise PluginError(f"tn_array_kernels returned {kernels!r}, not a dict")
+    for name, function in kernels.items():
+        if not (isinstance(name, str) and callable(function)):
+            raise PluginError(f"tn_array_kernels returned {name!r}: {function!r}, not a primitive name and a function")
+    return kernels
+
+
+#: the kernel hooks: hook name -> (what its kernels are called, the check of its answer)
+KERNEL_HOOKS = {"tn_optimizer_kernels": ("optimizer kernels", _checked_kernels),
+                "tn_array_kernels": ("array kernels", _checked_array_kernels)}
 
 
 _plugins: Plugins | None = None
