@@ -7,13 +7,13 @@ floats), so it computes NumPy's values. It updates the parameter in place, each 
 into ``old_p``, writes the new state values into the arrays it is given and returns whether all new
 values are finite (the ``tn_optimizer_kernels`` hook's protocol for kernels marked ``in_place``: the
 optimizer puts the old values back where they are not). In place, a step of the seed MLP with Adam
-takes 0.92-0.94 of the time at batch 1 (0.89-0.98 at batch 32) that it took writing the new values
+takes 0.91-0.94 of the time at batch 1 (0.88-0.98 at batch 32) that it took writing the new values
 aside and copying them over (``python -m benchmarks.accel --forms``).
 
 The scalars travel as one small array of that dtype: numba takes arrays faster than NumPy scalars (about
 1 us a call instead of 5). numba compiles each kernel on first use per dtype and keeps the machine code
-on disk (``cache=True``: in ``__pycache__`` beside this file, or in the
-user's cache folder where that is read-only), so later processes load it instead of compiling.
+on disk (``cache=True``: in ``__pycache__`` beside this file, or in the user's cache folder where that is
+read-only), so later processes load it instead of compiling.
 """
 
 from __future__ import annotations
