@@ -17,6 +17,7 @@ import pytest
 
 import tn_core as tn
 import tn_core.plugins
+from tests.plugin_modules import module_with, use_plugins
 from tn_core import cli, kit
 from tn_core.plugins import Plugins
 
@@ -66,20 +67,13 @@ class ParameterLayer(tn.Structure):
 
 
 def plugin(name: str, kernels: Any) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.tn_optimizer_kernels = tn.hookimpl(lambda: kernels)  # type: ignore[attr-defined]
-    return module
+    return module_with(name, tn_optimizer_kernels=lambda: kernels)
 
 
 def manager(monkeypatch: pytest.MonkeyPatch, *plugins: types.ModuleType) -> Plugins:
     """The core's built-ins and ``plugins``, as the process-wide plugin manager for this test."""
-    manager = Plugins()
-    manager.register(tn_core.builtins, "core", "", "tn-core")
-    for module in plugins:
-        manager.register(module, module.__name__, "1.0", f"tn-{module.__name__}")
-    monkeypatch.setattr(tn_core.plugins, "_plugins", manager)
     CALLS.clear()
-    return manager
+    return use_plugins(monkeypatch, *plugins)
 
 
 @pytest.fixture(params=["aside", "in place"])

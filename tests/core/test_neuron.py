@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import scipy.linalg.blas  # loaded, as tn-accel loads it: without a plugin's kernel, outer takes BLAS's path
 
-import tn_core as tn
-import tn_core.plugins
+from tests.plugin_modules import module_with, use_plugins
 from tn_core import cli, kit
 from tn_core.neuron import blas_outer, outer
 from tn_core.plugins import Plugins
@@ -32,26 +31,19 @@ def spying_outer(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
 
 
 def plugin(name: str, answer: Callable[[], Any]) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.tn_array_kernels = tn.hookimpl(answer)  # type: ignore[attr-defined]
-    return module
+    return module_with(name, tn_array_kernels=answer)
 
 
-def use_plugins(monkeypatch: pytest.MonkeyPatch, *plugins: types.ModuleType) -> Plugins:
+def plugins_of(monkeypatch: pytest.MonkeyPatch, *plugins: types.ModuleType) -> Plugins:
     """The core's built-ins and ``plugins`` as the process-wide plugins (no installed plugin's kernel)."""
-    manager = Plugins()
-    manager.register(tn_core.builtins, "core", "", "tn-core")
-    for module in plugins:
-        manager.register(module, module.__name__, "1.0", f"tn-{module.__name__}")
-    monkeypatch.setattr(tn_core.plugins, "_plugins", manager)
     TAKEN.clear()
-    return manager
+    return use_plugins(monkeypatch, *plugins)
 
 
 @pytest.fixture(params=["core", "plugin kernel"])
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """outer with the core's own code (BLAS's or NumPy's), then with a plugin's kernel."""
-    use_plugins(monkeypatch, *([plugin("fast", lambda: {"outer": spying_outer})] if request.param != "core" else []))
+    plugins_of(monkeypatch, *([plugin("fast", lambda: {"outer": spying_outer})] if request.param != "core" else []))
     return str(request.param)
 
 
@@ -113,7 +105,7 @@ def test_one_sample_s_weight_gradient_is_the_product_over_the_batch(dtype: Any) 
 
 
 def test_blas_s_path_is_taken_once_scipy_linalg_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_plugins(monkeypatch)  # no plugin's kernel
+    plugins_of(monkeypatch)  # no plugin's kernel
     calls = []
 
     def sgemm(*args: Any, **kwargs: Any) -> np.ndarray:
@@ -157,7 +149,7 @@ def test_a_copy_scipy_makes_is_written_into_out() -> None:
 def test_a_plugin_s_kernel_comes_before_blas_and_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Even for rows longer than BLAS's path takes; the hook is asked once, not at registration."""
     asked = []
-    plugins = use_plugins(monkeypatch, plugin("fast", lambda: asked.append(1) or {"outer": spying_outer}))
+    plugins = plugins_of(monkeypatch, plugin("fast", lambda: asked.append(1) or {"outer": spying_outer}))
     assert asked == []
     a, b = np.arange(3.0), np.arange(5000.0)
     for _ in range(3):
@@ -177,7 +169,7 @@ def test_a_plugin_s_kernel_comes_before_blas_and_numpy(monkeypatch: pytest.Monke
     ],
 )
 def test_a_malformed_answer_is_skipped_with_a_warning(answer: Any, error: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    plugins = use_plugins(monkeypatch, plugin("odd", lambda: answer))
+    plugins = plugins_of(monkeypatch, plugin("odd", lambda: answer))
     with pytest.warns(RuntimeWarning, match="plugin 'odd' from tn-odd 1.0: its array kernels are not used: "
                                             f"PluginError: tn_array_kernels returned {error}"):
         assert plugins.array_kernels() == {}
@@ -191,7 +183,7 @@ def test_a_hook_that_raises_and_a_primitive_two_plugins_give_are_reported_by_tn_
         raise ImportError("No module named 'numba'")
 
     one, two = (plugin(name, lambda: {"outer": spying_outer}) for name in ("one", "two"))
-    plugins = use_plugins(monkeypatch, plugin("broken", no_compiler), one, two)
+    plugins = plugins_of(monkeypatch, plugin("broken", no_compiler), one, two)
     with pytest.warns(RuntimeWarning, match="plugin 'broken' .*: its array kernels are not used: ImportError"):
         assert cli.main(["plugins"]) == 0
     out = capsys.readouterr().out
