@@ -370,11 +370,11 @@ class Plugins:
 
     def optimizer_kernels(self) -> dict[type, tuple[tuple[str, ...], Any]]:
         """{optimizer class: (state names, kernel)} from the ``tn_optimizer_kernels`` hooks (:meth:`kernels`)."""
-        return self._kernels.get("tn_optimizer_kernels") or self.kernels("tn_optimizer_kernels")
+        return self.kernels("tn_optimizer_kernels")
 
     def array_kernels(self) -> dict[str, Any]:
         """{primitive name: function} from the ``tn_array_kernels`` hooks (:meth:`kernels`)."""
-        return self._kernels.get("tn_array_kernels") or self.kernels("tn_array_kernels")
+        return self.kernels("tn_array_kernels")
 
     def kernels(self, hook: str) -> dict[Any, Any]:
         """What the plugins' kernel hook ``hook`` (one of KERNEL_HOOKS) offer, collected on first use.
@@ -382,7 +382,8 @@ class Plugins:
         A hook that raises or returns anything but what it should is skipped with a warning (``tn plugins``
         shows why); a key two plugins give a kernel is left out (the core's own code serves it).
         """
-        if hook not in self._kernels:
+        found = self._kernels.get(hook)  # asked at every optimizer step and batch-1 weight gradient
+        if found is None:
             what, check = KERNEL_HOOKS[hook]
             offers, errors = self._kernel_offers[hook], self._kernel_errors[hook] = {}, {}
             for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):  # in registration order
@@ -394,9 +395,9 @@ class Plugins:
                     warnings.warn(f"tensornet {self.label(name)}: its {what} are not used: {errors[name]}",
                                   RuntimeWarning, stacklevel=3)
             keys = [key for offer in offers.values() for key in offer]
-            self._kernels[hook] = {key: kernel for offer in offers.values() for key, kernel in offer.items()
-                                   if keys.count(key) == 1}
-        return self._kernels[hook]
+            found = self._kernels[hook] = {key: kernel for offer in offers.values() for key, kernel in offer.items()
+                                           if keys.count(key) == 1}
+        return found
 
     def lookup(self, kind: str, name: str) -> Any:
         """The object registered as ``name`` for ``kind``; a clear error otherwise."""
