@@ -105,8 +105,9 @@ def tn_array_kernels() -> dict[str, Any]:
     Collected once, at the first use of a primitive (or by ``tn plugins``),
     as ``tn_optimizer_kernels`` is: one that raises or returns anything else
     is skipped with a warning, and a primitive two plugins implement keeps
-    the core's NumPy code. The core calls a kernel only with the arrays it
-    describes, and keeps its own code for all others. The primitives:
+    the core's own code. The core calls a kernel only with the arrays its
+    description names (never empty ones), and keeps its own code for all
+    others. The primitives:
 
     - ``"outer"``: ``outer(a, b, out)`` writes a b^T into ``out``, each number
       ``a[i] * b[j]`` as ``np.multiply.outer`` computes it. ``a`` and ``b``
