@@ -1,5 +1,6 @@
 """benchmarks.accel: its stand-in for Adam's old kernel computes what tn-accel's kernel does; --forms and the
 default comparison print one line per batch size, and --forms leaves the plugins' kernels as they were."""
+
 from __future__ import annotations
 
 import re
