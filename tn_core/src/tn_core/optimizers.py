@@ -178,7 +178,9 @@ class Optimizer:
         """The step by the kernel a plugin gives exactly this class, if every parameter, gradient and state is a
         C-contiguous float32 or float64 array of one dtype and shape; False (the NumPy path then runs) otherwise.
 
-        Each kernel writes one parameter's new values into the staged arrays and says whether they are finite.
+        Each kernel call writes one parameter's new state into the staged arrays, and its new values into a work
+        array (or, ``in_place``, into the parameter, the old values into the work array), and says whether they
+        are all finite; where one is not, the parameters changed so far get their old values back.
         """
         found = get_plugins().optimizer_kernels().get(type(self))
         if found is None:
