@@ -98,6 +98,23 @@ def mlp_layer_views(flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return views
 
 
+def adam_overwriting():  # type: ignore[no-untyped-def]
+    """tn-accel's Adam loop (no weight decay) with p, m and v overwritten in place and no old value kept: the
+    update of a framework that does not undo a non-finite step. Its own function, with no array passed twice,
+    so that numba's loop stays vectorized. Only to measure what keeping the old values costs."""
+    import numba
+
+    @numba.njit(nogil=True, error_model="numpy")
+    def loop(p, g, m, v, h):  # type: ignore[no-untyped-def]
+        for k in range(p.size):
+            mk = (g[k] - m[k]) * h[0] + m[k]
+            vk = (g[k] * g[k] - v[k]) * h[1] + v[k]
+            p[k] = p[k] - mk / (np.sqrt(vk) + h[2]) * h[3]
+            m[k], v[k] = mk, vk
+
+    return loop
+
+
 class MLPFloor:
     """The floor: the ``mlp`` training step written by hand in plain NumPy, with no framework at all.
 
@@ -121,11 +138,13 @@ class MLPFloor:
     values it copies aside, which tensornet keeps to undo a failed step, go to a buffer the floor never
     reads) and writes m and v into a spare pair, swapped with the current one after each step (no copy).
     Writing m and v back into the buffers it reads would be correct elementwise, but numba's loop then
-    falls back to scalar code, about 7x slower.
+    falls back to scalar code, about 7x slower. ``keep_old=False`` (with the kernel) runs Adam as JAX's step
+    does instead: p, m and v overwritten in one pass (``adam_overwriting``), nothing kept to undo a step
+    that makes them non-finite.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, params: np.ndarray | None = None, fused: bool | None = None,
-                 lr: float = 1e-3) -> None:
+                 lr: float = 1e-3, keep_old: bool = True) -> None:
         n, widths = len(x), MLP_SIZES[1:]
         self.params = np.empty(sum(o * (i + 1) for i, o in itertools.pairwise(MLP_SIZES)), np.float32)
         self.grads, self.m, self.v, self.scratch = (np.zeros_like(self.params) for _ in range(4))
@@ -150,10 +169,10 @@ class MLPFloor:
                 if fused:
                     raise
             else:
-                self.kernel = _adam
+                self.kernel = _adam if keep_old else adam_overwriting()
                 # (1 - beta1, 1 - beta2, eps c, scale, decay): c and scale change each step
                 self.h_kernel = np.array([1 - ADAM_BETA1, 1 - ADAM_BETA2, 0, 0, 0], np.float32)
-                self.old_params = np.empty_like(self.params)
+                self.old_params = np.empty_like(self.params) if keep_old else None
                 self.spare_state = (np.empty_like(self.params), np.empty_like(self.params))
 
     def __call__(self) -> float:
@@ -194,6 +213,9 @@ class MLPFloor:
         scale = self.lr * c / (1 - ADAM_BETA1**self.t)
         if self.kernel is not None:
             self.h_kernel[2:4] = ADAM_EPS * c, scale
+            if self.old_params is None:
+                self.kernel(p, grads, m, v, self.h_kernel)
+                return
             new_m, new_v = self.spare_state
             self.kernel(p, grads, m, v, self.old_params, new_m, new_v, self.h_kernel)
             self.spare_state = (m, v)

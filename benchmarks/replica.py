@@ -12,7 +12,10 @@ their old values aside. It has no executor, no checks of layer results, no hooks
 - replica / floor is the cost of tensornet's choice of NumPy operations against the hand-written floor
   (``benchmarks.models_dense.MLPFloor``: in-place activations, no checks, buffers swapped, not copied);
 - JAX / replica (time per step; where JAX is installed) is what tn/JAX, in samples/s, would be with no
-  framework cost at all: the most that work on tensornet's executor alone can reach.
+  framework cost at all: the most that work on tensornet's executor alone can reach;
+- JAX / overwriting floor is the most that any NumPy step on this machine reaches: the floor with Adam
+  overwriting p, m and v as JAX's step does (``MLPFloor(keep_old=False)``), nothing kept to undo a
+  non-finite update.
 
 tests/benchmarks/test_replica.py checks that the replica computes tensornet's losses and parameters bit for
 bit.
@@ -120,18 +123,20 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.run import all_specs
 
     spec = all_specs()["mlp"]
-    print("batch   tn us/step   replica us/step   floor us/step   JAX us/step   "
-          "tn/replica   replica/floor   JAX/replica")
+    print("batch   tn us/step   replica us/step   floor us/step   overwriting floor us/step   JAX us/step   "
+          "tn/replica   replica/floor   JAX/replica   JAX/overwriting floor")
     for batch in args.batch:
         x, y = random_batch(spec, batch, np.random.default_rng(0))
         system, _, _ = spec.build_tn()
         steppers = {"tn": tn_stepper(spec, x, y), "replica": MLPReplica(system, x, y, spec.lr),
-                    "floor": MLPFloor(x, y, fused=True), "jax": jax_stepper(spec, x, y)}
+                    "floor": MLPFloor(x, y, fused=True), "overwriting": MLPFloor(x, y, fused=True, keep_old=False),
+                    "jax": jax_stepper(spec, x, y)}
         rates = alternate({k: v for k, v in steppers.items() if v is not None}, batch, args.seconds, args.rounds)
         us = {name: batch / rate * 1e6 for name, rate in rates.items()}
-        jax = (f"{us['jax']:13.0f}", f"{us['jax'] / us['replica']:13.2f}") if "jax" in us else (f"{'-':>13}",) * 2
-        print(f"{batch:5d} {us['tn']:12.0f} {us['replica']:17.0f} {us['floor']:15.0f} {jax[0]} "
-              f"{us['tn'] / us['replica']:12.2f} {us['replica'] / us['floor']:15.2f} {jax[1]}")
+        jax = ((f"{us['jax']:13.0f}", f"{us['jax'] / us['replica']:13.2f}", f"{us['jax'] / us['overwriting']:23.2f}")
+               if "jax" in us else (f"{'-':>13}", f"{'-':>13}", f"{'-':>23}"))
+        print(f"{batch:5d} {us['tn']:12.0f} {us['replica']:17.0f} {us['floor']:15.0f} {us['overwriting']:27.0f} "
+              f"{jax[0]} {us['tn'] / us['replica']:12.2f} {us['replica'] / us['floor']:15.2f} {jax[1]} {jax[2]}")
 
 
 if __name__ == "__main__":

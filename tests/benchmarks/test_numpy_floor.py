@@ -59,3 +59,18 @@ def test_fused_adam_matches_numpy_adam(rng: np.random.Generator) -> None:
         assert fused() == pytest.approx(numpy_adam(), rel=1e-5)
     np.testing.assert_allclose(fused.params, numpy_adam.params, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(fused.m, numpy_adam.m, rtol=1e-4, atol=1e-9)
+
+
+def test_overwriting_adam_makes_the_kernels_steps(rng: np.random.Generator) -> None:
+    """keep_old=False: p, m and v overwritten in one pass give tn-accel's kernel's values, bit for bit, and
+    keep nothing aside."""
+    pytest.importorskip("tn_accel")
+    x, y = random_batch(MLP, 4, rng)
+    kept, overwriting = MLPFloor(x, y, fused=True), MLPFloor(x, y, fused=True, keep_old=False)
+    assert overwriting.old_params is None
+    m, v = overwriting.m, overwriting.v
+    for _ in range(4):
+        assert overwriting() == kept()
+    for mine, theirs in [(overwriting.params, kept.params), (overwriting.m, kept.m), (overwriting.v, kept.v)]:
+        np.testing.assert_array_equal(mine, theirs)
+    assert overwriting.m is m and overwriting.v is v  # the same buffers, overwritten

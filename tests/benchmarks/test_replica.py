@@ -47,20 +47,21 @@ def test_the_replica_refuses_a_non_finite_batch() -> None:
         MLPReplica(system, x, y)()
 
 
-def test_prints_each_system_and_the_two_ratios() -> None:
+def test_prints_each_system_and_the_ratios() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-m", "benchmarks.replica", "--batch", "2", "--seconds", "0.1",
                           "--rounds", "1"], cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
-    row = re.search(r"^\s*2\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+|-)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+|-)$", out,
-                    re.MULTILINE)
+    row = re.search(r"^\s*2\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+|-)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+|-)"
+                    r"\s+([\d.]+|-)$", out, re.MULTILINE)
     assert row is not None, out
-    tn, replica, floor, jax, tn_ratio, floor_ratio, jax_ratio = row.groups()
-    assert min(float(tn), float(replica), float(floor)) > 0
+    tn, replica, floor, overwriting, jax, tn_ratio, floor_ratio, jax_ratio, jax_bound = row.groups()
+    assert min(float(tn), float(replica), float(floor), float(overwriting)) > 0
     assert float(tn_ratio) == pytest.approx(float(tn) / float(replica), abs=0.01)
     assert float(floor_ratio) == pytest.approx(float(replica) / float(floor), abs=0.01)
-    assert (jax == "-") == (jax_ratio == "-")  # JAX is optional
+    assert (jax == "-") == (jax_ratio == "-") == (jax_bound == "-")  # JAX is optional
     if jax != "-":
         assert float(jax_ratio) == pytest.approx(float(jax) / float(replica), abs=0.01)
+        assert float(jax_bound) == pytest.approx(float(jax) / float(overwriting), abs=0.01)
 
 
 def test_says_what_it_needs_where_tn_accel_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
