@@ -8,6 +8,7 @@ it, how the plugin manager collects the hook (bad answers, failures, two plugins
 
 from __future__ import annotations
 
+import functools
 import types
 from typing import Any
 
@@ -43,6 +44,7 @@ def numpy_momentum(opt: Any, p: np.ndarray, g: np.ndarray, state: list, new_p: n
 def in_place(kernel: Any) -> Any:
     """``kernel`` as an in-place kernel (``in_place``): the new values into p itself, the old ones into old_p."""
 
+    @functools.wraps(kernel)
     def run(opt: Any, p: np.ndarray, g: np.ndarray, state: list, old_p: np.ndarray, new_state: list) -> bool:
         np.copyto(old_p, p)
         return kernel(opt, old_p, g, state, p, new_state)
@@ -259,6 +261,33 @@ def test_a_subclass_with_its_own_update_keeps_it(kernels: Plugins) -> None:
     Halved(lr=1.0).step([p], [np.ones(4)])
     np.testing.assert_array_equal(p, np.full(4, 0.5))
     assert CALLS == []
+
+
+@pytest.mark.parametrize("answer", [None, np.ones(3, bool), "yes", 1])
+@pytest.mark.parametrize("form", ["aside", "in place"])
+@pytest.mark.parametrize("when", ["packed first step", "per parameter", "repeated step"])
+def test_a_kernel_answering_other_than_a_bool_is_a_plugin_error(answer: Any, form: str, when: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel runs to its end but forgets to say whether the values are finite (or answers with an array):
+    a PluginError naming the kernel, with the parameters and the step count as before the step."""
+    def forgetful(opt: Any, p: np.ndarray, g: np.ndarray, state: list, new_p: np.ndarray, new_state: list) -> Any:
+        finite = numpy_sgd(opt, p, g, state, new_p, new_state)
+        return finite if len(CALLS) == 1 and when == "repeated step" else answer
+
+    kernel = in_place(forgetful) if form == "in place" else forgetful
+    manager(monkeypatch, plugin("forgetful", {tn.SGD: ((), kernel)}))
+    optimizer = tn.SGD(lr=0.5)
+    params, grads = (([np.ones(3), np.ones(2)], [np.ones(3), None]) if when == "per parameter"
+                     else (packed([np.ones(3)]), packed([np.ones(3)])))
+    if when == "repeated step":
+        optimizer.step(params, grads)
+    before = [np.copy(p) for p in params]
+    with pytest.raises(tn.PluginError, match=r"SGD kernel .*forgetful.* \(hook tn_optimizer_kernels\) returned "
+                                             r".*expected True or False"):
+        optimizer.step(params, grads)
+    assert optimizer.steps == (1 if when == "repeated step" else 0)
+    for p, q in zip(params, before):
+        np.testing.assert_array_equal(p, q)
 
 
 @pytest.mark.parametrize(("bad", "cause"), [(np.inf, "gradient"), (np.nan, "gradient"), (1e308, "update")])

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from tn_core.errors import NonFiniteError, warn_renamed
+from tn_core.errors import NonFiniteError, PluginError, warn_renamed
 from tn_core.fields import real_field
 from tn_core.packed import Packed, same_objects
 from tn_core.plugins import get_plugins, resolve
@@ -153,9 +153,16 @@ class Optimizer:
         self.steps += 1
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # for kernels that call NumPy
-                finite = plan.kernel(self, p, grads.flat, packs, plan.out, spares)  # type: ignore[attr-defined]
+                answer = plan.kernel(self, p, grads.flat, packs, plan.out, spares)  # type: ignore[attr-defined]
         except BaseException:
             self.steps -= 1
+            raise
+        try:
+            finite = _kernel_answer(self, plan.kernel, answer)
+        except PluginError:  # the kernel ran to its end: an in-place one has written p, the old values aside
+            self.steps -= 1
+            if plan.in_place:
+                np.copyto(p, plan.out)
             raise
         if not finite:
             self.steps -= 1
@@ -195,12 +202,15 @@ class Optimizer:
         with np.errstate(over="ignore", invalid="ignore"):  # for kernels that call NumPy
             for i, p, g in items:
                 out = self._buffer("new", "", i, p)
-                finite = kernel(self, p, g, state[i], out, [self.staged(name, i, p) for name in names])
+                answer = kernel(self, p, g, state[i], out, [self.staged(name, i, p) for name in names])
                 new.append((p, out))
-                if not finite:
+                try:
+                    if not _kernel_answer(self, kernel, answer):
+                        raise _non_finite(self, i, g)
+                except (NonFiniteError, PluginError):
                     for changed, old in new if in_place else ():
                         np.copyto(changed, old)
-                    raise _non_finite(self, i, g)
+                    raise
         self._store([] if in_place else new)
         return True
 
@@ -499,6 +509,16 @@ class _KernelPlan:
     kernel: Any
     in_place: bool
     out: np.ndarray
+
+
+def _kernel_answer(optimizer: Optimizer, kernel: Any, answer: Any) -> bool:
+    """A plugin's kernel's answer, whether every new value is finite; PluginError unless it is a bool."""
+    if isinstance(answer, (bool, np.bool_)):
+        return bool(answer)
+    name = f"{getattr(kernel, '__module__', '?')}.{getattr(kernel, '__qualname__', repr(kernel))}"
+    raise PluginError(f"the {type(optimizer).__name__} kernel {name} (hook tn_optimizer_kernels) returned "
+                      f"{type(answer).__name__} {answer!r:.60}; expected True or False: whether every new value is "
+                      "finite")
 
 
 def _in_place(kernel: Any) -> bool:
