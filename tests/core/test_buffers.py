@@ -233,3 +233,62 @@ def test_gradient_checks_move_buffers_off_their_initial_values() -> None:
     kit.check_gradients(RunningScale(), [(2, 3)])
     with pytest.raises(AssertionError, match="input 0: .* checked entries differ"):
         kit.check_gradients(RunningScale(forgets_the_scale=True), [(2, 3)])
+
+
+@attrs.define
+class Replacing(Center):
+    """Moves its running mean by putting a new array in the params dict instead of writing into the old one."""
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        if training:
+            params["running_mean"] = params["running_mean"] + 1.0
+        return super().forward(params, inputs, False)
+
+
+@attrs.define
+class Exploding(kit.Structure):
+    """y = x, or inf in the first sample (and a raising forward) while ``mode`` says so: a step that fails after
+    the buffers before it have moved."""
+
+    mode: str = ""
+
+    def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+        return [input_shapes[0]], {}
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        if self.mode == "raise":
+            raise RuntimeError("the layer's own error")
+        y = inputs[0].copy()
+        if self.mode == "inf":
+            y[0, 0] = np.inf
+        return [y], None
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        return [grads[0]], {}
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the backward pass of the inf
+@pytest.mark.parametrize("center", [Center(), Replacing()], ids=["writing in place", "replacing the array"])
+@pytest.mark.parametrize("mode", ["inf", "raise"])
+@pytest.mark.parametrize("how", ["fit", "guess and learn"])
+def test_a_failed_step_puts_the_buffers_back(center: kit.Structure, mode: str, how: str) -> None:
+    """A step whose loss is not finite, or whose forward pass raises after a layer moved its running mean,
+    leaves the running mean as it was: later predictions do not carry the failed batch."""
+    rng = np.random.default_rng(0)
+    exploding = Exploding()
+    x = tn.Input((3,))()
+    s = tn.System([x], [Affine(2)(exploding(center(Affine(3)(x, rng=rng), rng=rng)), rng=rng)], dtype=np.float64)
+    s.fit(*DATA, epochs=1, batch_size=4, verbose=0)
+    params = s.layers[f"{type(center).__name__.lower()}_1"].params
+    before, array, outputs = params["running_mean"].copy(), params["running_mean"], s.guess([DATA[0]])[0]
+    exploding.mode = mode
+    with pytest.raises((tn.NonFiniteError, RuntimeError)):
+        if how == "fit":
+            s.fit(*DATA, epochs=1, batch_size=4, verbose=0)
+        else:
+            _, state = s.guess([DATA[0]], return_state=True)
+            s.learn(state, [DATA[1]], method="adam")
+    assert params["running_mean"] is array
+    np.testing.assert_array_equal(array, before)
+    exploding.mode = ""
+    np.testing.assert_array_equal(s.guess([DATA[0]])[0], outputs)

@@ -407,3 +407,22 @@ def test_inputs_that_disagree_on_the_batch_size_are_refused(shapes: list[tuple[i
     s = tn.System([a, b], [tn.Concatenate()(a, b)])
     with pytest.raises(tn.ShapeError, match="disagree on the batch size"):
         s.guess([np.zeros(shape) for shape in shapes])
+
+
+@pytest.mark.parametrize("name", ["blk/cell", "", "d\x00x", "dense_1\x1b[2J", "two\nlines", 3, b"dense"])
+def test_a_layer_name_that_weight_files_or_terminals_cannot_carry_is_refused(name: object) -> None:
+    """'/' separates the parts of weight-file keys (a layer 'blk/cell' would meet a ResWrap 'blk's cell), NUL ends
+    a zip member's name, and control characters would reach the terminal of ``tn summary``."""
+    x = tn.Input((3,))()
+    y = tn.Dense(2)(x, name=name)
+    with pytest.raises(tn.ConfigError, match=r"layer name .* of a Dense: names are non-empty strings of printable "
+                                             r"characters without '/'"):
+        tn.System([x], [y])
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "a", True])
+def test_a_seed_that_is_not_a_natural_number_is_a_config_error(seed: object) -> None:
+    x = tn.Input((3,))()
+    with pytest.raises(tn.ConfigError, match=r"System: seed must be an int >= 0, got"):
+        tn.System([x], [tn.Dense(2)(x)], seed=seed)
+    assert tn.System([x], [tn.Dense(2)(x)], seed=0).rng.random() == np.random.default_rng(0).random()

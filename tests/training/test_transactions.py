@@ -98,11 +98,12 @@ def test_an_update_that_overflows_is_undone(method: str) -> None:
 
 
 def test_the_first_step_failing_leaves_no_optimizer_state() -> None:
-    s = classifier(dtype=np.float32)
+    s, adam = classifier(dtype=np.float32), tn.Adam(lr=1e39)
     _, state = s.guess([X[:8]], return_state=True)
     with pytest.raises(tn.NonFiniteError, match="would make"):
-        s.learn(state, [Y[:8]], method="adam", scale=1e39)
-    assert s.optimizer.state().keys() == {"steps"} and s.optimizer.steps == 0
+        s.learn(state, [Y[:8]], method=adam)
+    assert adam.state().keys() == {"steps"} and adam.steps == 0
+    assert s.optimizer is None  # the System has no optimizer until an update is done
 
 
 # -- callbacks belong to their fit ------------------------------------------------------------------------
@@ -211,12 +212,135 @@ class InPlaceMomentum(kit.Optimizer):
 def test_an_in_place_optimizer_is_undone_too() -> None:
     x = tn.Input((6,))()
     s = tn.System([x], [tn.Dense(3)(x, rng=np.random.default_rng(0))], dtype=np.float32)
+    first = InPlaceMomentum(lr=1e39)
     with pytest.raises(tn.NonFiniteError, match="would make"):  # the first step: no slots are left behind
-        s.learn(s.guess([X[:8]], return_state=True)[1], [Y[:8]], method=InPlaceMomentum(lr=1e39))
-    assert s.optimizer.state().keys() == {"steps"} and s.optimizer.steps == 0
+        s.learn(s.guess([X[:8]], return_state=True)[1], [Y[:8]], method=first)
+    assert first.state().keys() == {"steps"} and first.steps == 0 and s.optimizer is None
     s.fit(X, Y, epochs=1, batch_size=16, optimizer=InPlaceMomentum(lr=0.01), verbose=0)
     before = snapshot(s)
     s.optimizer.lr = 1e39
     with pytest.raises(tn.NonFiniteError, match=r"step 2: the InPlaceMomentum update \(lr 1e\+39\) would make"):
         s.learn(s.guess([X[:8] * 1e3], return_state=True)[1], [Y[:8]], method=s.optimizer)
     assert same(before, snapshot(s))
+
+
+def whole(system: tn.System) -> tuple[Any, ...]:
+    """What a refused call must leave as it was: the parameters, the optimizer object with its slots and learning
+    rate, the loss of the last fit and the generator's state."""
+    optimizer = system.optimizer
+    return (snapshot(system), optimizer, None if optimizer is None else optimizer.lr, system.loss,
+            str(system.rng.bit_generator.state))
+
+
+def same_whole(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return same(a[0], b[0]) and a[1] is b[1] and a[2:] == b[2:]
+
+
+@attrs.define
+class RaiseAtBatch(kit.Structure):
+    """y = x (and a dropout-like draw from the System's generator), raising in forward while ``raising``."""
+
+    raising: bool = False
+
+    def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+        return [input_shapes[0]], {}
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        kit.forward_rng().random()
+        if self.raising:
+            raise RuntimeError("the layer's own error")
+        return [inputs[0]], None
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        return [grads[0]], {}
+
+
+class RefuseToBegin(tn.Callback):
+    def on_train_begin(self, config: dict) -> None:
+        raise ZeroDivisionError("the callback's own error")
+
+
+def raiser() -> tuple[tn.System, RaiseAtBatch]:
+    layer = RaiseAtBatch()
+    x = tn.Input((6,))()
+    h = tn.Dense(8, activation="tanh")(layer(x), rng=np.random.default_rng(0))
+    s = tn.System([x], [tn.Dense(3, activation="sigmoid")(h, rng=np.random.default_rng(1))])
+    s.fit(X, Y, epochs=1, batch_size=16, optimizer="adam", lr=0.01, loss="ce", verbose=0)
+    return s, layer
+
+
+@pytest.mark.parametrize("call", [
+    pytest.param(lambda s: s.fit(X, Y, optimizer="sgd", lr=0.5, loss="quad", verbose=0, callbacks=[3]),
+                 id="a callback without hooks"),
+    pytest.param(lambda s: s.fit(X, Y, optimizer="momentum", verbose=0, seed=-1), id="a negative seed"),
+    pytest.param(lambda s: s.fit(X, Y, optimizer="rmsprop", verbose=0, callbacks=[tn.EarlyStopping()]),
+                 id="early stopping without validation"),
+    pytest.param(lambda s: s.fit(X, Y, optimizer="adam", lr=1e300, loss="ce", verbose=0),
+                 id="a learning rate that overflows"),
+    pytest.param(lambda s: s.fit(X, Y, optimizer="sgd", lr=0.5, loss="quad", seed=3, verbose=0,
+                                 callbacks=[RefuseToBegin()]),
+                 id="a callback raising when training begins"),
+])
+def test_a_fit_refused_before_its_first_update_leaves_the_system_as_it_was(call: Any) -> None:
+    """The optimizer object (Adam with its moments), its learning rate, the loss and the generator all stay."""
+    s, _ = raiser()
+    before = whole(s)
+    with pytest.raises((tn.TensornetError, ZeroDivisionError)):  # a callback's own error is raised as it is
+        call(s)
+    assert same_whole(before, whole(s))
+    assert s.optimizer.state()["steps"] == s.step == 2
+
+
+def test_a_layer_raising_in_the_first_batch_of_a_fit_leaves_the_system_as_it_was() -> None:
+    s, layer = raiser()
+    before = whole(s)
+    layer.raising = True
+    with pytest.raises(RuntimeError, match="the layer's own error"):
+        s.fit(X, Y, optimizer="sgd", lr=0.5, loss="quad", seed=7, verbose=0)
+    assert same_whole(before, whole(s))
+
+
+def test_a_fit_failing_after_updates_keeps_what_they_trained() -> None:
+    """Updates done stay done: the new optimizer with its state, and the loss of that fit."""
+    class Stop(tn.Callback):
+        def before_update(self, grads: dict, optimizer: Any, step: int) -> None:
+            if step == 3:
+                layer.raising = True
+
+    s, layer = raiser()
+    with pytest.raises(RuntimeError, match="the layer's own error"):
+        s.fit(X, Y, batch_size=8, optimizer="momentum", lr=0.1, loss="quad", verbose=0, callbacks=[Stop()])
+    assert isinstance(s.optimizer, tn.Momentum) and s.optimizer.lr == 0.1 and s.loss == "quad"
+    assert (s.step, s.optimizer.steps) == (4, 2)  # Adam's two, then the fit's two
+
+
+@pytest.mark.parametrize("call", [
+    pytest.param(lambda s, state: s.learn(state, [Y[:4]], method="sgd", b1=0.5), id="a seed keyword sgd lacks"),
+    pytest.param(lambda s, state: s.learn(state, [Y[:4]], method="sgd", scale=1e300, loss="ce"),
+                 id="a learning rate that overflows"),
+    pytest.param(lambda s, state: s.learn(state, [Y[:4, :2]], method="momentum"), id="targets of the wrong shape"),
+])
+@pytest.mark.filterwarnings("ignore:learn.*the seed's spelling:DeprecationWarning")
+def test_a_refused_learn_leaves_the_optimizer_as_it_was(call: Any) -> None:
+    s, _ = raiser()
+    _, state = s.guess([X[:4]], return_state=True)
+    before = whole(s)
+    with pytest.raises(tn.TensornetError):
+        call(s, state)
+    assert same_whole(before, whole(s))
+
+
+def test_an_after_update_hook_that_raises_finds_the_update_counted() -> None:
+    """The update is done before the hooks after it run: system.step counts it, as the optimizer does."""
+    seen = []
+
+    class Log(tn.Callback):
+        def after_update(self, grads: dict, optimizer: Any, step: int, loss: float) -> None:
+            seen.append((step, self.system.step))
+            raise OSError("log disk full")
+
+    s = classifier()
+    with pytest.raises(tn.PluginError, match="tn_after_update of callback Log raised OSError: log disk full"):
+        s.fit(X, Y, epochs=1, batch_size=16, verbose=0, callbacks=[Log()])
+    assert seen == [(0, 1)]
+    assert s.step == s.optimizer.steps == 1

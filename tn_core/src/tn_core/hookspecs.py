@@ -145,7 +145,8 @@ def tn_before_update(system: Any, grads: dict, optimizer: Any, step: int) -> Non
 @hookspec
 def tn_after_update(system: Any, grads: dict, optimizer: Any, step: int, loss: float) -> None:
     """Called after the optimizer changed the parameters (logging, statistics); ``grads`` as in
-    ``tn_before_update``, valid until the next update."""
+    ``tn_before_update``, valid until the next update. ``step`` is the update's number, counting from 0;
+    ``system.step`` already counts it (step + 1), so a model saved here holds the update."""
 
 
 @hookspec

@@ -32,6 +32,7 @@ from tn_core.errors import (
     suggest,
     warn_renamed,
 )
+from tn_core.fields import check_int
 from tn_core.losses import Loss, check_pairing, fuses, resolve_loss
 from tn_core.optimizers import Optimizer, resolve_optimizer
 from tn_core.packed import Packed, buffer, is_packed, same_objects, span, split
@@ -49,6 +50,7 @@ from tn_core.structure import (
     using_forward_rng,
 )
 from tn_core.summary import summary_table
+from tn_core.training import SavedBuffers, UndoneUnlessUpdated, put_back
 from tn_core.weights import load_weights, save_weights
 from tn_core.wiring import Constant, Input
 
@@ -72,6 +74,8 @@ class State:
     outputs: list[np.ndarray]
     batched: bool
     batch_size: int
+    #: the buffers as a training pass found them, to undo a failed step
+    buffers: SavedBuffers = attrs.field(factory=list)
 
 
 class Call(NamedTuple):
@@ -157,7 +161,7 @@ class System:
         self.trainable = {owner: sorted(set(params) - set(owner.structure.buffers)) for owner, params in self.groups}
         self.consumers = self._count_consumers()
         self._needs_grad = {with_inputs: self._needing_gradients(with_inputs) for with_inputs in (False, True)}
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(None if seed is None else check_int(seed, "System: seed", low=0))
         self.optimizer: Optimizer | None = None
         self.step = 0
         self.stop_training = False
@@ -218,6 +222,10 @@ class System:
         for inst in self.order:
             if inst.name is not None:
                 name = inst.name
+                if not (isinstance(name, str) and name and name.isprintable() and "/" not in name):
+                    raise ConfigError(f"layer name {name!r} of a {inst.structure.type_name()}: names are non-empty "
+                                      "strings of printable characters without '/' (it separates the parts of "
+                                      "the keys in weight files)")
             else:
                 base = inst.structure.type_name().lower()
                 counts[base] = counts.get(base, 0) + 1
@@ -329,6 +337,8 @@ class System:
         self._parameter_arrays: list[np.ndarray] = []
         self._last_gradients: Packed | None = None
         self._update_buffer: Packed | None = None  # the gradients of the last update (_update_gradients)
+        #: (params dict, name) of every buffer: what a training pass may move and a failed step puts back
+        self._buffer_slots = [(params, key) for owner, params in self.groups for key in sorted(owner.structure.buffers)]
 
     def _batch_shapes(self, n: int) -> list[tuple[list[Shape], list[Shape]]]:
         """(output shapes, input shapes) of each Call for a batch of ``n``: what its results are checked against."""
@@ -428,16 +438,22 @@ class System:
         for k, x in zip(self._input_slots, xs):
             values[k] = x
         caches: dict[Instance, Any] = {}
-        with using_forward_rng(self.rng):
-            for call, (shapes, _) in zip(self._calls, self._batch_shapes(n)):
-                inst = call.inst
-                if call.constant:
-                    values[call.first] = inst.structure.emit(n, self.dtype)
-                    continue
-                result = inst.structure.forward(inst.params, [values[k] for k in call.args], training)
-                outs, caches[inst] = self._checked_forward(inst, result, shapes)
-                values[call.first : call.stop] = outs
-        return State(dict(zip(self._refs, values)), caches, [values[k] for k in self._output_slots], batched, n)
+        buffers = [(params, key, params[key], params[key].copy()) for params, key in self._buffer_slots if training]
+        try:
+            with using_forward_rng(self.rng):
+                for call, (shapes, _) in zip(self._calls, self._batch_shapes(n)):
+                    inst = call.inst
+                    if call.constant:
+                        values[call.first] = inst.structure.emit(n, self.dtype)
+                        continue
+                    result = inst.structure.forward(inst.params, [values[k] for k in call.args], training)
+                    outs, caches[inst] = self._checked_forward(inst, result, shapes)
+                    values[call.first : call.stop] = outs
+        except BaseException:
+            put_back(buffers)
+            raise
+        return State(dict(zip(self._refs, values)), caches, [values[k] for k in self._output_slots], batched, n,
+                     buffers)
 
     def _checked_forward(self, inst: Instance, result: Any, shapes: list[Shape]) -> tuple[list[np.ndarray], Any]:
         """(outputs, cache) from what ``forward`` returned; PluginError naming the layer unless the outputs are
@@ -755,9 +771,9 @@ class System:
             raise NonFiniteError(f"{where}step {self.step}: the {type(optimizer).__name__} update (lr "
                                  f"{optimizer.lr:g}) would make {culprit} or its optimizer state non-finite; "
                                  f"{unchanged}") from None
-        plugins.call("tn_after_update", callbacks, system=self, grads=pgrads, optimizer=optimizer, step=self.step,
+        self.step += 1  # the update is done, whatever the hooks after it do
+        plugins.call("tn_after_update", callbacks, system=self, grads=pgrads, optimizer=optimizer, step=self.step - 1,
                      loss=loss)
-        self.step += 1
 
     def _parameter_list(self) -> list[np.ndarray]:
         """The trainable parameter arrays in :meth:`parameters` order: Packed where they fill one buffer back to
@@ -808,11 +824,12 @@ class System:
         if not self._slot_of.keys() <= state.values.keys():
             raise ConfigError("learn: the state comes from another System's forward pass; "
                               "use the state this System's guess(..., return_state=True) returned")
-        total, pgrads = self._update_gradients(state, true_outputs, loss)
-        optimizer = self.use_optimizer(method, scale)
-        if adam_fields:
-            set_adam_fields(optimizer, adam_fields)
-        self.apply_gradients(pgrads, optimizer, total, where="learn: ")
+        with UndoneUnlessUpdated(self, state.buffers, settings=True):
+            total, pgrads = self._update_gradients(state, true_outputs, loss)
+            optimizer = self.use_optimizer(method, scale)
+            if adam_fields:
+                set_adam_fields(optimizer, adam_fields)
+            self.apply_gradients(pgrads, optimizer, total, where="learn: ")
         return total
 
     # -- training loop and files (training.py, weights.py, serialize.py) -----------------------

@@ -24,6 +24,53 @@ if TYPE_CHECKING:
     from tn_core.system import System
 
 
+#: buffers as a training pass found them: (params dict, buffer name, its array, a copy of its values)
+SavedBuffers = list[tuple[dict[str, np.ndarray], str, np.ndarray, np.ndarray]]
+
+
+def put_back(buffers: SavedBuffers) -> None:
+    """Give each buffer its array and values back."""
+    for params, key, array, saved in buffers:
+        params[key] = array
+        np.copyto(array, saved)
+
+
+class UndoneUnlessUpdated:
+    """Around a training call: where it raises before its update is done (``system.step`` unchanged), put back
+    the ``buffers`` its forward pass moved (a State's), and with ``settings`` the System's optimizer with its
+    learning rate and its ``loss``, and with ``generator`` its ``rng`` with the generator's state (fit replaces
+    and draws from it). So a refused or failed learn, fit or fit's step leaves the System as it was; the
+    parameters and the optimizer's state are the optimizer's to keep (it updates all or nothing).
+
+    A class rather than a generator context manager: learn and each step of fit enter one.
+    """
+
+    __slots__ = ("buffers", "generator", "settings", "step", "system")
+
+    def __init__(self, system: System, buffers: SavedBuffers, settings: bool = False, generator: bool = False) -> None:
+        self.system, self.step, self.buffers = system, system.step, buffers
+        optimizer = system.optimizer
+        self.settings = (optimizer, getattr(optimizer, "lr", None), system.loss) if settings else None
+        self.generator = (system.rng, system.rng.bit_generator.state) if generator else None
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        system = self.system
+        if kind is None or system.step != self.step:
+            return
+        put_back(self.buffers)
+        if self.settings is not None:
+            optimizer, lr, system.loss = self.settings
+            system.optimizer = optimizer
+            if optimizer is not None:
+                optimizer.lr = lr
+        if self.generator is not None:
+            system.rng, state = self.generator
+            system.rng.bit_generator.state = state
+
+
 def predict(system: System, x: Any, batch_size: int = 256, steps: int | None = None) -> list[np.ndarray]:
     """Outputs for every sample of ``x`` (one array per System output), in batches of ``batch_size``.
 
@@ -178,6 +225,17 @@ def fit(
         raise ConfigError("fit: shuffle=True cannot reorder a stream of batches; shuffle in the loader, or pass arrays")
     shuffled = isinstance(data, Arrays) and shuffle is not False
     checks = None if validation is None else _validation(system, validation, losses)
+    seed = None if seed is None else check_int(seed, "fit: seed", low=0)
+    own = _checked_callbacks([*callbacks, *([ProgressBar()] if verbose else [])])
+    with UndoneUnlessUpdated(system, [], settings=True, generator=True):  # refused or failed before any update
+        return _train(system, data, epochs, batch_size, optimizer, lr, loss, shuffled, seed, fns, checks, own)
+
+
+def _train(
+    system: System, data: Arrays | Stream, epochs: int, batch_size: int, optimizer: Any, lr: float | None, loss: Any,
+    shuffled: bool, seed: int | None, fns: dict[str, Metric], checks: Any, own: list[Any],
+) -> dict[str, list[float]]:
+    """:func:`fit`'s training loop, on its checked arguments."""
     opt = system.use_optimizer(optimizer, lr)
     system.loss = loss
     shuffle_rng = None
@@ -189,7 +247,6 @@ def fit(
               "steps_per_epoch": data.steps(batch_size), "optimizer": opt, "loss": loss,
               "validation": checks is not None, "metrics": list(fns),
               "logs": trained + [f"val_{key}" for key in trained[:-1] if checks is not None]}
-    own = _checked_callbacks([*callbacks, *([ProgressBar()] if verbose else [])])
     plugins = get_plugins()
     history: dict[str, list[float]] = {}
     system.stop_training = False
@@ -201,13 +258,16 @@ def fit(
         means = _Means(trained[:-1])
         for batch, (part, idx) in enumerate(data.batches(batch_size, rng if shuffled else None)):
             mine = par.share(idx)  # every process walks the same batches and computes its share of each
-            value, pgrads = 0.0, {}
+            value, pgrads, state = 0.0, {}, None
             if len(mine):
                 xs, targets = part.take(mine)
                 state = system.forward(xs, training=True)
-                value, pgrads = system._update_gradients(state, targets, loss)
-                means.add([value, *_metric_values(state.outputs, targets, fns)], len(mine))
-            system.apply_gradients(pgrads, opt, value, own, where=f"fit (epoch {epoch + 1}, batch {batch + 1}): ")
+            with UndoneUnlessUpdated(system, state.buffers if state else []):
+                if state is not None:
+                    value, pgrads = system._update_gradients(state, targets, loss)
+                    means.add([value, *_metric_values(state.outputs, targets, fns)], len(mine))
+                system.apply_gradients(pgrads, opt, value, own,
+                                       where=f"fit (epoch {epoch + 1}, batch {batch + 1}): ")
         logs = means.result(par)
         if checks is not None:
             scores = _scores(system, checks, loss, max(batch_size, 256), fns)
