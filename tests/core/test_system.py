@@ -414,8 +414,8 @@ def test_a_layer_name_that_weight_files_or_terminals_cannot_carry_is_refused(nam
     """'/' separates the parts of weight-file keys (a layer 'blk/cell' would meet a ResWrap 'blk's cell), NUL ends
     a zip member's name, and control characters would reach the terminal of ``tn summary``."""
     x = tn.Input((3,))()
-    y = tn.Dense(2)(x, name=name)
-    with pytest.raises(tn.ConfigError, match=r"layer name .* of a Dense: names are non-empty strings of printable "
+    y = Affine(2)(x, name=name)
+    with pytest.raises(tn.ConfigError, match=r"layer name .* \(Affine\): names are non-empty strings of printable "
                                              r"characters without '/'"):
         tn.System([x], [y])
 
@@ -424,5 +424,5 @@ def test_a_layer_name_that_weight_files_or_terminals_cannot_carry_is_refused(nam
 def test_a_seed_that_is_not_a_natural_number_is_a_config_error(seed: object) -> None:
     x = tn.Input((3,))()
     with pytest.raises(tn.ConfigError, match=r"System: seed must be an int >= 0, got"):
-        tn.System([x], [tn.Dense(2)(x)], seed=seed)
-    assert tn.System([x], [tn.Dense(2)(x)], seed=0).rng.random() == np.random.default_rng(0).random()
+        tn.System([x], [Affine(2)(x)], seed=seed)
+    assert tn.System([x], [Affine(2)(x)], seed=0).rng.random() == np.random.default_rng(0).random()

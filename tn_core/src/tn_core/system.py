@@ -223,7 +223,7 @@ class System:
             if inst.name is not None:
                 name = inst.name
                 if not (isinstance(name, str) and name and name.isprintable() and "/" not in name):
-                    raise ConfigError(f"layer name {name!r} of a {inst.structure.type_name()}: names are non-empty "
+                    raise ConfigError(f"layer name {name!r} ({inst.structure.type_name()}): names are non-empty "
                                       "strings of printable characters without '/' (it separates the parts of "
                                       "the keys in weight files)")
             else:
