@@ -1,5 +1,5 @@
-"""What a layer's forward and backward return is validated before it can do harm: a PluginError naming the
-layer and what it returned, raised before any parameter changes."""
+"""What a layer's build, forward and backward return is validated before it can do harm: a PluginError naming
+the layer and what it returned, raised before any parameter changes (build's when the layer is wired)."""
 
 from __future__ import annotations
 
@@ -91,3 +91,42 @@ def test_the_correct_layer_trains() -> None:
     s, before = network("none")
     s.fit(BATCH[0][0], BATCH[1][0], epochs=2, verbose=0)
     assert s.step == 2 and not np.array_equal(before[2], s.parameters()[2][2])
+
+
+def built(result: Any) -> kit.Structure:
+    """A layer whose build returns ``result``."""
+
+    @attrs.define
+    class Builds(kit.Structure):
+        def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+            return result
+
+    return Builds()
+
+
+@pytest.mark.parametrize(("result", "message"), [
+    (None, r"build returned None; expected \(list of output shapes, \{name: parameter array\}\)"),
+    (([(3,)], {}, None), r"build returned \(\[\(3,\)\], \{\}, None\); expected \(list of output shapes"),
+    (((3,), {}), r"build returned output shapes \(3,\): slot 0: a shape must be a sequence of ints, got 3"),
+    (([], {}), r"build returned output shapes \[\]; expected a non-empty list of shapes"),
+    (([(2.7,)], {}), r"build returned output shapes \[\(2.7,\)\]: slot 0: a shape must be an int or a sequence"),
+    (([(0,)], {}), r"build returned output shapes \[\(0,\)\]: slot 0: a shape must hold positive ints, got \(0,\)"),
+    (([(3,), (-3,)], {}), r"build returned output shapes \[\(3,\), \(-3,\)\]: slot 1: a shape must hold positive"),
+    (([(3,)], None), r"build returned parameters None; expected a dict \{name: array\}"),
+    (([(3,)], [np.zeros(3)]), r"build returned parameters \[array\(\[0., 0., 0.\]\)\]; expected a dict"),
+    (([(3,)], {1: np.zeros(3), "a": np.zeros(3)}), r"build returned parameter names \[1\]; names must be str"),
+    (([(3,)], {"w": "abc"}), r"build returned parameter 'w': cannot be read as a float64 array"),
+    (([(3,)], {"w": [[1, 2], [3]]}), r"build returned parameter 'w': cannot be read as a float64 array"),
+    (([(3,)], {"w": np.zeros(3) + 1j}), r"build returned parameter 'w': cannot be read as a float64 array: its "
+                                        r"values are complex128"),
+    (([(3,)], {"w": np.array([0, np.inf, np.nan])}), r"build returned parameter 'w': 2 NaN or infinite values"),
+])
+def test_bad_build_results_are_a_plugin_error_naming_the_layer(result: Any, message: str) -> None:
+    with pytest.raises(tn.PluginError, match=r"^Builds :: \[\(3,\)\]: " + message):
+        built(result)(tn.Input((3,))())
+
+
+def test_build_results_are_normalized() -> None:
+    instance = built(([[np.int64(2)], ()], {"w": [1, 2]}))(tn.Input((3,))())
+    assert instance.output_shapes == [(2,), ()] and all(type(d) is int for d in instance.shape)
+    assert instance.params["w"].dtype == np.float64 and instance.params["w"].tolist() == [1.0, 2.0]

@@ -169,6 +169,8 @@ def mlp() -> tn.System:
         ([], tn.ShapeError, "expected 1 arrays, got 0"),
         ([np.full((2, 4, 2), np.nan)], tn.NonFiniteError, "16 NaN or infinite values"),
         ([[["a", "b"]] * 4], tn.ShapeError, "cannot be read as a float32 array"),
+        ([np.zeros((2, 4, 2)) + 5j], tn.ShapeError, r"inputs\[0\]: cannot be read as a float32 array: its values are "
+                                                   "complex128"),
         ("not a list", tn.ShapeError, "expected a list of 1 arrays, got str"),
     ],
 )
@@ -192,6 +194,15 @@ def test_bad_targets_to_learn_leave_weights_unchanged(mlp: tn.System, targets, l
     _, state = mlp.guess([np.zeros((5, 4, 2))], return_state=True)
     with pytest.raises(error, match=match):
         mlp.learn(state, targets, method="adam", scale=0.1, loss=loss)
+    assert_unchanged(mlp, before)
+
+
+def test_complex_targets_are_refused_not_cut_to_their_real_part(mlp: tn.System) -> None:
+    before = snapshot(mlp)
+    with pytest.raises(tn.ShapeError, match=r"fit: targets\[0\]: cannot be read as a float32 array: its values are "
+                                            "complex64"):
+        mlp.fit(np.zeros((5, 4, 2)), np.zeros((5, 3), np.complex64) + 1j, epochs=1, verbose=0)
+    assert mlp.step == 0
     assert_unchanged(mlp, before)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import reprlib
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -141,12 +142,16 @@ def as_shape(value: Any, what: str = "shape") -> Shape:
 
 
 def as_typed(array: Any, dtype: np.dtype, what: str) -> np.ndarray:
-    """``array`` as ``dtype``, checked: floats must be finite; an integer dtype takes
-    integers in its range, or floats holding whole numbers (ShapeError otherwise)."""
+    """``array`` as ``dtype``, checked: real numbers (not complex); floats must be finite; an integer
+    dtype takes integers in its range, or floats holding whole numbers (ShapeError otherwise)."""
     try:
-        raw = np.asarray(array, dtype=dtype if dtype.kind == "f" else None)
+        raw = np.asarray(array)
+        if dtype.kind == "f" and raw.dtype.kind != "c":  # complex: refused below, not cut to its real part
+            raw = raw.astype(dtype, copy=False)
     except (TypeError, ValueError) as exc:
         raise ShapeError(f"{what}: cannot be read as a {dtype} array: {exc}") from None
+    if raw.dtype.kind == "c":
+        raise ShapeError(f"{what}: cannot be read as a {dtype} array: its values are {raw.dtype}")
     if dtype.kind == "f":
         if not np.logical_and.reduce(np.isfinite(raw), axis=None):  # isfinite().all() with less overhead
             bad = int(np.size(raw) - np.count_nonzero(np.isfinite(raw)))
@@ -163,6 +168,35 @@ def as_typed(array: Any, dtype: np.dtype, what: str) -> np.ndarray:
     if raw.size and (raw.min() < limits.min or raw.max() > limits.max):
         raise ShapeError(f"{what}: values from {raw.min()} to {raw.max()} do not fit in {dtype}")
     return raw.astype(dtype, copy=False)
+
+
+def _checked_build_result(result: Any, label: str) -> BuildResult:
+    """What ``build`` returned as (list of positive-int shape tuples, {str: finite float64 array}), or a
+    PluginError saying what is wrong with it."""
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise PluginError(f"{label}: build returned {reprlib.repr(result)}; expected (list of output shapes, "
+                          "{name: parameter array})")
+    shapes, params = result
+    if not isinstance(shapes, (tuple, list)) or not shapes:
+        raise PluginError(f"{label}: build returned output shapes {reprlib.repr(shapes)}; expected a non-empty "
+                          "list of shapes (tuples of ints)")
+    output_shapes = []
+    for slot, shape in enumerate(shapes):
+        with prefixed(f"{label}: build returned output shapes {reprlib.repr(shapes)}: slot {slot}", ConfigError,
+                      PluginError):
+            if isinstance(shape, (int, np.integer)):  # as_shape reads 3 as (3,); here it is a slip for [(3,)]
+                raise ConfigError(f"a shape must be a sequence of ints, got {shape!r}")
+            output_shapes.append(as_shape(shape, "a shape"))
+    if not isinstance(params, dict):
+        raise PluginError(f"{label}: build returned parameters {reprlib.repr(params)}; expected a dict "
+                          "{name: array}")
+    names = [key for key in params if not isinstance(key, str)]
+    if names:
+        raise PluginError(f"{label}: build returned parameter names {names!r}; names must be str")
+    with prefixed(label, (ShapeError, NonFiniteError), PluginError):
+        params = {key: as_typed(value, np.dtype(np.float64), f"build returned parameter {key!r}")
+                  for key, value in params.items()}
+    return output_shapes, params
 
 
 class OutputRef(NamedTuple):
@@ -237,16 +271,15 @@ class Structure:
         return Instance(self, refs, input_shapes, output_shapes, params, name)
 
     def build_checked(self, input_shapes: list[Shape], rng: np.random.Generator) -> BuildResult:
-        """``build`` with the arity checked and errors naming this layer and its inputs."""
+        """``build`` with the arity and what it returns checked, and errors naming this layer and its inputs."""
         label = f"{self.type_name()} :: {input_shapes}"
         low, high = self.arity
         if len(input_shapes) < low or (high is not None and len(input_shapes) > high):
             expected = f"{low}" if low == high else f"{low} to {high if high is not None else 'any number of'}"
             raise ShapeError(f"{label}: expected {expected} inputs, got {len(input_shapes)}")
         with prefixed(label, (ValueError, ConfigError), ShapeError):  # ShapeError and ConfigError are ValueErrors
-            output_shapes, params = self.build(list(input_shapes), rng)
-        output_shapes = [tuple(int(d) for d in shape) for shape in output_shapes]
-        params = {key: np.asarray(value, dtype=np.float64) for key, value in params.items()}
+            result = self.build(list(input_shapes), rng)
+        output_shapes, params = _checked_build_result(result, label)
         missing = [name for name in self.buffers if name not in params]
         if missing:
             raise PluginError(f"{label}: build made no array for the buffers {missing} the layer declares")
