@@ -10,6 +10,7 @@ import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -239,6 +240,26 @@ def big_constant(path: Path) -> None:
     model_file(path, edit)
 
 
+def configuration(where: str, **changes: Any) -> Callable[[Path], None]:
+    """A model file (with Adam's state) whose layer 1's structure (``where="layer"``) or optimizer configuration
+    has ``changes``; each value is written as model.json's encoding."""
+
+    def make(path: Path) -> None:
+        def edit(model: dict) -> None:
+            config = model["instances"][1]["structure"] if where == "layer" else model["optimizer"]
+            config.update(changes)
+            if "config" in changes:  # the optimizer's fields
+                config["config"] = {**model["optimizer"]["config"], **changes["config"]}
+
+        model_file(path, edit, optimizer=True)
+
+    return make
+
+
+def array_of(shape: list[int], data: list[float]) -> dict:
+    return {"__array__": {"dtype": "float64", "shape": shape, "data": data}}
+
+
 def overlapping(path: Path) -> None:
     raws = model_file(path)
     write_zip(path, [*raws, stored("params/0/extra.npy", b"")], overlap=True)
@@ -293,6 +314,20 @@ BAD_FILES: list[tuple[str, Callable[[Path], None], str]] = [
     ("parameters without a group", no_group_no_arrays, r"layer 1 \('Affine'\) has parameters but no group"),
     ("a constant out of its dtype's range", big_constant, r"layer 2 \('Constant'\) cannot be rebuilt: .*do not fit "
                                                           "uint8"),
+    ("a layer type that is a list", configuration("layer", type=["Affine"]),
+     r"layer 1 \(\['Affine'\]\) cannot be rebuilt: malformed configuration"),
+    ("a layer type that is a dict", configuration("layer", type={"a": 1}),
+     r"layer 1 \(\{'a': 1\}\) cannot be rebuilt: malformed configuration"),
+    ("an optimizer type that is a list", configuration("optimizer", type=["Adam"]),
+     r"optimizer: malformed configuration"),
+    ("an optimizer kind that is a list", configuration("optimizer", kind=["optimizer"]),
+     r"optimizer: malformed configuration"),
+    ("an array of 70 dimensions", configuration("optimizer", config={"lr": array_of([1] * 70, [0.001])}),
+     r"optimizer: Adam.lr: no float64 array has the shape \[1, 1, .*found 70"),
+    ("an array dimension beyond NumPy's", configuration("optimizer", config={"lr": array_of([0, 10**19 - 1], [])}),
+     r"optimizer: Adam.lr: no float64 array has the shape \[0, 9999999999999999999\]"),
+    ("an empty array of 8e36 bytes", configuration("optimizer", config={"lr": array_of([0, 10**18, 10**18], [])}),
+     r"optimizer: Adam.lr: no float64 array has the shape \[0, 1000000000000000000, 1000000000000000000\]"),
 ]
 
 
@@ -308,6 +343,48 @@ def test_every_bad_model_file_is_a_weights_file_error_naming_the_file_and_the_pa
     assert main(["summary", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"tn summary: {path}")
+
+
+ESCAPES = "evil\x1b[2J\x1b]0;owned\x07\n"  # clear the screen, set the window title, a new line
+
+
+def test_tn_summary_never_prints_a_files_control_characters(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = small_model(tmp_path / "m.tn")
+    model = model_of(path)
+    model["instances"][1]["name"] = model["names"][1] = ESCAPES
+    with_model(path, model)
+    assert main(["summary", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert not set("\x1b\x07") & set(captured.out + captured.err)
+    assert "layer name 'evil\\x1b[2J" in captured.err  # refused, its name shown escaped
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"kind": ["optimizer"], "type": "Adam", "config": {}},
+        {"kind": "optimizer", "type": "Adam", "config": {"lr": array_of([1] * 70, [0.001])}},
+        {"kind": "optimizer", "type": "Adam", "config": {"lr": array_of([0, 10**19 - 1], [])}},
+        {"kind": "optimizer", "type": "Adam", "config": {"lr": array_of([0, 10**18, 10**18], [])}},
+        {"kind": "optimizer", "type": "Adam", "config": {"lr": array_of([0, 10**30], [])}},
+    ],
+    ids=["kind list", "70 dimensions", "dimension beyond NumPy's", "8e36 bytes", "30-digit dimension"],
+)
+def test_malformed_configurations_are_config_errors(config: dict) -> None:
+    with pytest.raises(tn.ConfigError, match="malformed configuration|no float64 array has the shape"):
+        tn.from_config(config)
+
+
+def test_a_version_1_file_does_not_read_a_types_table(tmp_path: Path) -> None:
+    """Version 1 had no types table: one there, even a malformed one, is not read (it raised a raw TypeError)."""
+
+    def version_1(model: dict) -> None:
+        model.update(version=1, types=[["Affine"]])
+        for entry in model["instances"]:
+            entry["plugin"] = "tests"
+
+    model_file(tmp_path / "old.tn", version_1)
+    assert [type(inst.structure).__name__ for inst in tn.load(tmp_path / "old.tn").order] == ["Input", "Affine"]
 
 
 @pytest.mark.parametrize(

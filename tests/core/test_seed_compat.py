@@ -412,6 +412,92 @@ def test_load_seed_weights_without_h5py_says_what_to_install(tmp_path, monkeypat
         load_seed_weights(small_system()[0], tmp_path / "seed.h5")
 
 
+def hostile_part(kind: str, handle, part, folder) -> None:
+    """Fill ``part`` (the file's default/0_Dense) with what ``kind`` names: weights read from elsewhere."""
+    h5py = pytest.importorskip("h5py")
+    secret, other = folder / "secret.bin", folder / "other.h5"
+    secret.write_bytes(np.arange(24, dtype="<f8").tobytes())
+    with h5py.File(other, "w") as elsewhere:
+        elsewhere["default/0_Dense/neuron0_w"], elsewhere["default/0_Dense/neuron0_b"] = np.ones((4, 6)), np.ones(4)
+    part["neuron0_b"] = np.ones(4)
+    if kind == "external storage":
+        part.create_dataset("neuron0_w", shape=(4, 6), dtype="<f8", external=[(str(secret), 0, 192)])
+    elif kind == "virtual dataset":
+        layout = h5py.VirtualLayout((4, 6), "<f8")
+        layout[:] = h5py.VirtualSource(str(other), "default/0_Dense/neuron0_w", shape=(4, 6))
+        part.create_virtual_dataset("neuron0_w", layout)
+    elif kind == "external link":
+        part["neuron0_w"] = h5py.ExternalLink(str(other), "/default/0_Dense/neuron0_w")
+    elif kind == "soft link":
+        handle["stash"] = np.ones((4, 6))
+        part["neuron0_w"] = h5py.SoftLink("/stash")
+    elif kind == "dangling soft link":
+        part["neuron0_w"] = h5py.SoftLink("/nowhere")
+    elif kind == "external part":
+        del handle["default/0_Dense"]
+        handle["default/0_Dense"] = h5py.ExternalLink(str(other), "/default/0_Dense")
+    else:  # the checkpoint
+        del handle["default"]
+        handle["default"] = h5py.ExternalLink(str(other), "/default")
+
+
+#: how the file leads elsewhere -> what the refusal says
+LEADS_ELSEWHERE = {
+    "external storage": r"part 0_Dense: /default/0_Dense/neuron0_w keeps its data in other files",
+    "virtual dataset": r"part 0_Dense: /default/0_Dense/neuron0_w keeps its data in other files",
+    "external link": r"/default/0_Dense/neuron0_w is a link \(<ExternalLink",
+    "soft link": r"/default/0_Dense/neuron0_w is a link \(<SoftLink to \"/stash\">\)",
+    "dangling soft link": r"/default/0_Dense/neuron0_w is a link \(<SoftLink to \"/nowhere\">\)",
+    "external part": r"/default/0_Dense is a link \(<ExternalLink",
+    "external checkpoint": r"/default is a link \(<ExternalLink",
+}
+
+
+@pytest.mark.parametrize(("kind", "message"), LEADS_ELSEWHERE.items(), ids=list(LEADS_ELSEWHERE))
+def test_load_seed_weights_reads_nothing_from_other_files_or_through_links(tmp_path, kind: str, message: str) -> None:
+    """Only what the file stores under its own names is read: another file's bytes never become weights."""
+    from tn_core.h5 import load_seed_weights
+
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "hostile.h5"
+    with h5py.File(path, "w") as handle:
+        hostile_part(kind, handle, handle.create_group("default/0_Dense"), tmp_path)
+    x = tn.Input((6,))()
+    system = tn.System(inputs=[x], outputs=[Affine(4)(x, rng=rng())], dtype=np.float64)
+    before = [p.copy() for _, _, p in system.parameters()]
+    with pytest.raises(WeightsFileError, match=message) as caught:
+        load_seed_weights(system, path)
+    assert str(caught.value).startswith(f"{path}: ")
+    for old, (_, _, new) in zip(before, system.parameters()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_load_seed_weights_refuses_corrupt_data_and_checkpoint_paths(tmp_path) -> None:
+    """A chunk that does not decompress is a WeightsFileError naming the part; a checkpoint is one name (a path
+    could pass through links)."""
+    from tn_core.h5 import load_seed_weights
+
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "corrupt.h5"
+    with h5py.File(path, "w") as handle:
+        part = handle.create_group("default/0_Dense")
+        part.create_dataset("neuron0_w", data=rng(1).normal(size=(4, 6)), chunks=(4, 6), compression="gzip")
+        part["neuron0_b"] = np.ones(4)
+        chunk = part["neuron0_w"].id.get_chunk_info(0)
+    data = bytearray(path.read_bytes())
+    data[chunk.byte_offset + 10 : chunk.byte_offset + 40] = b"\xff" * 30
+    path.write_bytes(bytes(data))
+    x = tn.Input((6,))()
+    system = tn.System(inputs=[x], outputs=[Affine(4)(x, rng=rng())], dtype=np.float64)
+    before = [p.copy() for _, _, p in system.parameters()]
+    with pytest.raises(WeightsFileError, match=r"corrupt\.h5: part 0_Dense cannot be read \(OSError: "):
+        load_seed_weights(system, path)
+    for old, (_, _, new) in zip(before, system.parameters()):
+        np.testing.assert_array_equal(old, new)
+    with pytest.raises(ConfigError, match="checkpoint must be a non-empty name without '/'"):
+        load_seed_weights(system, path, checkpoint="default/0_Dense")
+
+
 def test_warnings_point_at_the_callers_line() -> None:
     x = tn.Input((5, 3))()
     with warnings.catch_warnings(record=True) as caught:

@@ -9,12 +9,13 @@ import stat
 import zipfile
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 
 import tn_core as tn
 from tests.core.layers import Affine, Shift
-from tn_core import weights
+from tn_core import kit, weights
 from tn_core.weights import checkpoints
 
 
@@ -137,6 +138,51 @@ def test_not_a_file_and_bad_checkpoint_names(tmp_path: Path) -> None:
         mlp().load_weights(tmp_path / "empty.npz")
     with pytest.raises(tn.ConfigError, match="without '/'"):
         mlp().save_weights(tmp_path / "w.npz", checkpoint="a/b")
+
+
+@pytest.mark.parametrize("name", ["ok\x00", "a\\b", "\udc80"])
+def test_checkpoint_names_a_zip_member_name_cannot_keep_are_refused_before_writing(tmp_path: Path, name: str) -> None:
+    """zipfile cuts a member name at NUL (the cut name is no .npy member: the whole file became unreadable), reads
+    '\\' as '/' on Windows and writes names as UTF-8 (which holds no lone surrogates)."""
+    path = tmp_path / "w.npz"
+    system = mlp()
+    system.save_weights(path)
+    original = path.read_bytes()
+    with pytest.raises(tn.ConfigError, match=r"checkpoint must be a non-empty name without '/', '\\' or NUL"):
+        system.save_weights(path, checkpoint=name)
+    assert path.read_bytes() == original and sorted(os.listdir(tmp_path)) == ["w.npz"]
+    with pytest.raises(tn.ConfigError, match="checkpoint must be"):
+        system.load_weights(path, checkpoint=name)
+    assert checkpoints(path) == ["default"]
+
+
+@attrs.define
+class OddlyNamed(kit.Structure):
+    """y = x + b, its parameter named by the test."""
+
+    param: str = "b"
+
+    def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+        return [input_shapes[0]], {self.param: np.zeros(input_shapes[0])}
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        return [inputs[0] + params[self.param]], None
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        return [grads[0]], {self.param: grads[0].sum(axis=0)}
+
+
+@pytest.mark.parametrize("param", ["b\x00", "b\\c"])
+def test_a_parameter_name_a_zip_member_name_cannot_keep_is_refused_by_save_and_load(tmp_path: Path,
+                                                                                   param: str) -> None:
+    x = tn.Input((3,))()
+    system = tn.System([x], [OddlyNamed(param)(x)])
+    with pytest.raises(tn.ConfigError, match=r"parameter .* of layer 'oddlynamed_1' cannot be named in a weights "
+                                             r"file: zipfile"):
+        system.save_weights(tmp_path / "w.npz")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(tn.ConfigError, match="cannot be named in a weights file"):
+        system.load_weights(tmp_path / "w.npz")
 
 
 def test_a_refused_file_changes_no_parameter_even_those_that_match(tmp_path: Path) -> None:

@@ -16,27 +16,33 @@ layouts are refused, naming the part): the file's parts with weights, input
 side first, fill the System's layers with parameters, in order, each checked
 against the layer's shapes before any parameter changes. Then
 ``system.save_weights("x.npz")`` writes today's file. Nothing but numbers is
-read from the file.
+read from the file, and nothing from other files: soft and external links,
+external storage and virtual datasets are refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tn_core.errors import WeightsFileError
-from tn_core.weights import convert_problem
+from tn_core.weights import check_checkpoint_name, convert_problem
 
 if TYPE_CHECKING:
     from tn_core.system import System
 
 PART = re.compile(r"(\d+)_(.+)")
+#: what h5py raises for an object or data it cannot read (a dangling link, a corrupt header or chunk)
+READ_ERRORS = (KeyError, OSError, RuntimeError)
 
 
 def load_seed_weights(system: System, path: Any, checkpoint: str = "default") -> None:
     """Set ``system``'s parameters from the original library's HDF5 weights file (module doc); all or nothing."""
+    check_checkpoint_name(checkpoint)  # one group of the file's root: a path could pass through links
     try:
         import h5py
     except ImportError:
@@ -46,9 +52,10 @@ def load_seed_weights(system: System, path: Any, checkpoint: str = "default") ->
     except OSError as exc:
         raise WeightsFileError(f"{path}: cannot be read as HDF5 ({exc})") from None
     with handle:
-        if checkpoint not in handle or not isinstance(handle[checkpoint], h5py.Group):
+        group = _open(path, handle, checkpoint, h5py)
+        if not isinstance(group, h5py.Group):
             raise WeightsFileError(f"{path} has no checkpoint {checkpoint!r} (it has {sorted(handle)})")
-        stored = _seed_parts(path, handle[checkpoint], h5py)
+        stored = _seed_parts(path, group, h5py)
         targets = _layers(system)
         if len(stored) != len(targets):
             raise WeightsFileError(
@@ -60,7 +67,10 @@ def load_seed_weights(system: System, path: Any, checkpoint: str = "default") ->
         if problems:
             raise WeightsFileError(f"{path} checkpoint {checkpoint!r} does not match this network: "
                                    + "; ".join(problems))
-        values = [(w[()], b[()]) for _, w, b in stored]  # read only once every declared shape matched
+        values = []
+        for part, w, b in stored:  # read only once every declared shape matched
+            with _reading(path, f"part {part}"):
+                values.append((w[()], b[()]))
     new = {}
     for (part, _, _), (layer, params), (w, b) in zip(stored, targets, values):
         for key, value in (("weights", w.reshape(params["weights"].shape)), ("biases", b)):
@@ -76,7 +86,10 @@ def load_seed_weights(system: System, path: Any, checkpoint: str = "default") ->
 def _seed_parts(path: Any, group: Any, h5py: Any) -> list[tuple[str, Any, Any]]:
     """(part name, weights dataset, biases dataset) of the parts with weights, input side first."""
     parts = []
-    for name, part in group.items():
+    with _reading(path, group.name):
+        names = list(group)
+    for name in names:
+        part = _open(path, group, name, h5py)
         match = PART.fullmatch(name)
         if match is None or not isinstance(part, h5py.Group):
             raise WeightsFileError(f"{path}: {group.name}/{name} is not one of the original library's "
@@ -88,11 +101,14 @@ def _seed_parts(path: Any, group: Any, h5py: Any) -> list[tuple[str, Any, Any]]:
             raise WeightsFileError(f"{path}: part {name} holds several neuron sets; only Dense and Conv are converted")
         if "neuron0_w" not in part:
             continue  # Input and wiring parts
-        weights, biases = part["neuron0_w"], part.get("neuron0_b")
+        weights, biases = _open(path, part, "neuron0_w", h5py), _open(path, part, "neuron0_b", h5py)
         for dataset in (weights, biases):
             if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiu":
                 raise WeightsFileError(f"{path}: part {name} holds {dataset!r} where the original library wrote "
                                        "numbers")
+            if dataset.external or dataset.is_virtual:
+                raise WeightsFileError(f"{path}: part {name}: {dataset.name} keeps its data in other files "
+                                       "(external storage or a virtual dataset), which are never read")
         if weights.size == 0:
             continue  # activation-only parts (ResWrap and Activate hold empty arrays)
         if PART.fullmatch(name)[2].startswith("Clone("):
@@ -100,6 +116,29 @@ def _seed_parts(path: Any, group: Any, h5py: Any) -> list[tuple[str, Any, Any]]:
                                    "and Conv layers are converted (retrain the recurrent network)")
         stored.append((name, weights, biases))
     return stored
+
+
+def _open(path: Any, group: Any, name: str, h5py: Any) -> Any:
+    """``group[name]``, or None if it has none; only an object stored in the file under that name (a hard
+    link): soft and external links, which lead elsewhere, are refused."""
+    where = f"{group.name.rstrip('/')}/{name}"
+    with _reading(path, where):
+        link = group.get(name, getlink=True)
+        if link is None:
+            return None
+        if isinstance(link, h5py.HardLink):
+            return group[name]
+    raise WeightsFileError(f"{path}: {where} is a link ({link!r}); only what the file stores under "
+                           "its own names is read")
+
+
+@contextlib.contextmanager
+def _reading(path: Any, part: str) -> Iterator[None]:
+    """h5py's errors of reading ``part`` as WeightsFileError naming the file and the part."""
+    try:
+        yield
+    except READ_ERRORS as exc:
+        raise WeightsFileError(f"{path}: {part} cannot be read ({type(exc).__name__}: {exc})") from None
 
 
 def _layers(system: System) -> list[tuple[str, dict[str, np.ndarray]]]:

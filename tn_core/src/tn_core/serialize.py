@@ -146,7 +146,7 @@ def from_config(config: Any) -> Any:
     if not isinstance(config, dict) or set(config) != {"kind", "type", "config"}:
         raise ConfigError(f"a configuration is a dict with keys kind, type and config, got {_short(config)}")
     kind, name, fields = config["kind"], config["type"], config["config"]
-    if kind not in BASES or not isinstance(name, str) or not isinstance(fields, dict):
+    if not isinstance(kind, str) or kind not in BASES or not isinstance(name, str) or not isinstance(fields, dict):
         raise ConfigError(f"malformed configuration: {_short(config)}")
     cls = get_plugins().lookup(kind, name)
     if not isinstance(cls, type) or not issubclass(cls, BASES[kind]):
@@ -195,7 +195,7 @@ def _decode_array(body: dict, where: str) -> np.ndarray:
     if dtype not in ARRAY_DTYPES or not isinstance(shape, list) or not all(_is_count(d) for d in shape):
         raise ConfigError(f"{where}: malformed array (dtype {dtype!r}, shape {shape!r})")
     if not isinstance(data, list) or len(data) != math.prod(shape):
-        raise ConfigError(f"{where}: array of shape {shape} needs {math.prod(shape)} values")
+        raise ConfigError(f"{where}: array of shape {_short(shape)} needs {math.prod(shape)} values")
     values = [_decode(v, where) for v in data]
     if not all(isinstance(v, (bool, int, float)) for v in values):
         raise ConfigError(f"{where}: array values must be numbers")
@@ -210,7 +210,10 @@ def _decode_array(body: dict, where: str) -> np.ndarray:
         outside = []
     if outside:  # NumPy before 2 would wrap or overflow them silently
         raise ConfigError(f"{where}: array values do not fit {dtype}, e.g. {outside[0]!r}")
-    return np.array(values, dtype=dtype).reshape(shape)
+    try:  # NumPy refuses more dimensions than it has (64; 32 before NumPy 2) and sizes beyond its index range
+        return np.array(values, dtype=dtype).reshape(shape)
+    except (ValueError, OverflowError) as exc:
+        raise ConfigError(f"{where}: no {dtype} array has the shape {_short(shape)} ({exc})") from None
 
 
 def _is_count(value: Any) -> bool:
@@ -276,7 +279,8 @@ def _named_types(data: Any) -> set[tuple[str, str]]:
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if set(item) == {"kind", "type", "config"} and isinstance(item["kind"], str):
+            # a "kind" or "type" that is not a name makes no configuration (from_config refuses it)
+            if set(item) == {"kind", "type", "config"} and all(isinstance(item[key], str) for key in ("kind", "type")):
                 found.add((item["kind"], item["type"]))
             stack.extend(item.values())
         elif isinstance(item, list):
@@ -299,7 +303,7 @@ def _check_plugins_present(model: dict[str, Any], path: Any) -> None:
     """MissingPluginError naming what to install when a type the file names is registered by no plugin."""
     registry = get_plugins().registry()
     missing: dict[tuple[str, str], list[str]] = {}
-    for row in model.get("types", []):
+    for row in model["types"] if model["version"] >= 2 else []:  # version 1 had no types table
         if row["type"] not in registry.get(row["kind"], {}):
             missing.setdefault((row["distribution"], row["version"]), []).append(row["type"])
     if missing:
@@ -586,7 +590,9 @@ def _load_optimizer(config: dict, system: Any, archive: Archive, path: Any) -> O
     """The stored optimizer with its state, checked against the System's parameters before it is read."""
     try:
         optimizer = from_config(config)
-    except ConfigError as exc:
+    except UnknownNameError as exc:
+        raise type(exc)(f"{path}: optimizer: {exc}") from None
+    except Exception as exc:  # as for the layers (_rebuild): whatever a hostile configuration makes fail
         raise WeightsFileError(f"{path}: optimizer: {exc}") from None
     if not isinstance(optimizer, Optimizer):
         raise WeightsFileError(f"{path}: the stored optimizer is a {type(optimizer).__name__}")

@@ -365,9 +365,35 @@ def _create_temporary(target: Path) -> tuple[int, Path]:
 # -- checkpoints ----------------------------------------------------------------------
 
 
-def _check_checkpoint_name(checkpoint: str) -> None:
-    if not isinstance(checkpoint, str) or not checkpoint or "/" in checkpoint:
-        raise ConfigError(f"checkpoint must be a non-empty name without '/', got {checkpoint!r}")
+def check_checkpoint_name(checkpoint: str) -> None:
+    """ConfigError unless ``checkpoint`` is one name that a zip member name keeps as it is."""
+    if not isinstance(checkpoint, str) or not checkpoint or "/" in checkpoint or _member_name_problem(checkpoint):
+        raise ConfigError(f"checkpoint must be a non-empty name without '/', '\\' or NUL, got {checkpoint!r}")
+
+
+def _member_name_problem(name: str) -> str | None:
+    """Why ``name`` would not come back from a zip member name as written, or None."""
+    if "\x00" in name:
+        return "zipfile cuts a member name at NUL"
+    if "\\" in name:
+        return "zipfile reads '\\' in a member name as '/' on Windows"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a member name is UTF-8, which has no unpaired surrogates"
+    return None
+
+
+def _keyed_arrays(system: System) -> dict[str, np.ndarray]:
+    """What a weights file holds for the System, by ``layer/name``; ConfigError for a parameter name (a plugin's
+    build chose it; the System checks layer names) that a zip member name would not keep."""
+    arrays: dict[str, np.ndarray] = {}
+    for layer, name, array in stored_arrays(system):
+        problem = _member_name_problem(f"{layer}/{name}")
+        if problem:
+            raise ConfigError(f"parameter {name!r} of layer {layer!r} cannot be named in a weights file: {problem}")
+        arrays[f"{layer}/{name}"] = array
+    return arrays
 
 
 def checkpoints(path: Any) -> list[str]:
@@ -388,11 +414,11 @@ def save_weights(system: System, path: Any, checkpoint: str = "default") -> None
     file into place, so concurrent saves to one file lose none. Writes nothing on the processes of
     a data-parallel run that do not write output.
     """
-    _check_checkpoint_name(checkpoint)
+    check_checkpoint_name(checkpoint)
     _refuse_hdf5_name(path)
     if not writes_output(system):
         return
-    arrays = {f"{checkpoint}/{layer}/{name}": array for layer, name, array in stored_arrays(system)}
+    arrays = {f"{checkpoint}/{key}": array for key, array in _keyed_arrays(system).items()}
     target = save_target(path)
 
     def write(out: zipfile.ZipFile) -> None:
@@ -424,8 +450,8 @@ def load_weights(system: System, path: Any, checkpoint: str = "default") -> None
     Names, shapes and dtypes are checked from the headers before any data is
     read; values (finite, in range of the System's dtype) before any is copied.
     """
-    _check_checkpoint_name(checkpoint)
-    expected = {f"{layer}/{name}": array for layer, name, array in stored_arrays(system)}
+    check_checkpoint_name(checkpoint)
+    expected = _keyed_arrays(system)
     prefix = checkpoint + "/"
     with open_npz(path) as archive:
         stored = {key[len(prefix):]: m for key, m in archive.members.items() if key.startswith(prefix)}
