@@ -138,6 +138,12 @@ def test_constant_refuses_non_numeric_values(bad) -> None:  # type: ignore[no-un
         tn.Constant(bad)
 
 
+@pytest.mark.parametrize("bad", [np.array([1 + 2j]), np.array([1 + 0j]), np.complex64(1), [1.0, 2j]])
+def test_constant_refuses_complex_values(bad) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(tn.ConfigError, match=r"^Constant value must be a real numeric array, .* \(complex values\)"):
+        tn.Constant(bad)
+
+
 def test_arity_is_checked() -> None:
     x = tn.Input((2,))()
     with pytest.raises(tn.ShapeError, match="expected 1 inputs, got 2"):

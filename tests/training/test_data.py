@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -72,8 +74,42 @@ def test_split_holds_out_the_tail() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [{"n": -1}, {"n": 2.5}, {"n": 3, "size": 8}, {"n": 3, "noise": 2.0}, {"n": 3, "scale": (3.0, 2.0)},
-     {"n": 3, "scale": (2.0, 5.0)}, {"n": 3, "shift": -1.0}],
+     {"n": 3, "scale": (2.0, 5.0)}, {"n": 3, "shift": -1.0}, {"n": 3, "seed": -1}, {"n": 3, "seed": 1.0},
+     {"n": 3, "noise": "a"}, {"n": 3, "noise": np.nan}, {"n": 3, "scale": 3}, {"n": 3, "scale": ("a", 3.0)},
+     {"n": 3, "shift": np.inf}, {"n": 3, "shift": 1e300}, {"n": 3, "shift": True}],
 )
 def test_bad_options_are_refused(kwargs: dict) -> None:
-    with pytest.raises(tn.ConfigError, match="block letters"):
-        data.block_letters(**kwargs)
+    name, value = list(kwargs.items())[-1]
+    for make in (data.block_letters, data.block_line):
+        with pytest.raises(tn.ConfigError, match=f"^block letters: {name} must be .*, got {re.escape(repr(value))}"):
+            make(**kwargs)
+
+
+@pytest.mark.parametrize("labels, error, match", [
+    ([-1], tn.ConfigError, "labels must be class indices 0..25, got -1"),
+    ([3, 26], tn.ConfigError, "labels must be class indices 0..25, got 26"),
+    ([1.5], tn.ConfigError, "labels must be ints .*, got float64 values"),
+    ([[1]], tn.ShapeError, r"labels must be one axis of class indices, got shape \(1, 1\)"),
+])
+def test_render_refuses_labels_that_are_not_letters(labels: list, error: type, match: str) -> None:
+    with pytest.raises(error, match=f"^render: {match}"):
+        data.render(np.array(labels), np.random.default_rng(0))
+
+
+def test_text_refuses_rows_that_are_not_26_scores() -> None:
+    with pytest.raises(tn.ShapeError, match=r"^text: y must be rows of 26 scores \(\.\.\., 26\), got shape \(3, 5\)"):
+        data.text(np.zeros((3, 5)))
+
+
+def test_split_refuses_x_and_y_of_different_lengths() -> None:
+    x, y = data.block_letters(10)
+    with pytest.raises(tn.ShapeError, match="^split: x and y must hold as many samples, got 10 and 4$"):
+        data.split(x, y[:4])
+
+
+@pytest.mark.parametrize("fraction", ["a", None, True, np.nan, 0, 1.0])
+def test_split_refuses_fractions_outside_0_1(fraction: object) -> None:
+    x, y = data.block_letters(10)
+    message = rf"^split: fraction must be a real number in \(0, 1\), got {re.escape(repr(fraction))}$"
+    with pytest.raises(tn.ConfigError, match=message):
+        data.split(x, y, fraction)  # type: ignore[arg-type]

@@ -58,6 +58,21 @@ def test_demo_out_is_checked_before_training(tmp_path: Path, capsys: pytest.Capt
         assert captured.err.startswith(f"tn demo: --out {out}: not a folder the demo can write to (")
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--seed", "-1", "a seed must be an int >= 0, got -1"),
+    ("--seed", "x", "a seed must be an int >= 0, got 'x'"),
+    ("--epochs", "x", "a count must be an int >= 1, got 'x'"),
+    ("--epochs", "0", "a count must be an int >= 1, got 0"),
+    ("--samples", "2.5", "a count must be an int >= 1, got '2.5'"),
+])
+def test_demo_options_are_refused_by_argparse_saying_what_they_take(option: str, value: str, message: str,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", option, value])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith(f"tn demo: error: argument {option}: {message}\n")
+
+
 def test_summary_command_reads_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     s = shared_network()
     s.fit([np.ones((2, 4)), np.zeros((2, 4))], np.ones((2, 2)), epochs=1, verbose=0)

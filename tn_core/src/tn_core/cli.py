@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from tn_core import demo
 from tn_core.errors import ConfigError, TensornetError
@@ -52,12 +53,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count(text: str) -> int:
-    """A count option: an int >= 1 (``check_int``), its error worded for argparse."""
-    try:
-        return check_int(int(text), "a count")
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _int_option(what: str, low: int) -> Callable[[str], int]:
+    """An option's type: an int >= ``low`` (``check_int``), its error (naming ``what``) worded for argparse."""
+
+    def parse(text: str) -> int:
+        try:
+            value: int | str = int(text)
+        except ValueError:
+            value = text  # check_int refuses it, naming what was expected
+        try:
+            return check_int(value, what, low)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,9 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo_command = commands.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)
     demo_command.add_argument("--model", choices=list(demo.MODELS), default="mlp",
                               help="network: mlp (the original library's, default), conv, rnn, lstm or residual")
-    demo_command.add_argument("--epochs", type=_count, help="passes over the training set (default: the model's)")
-    demo_command.add_argument("--samples", type=_count, help="training images to generate (default: the model's)")
-    demo_command.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the shuffling")
+    count = _int_option("a count", 1)
+    demo_command.add_argument("--epochs", type=count, help="passes over the training set (default: the model's)")
+    demo_command.add_argument("--samples", type=count, help="training images to generate (default: the model's)")
+    demo_command.add_argument("--seed", type=_int_option("a seed", 0), default=0,
+                              help="seed of the data, the weights and the shuffling")
     demo_command.add_argument("--out", default=".", help="folder for the model file and the picture (default: .)")
     demo_command.add_argument("--quiet", action="store_true", help="no progress bar and no layer table")
     demo_command.set_defaults(func=cmd_demo)

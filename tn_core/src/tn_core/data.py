@@ -10,9 +10,13 @@ operations (10,000 images in a fraction of a second).
 
 from __future__ import annotations
 
+import math
+import numbers
+from typing import Any
+
 import numpy as np
 
-from tn_core.errors import ConfigError
+from tn_core.errors import ConfigError, ShapeError
 from tn_core.fields import check_int
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -52,16 +56,22 @@ GLYPHS = _glyphs()
 SIZE = 32
 
 
-def _check(n: int, size: int, noise: float, scale: tuple[float, float], shift: float) -> None:
-    check_int(n, "block letters: n", low=0)
+def _is_real(value: Any) -> bool:
+    """A finite real number, and not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+
+
+def _check(size: int, noise: float, scale: tuple[float, float], shift: float) -> None:
+    """The drawing options of :func:`render`."""
     check_int(size, "block letters: size", low=16)
-    if not 0 <= noise <= 1:
-        raise ConfigError(f"block letters: noise must be in [0, 1], got {noise!r}")
-    if not (len(scale) == 2 and 1 <= scale[0] <= scale[1] and 7 * scale[1] <= size):
+    if not (_is_real(noise) and 0 <= noise <= 1):
+        raise ConfigError(f"block letters: noise must be a real number in [0, 1], got {noise!r}")
+    if not (isinstance(scale, (tuple, list)) and len(scale) == 2 and all(map(_is_real, scale))
+            and 1 <= scale[0] <= scale[1] and 7 * scale[1] <= size):
         raise ConfigError(f"block letters: scale must be (low, high) with 1 <= low <= high and 7 * high <= size "
                           f"(the font is 7 cells tall), got {scale!r} for size {size}")
-    if not shift >= 0:
-        raise ConfigError(f"block letters: shift must be >= 0, got {shift!r}")
+    if not (_is_real(shift) and 0 <= shift <= size):
+        raise ConfigError(f"block letters: shift must be a real number in [0, size], got {shift!r} for size {size}")
 
 
 def render(
@@ -80,6 +90,15 @@ def render(
     moved by up to ``shift`` pixels each way (staying inside the image). Half
     the letters get a stroke one pixel thicker.
     """
+    _check(size, noise, scale, shift)
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ShapeError(f"render: labels must be one axis of class indices, got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ConfigError(f"render: labels must be ints (class indices 0..25), got {labels.dtype} values")
+    outside = labels[(labels < 0) | (labels >= len(LETTERS))]
+    if outside.size:
+        raise ConfigError(f"render: labels must be class indices 0..25, got {outside[0]}")
     n = len(labels)
     sy = rng.uniform(scale[0], scale[1], n)
     sx = sy * rng.uniform(0.9, 1.1, n)
@@ -91,7 +110,7 @@ def render(
     cols = np.floor((pixels - left[:, None]) / sx[:, None]).astype(int)
     inside = ((rows >= 0) & (rows < 7))[:, :, None] & ((cols >= 0) & (cols < 5))[:, None, :]
     ink = GLYPHS[
-        np.asarray(labels)[:, None, None], np.clip(rows, 0, 6)[:, :, None], np.clip(cols, 0, 4)[:, None, :]
+        labels[:, None, None], np.clip(rows, 0, 6)[:, :, None], np.clip(cols, 0, 4)[:, None, :]
     ] & inside
     bold = rng.uniform(size=n) < 0.5
     ink[bold, :, 1:] |= ink[bold, :, :-1]
@@ -120,8 +139,8 @@ def block_letters(
     the largest move from the centre, ``noise`` the standard deviation of the
     Gaussian noise; see :func:`render`.
     """
-    _check(n, size, noise, scale, shift)
-    rng = np.random.default_rng(seed)
+    check_int(n, "block letters: n", low=0)
+    rng = np.random.default_rng(None if seed is None else check_int(seed, "block letters: seed", low=0))
     labels = rng.permutation(np.arange(n) % len(LETTERS))
     return render(labels, rng, size, noise, scale, shift), np.eye(len(LETTERS), dtype=np.float32)[labels]
 
@@ -140,9 +159,9 @@ def block_line(
     Returns ``x`` float32 (n, size, size * length) and ``y`` float32 one-hot
     (n, length, 26); letter k of a line fills columns [k size, (k + 1) size).
     """
-    _check(n, size, noise, scale, shift)
+    check_int(n, "block letters: n", low=0)
     check_int(length, "block_line: length")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(None if seed is None else check_int(seed, "block letters: seed", low=0))
     labels = rng.integers(0, len(LETTERS), (n, length))
     cells = render(labels.reshape(-1), rng, size, noise, scale, shift).reshape(n, length, size, size)
     lines = cells.transpose(0, 2, 1, 3).reshape(n, size, length * size)
@@ -151,12 +170,17 @@ def block_line(
 
 def split(x: np.ndarray, y: np.ndarray, fraction: float = 0.2) -> tuple[tuple, tuple]:
     """((x_train, y_train), (x_held_out, y_held_out)) with the last ``fraction`` held out."""
-    if not 0 < fraction < 1:
-        raise ConfigError(f"split: fraction must be in (0, 1), got {fraction!r}")
+    if not (_is_real(fraction) and 0 < fraction < 1):
+        raise ConfigError(f"split: fraction must be a real number in (0, 1), got {fraction!r}")
+    if len(x) != len(y):
+        raise ShapeError(f"split: x and y must hold as many samples, got {len(x)} and {len(y)}")
     cut = len(x) - max(1, round(fraction * len(x)))
     return (x[:cut], y[:cut]), (x[cut:], y[cut:])
 
 
 def text(y: np.ndarray) -> str:
     """The letters of one-hot (or score) rows ``y`` (..., 26), read by argmax."""
-    return "".join(LETTERS[k] for k in np.asarray(y).reshape(-1, len(LETTERS)).argmax(axis=1))
+    y = np.asarray(y)
+    if y.shape[-1:] != (len(LETTERS),):
+        raise ShapeError(f"text: y must be rows of {len(LETTERS)} scores (..., {len(LETTERS)}), got shape {y.shape}")
+    return "".join(LETTERS[k] for k in y.reshape(-1, len(LETTERS)).argmax(axis=1))

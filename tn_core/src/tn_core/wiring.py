@@ -77,9 +77,12 @@ class Input(Structure):
 
 def _as_constant(value: Any) -> np.ndarray:
     try:
-        array = np.array(value, dtype=np.float64)
+        array = np.asarray(value)
+        if array.dtype.kind == "c":  # casting would silently drop the imaginary part
+            raise TypeError("complex values")
+        array = array.astype(np.float64)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"Constant value must be a numeric array, got {value!r} ({exc})") from None
+        raise ConfigError(f"Constant value must be a real numeric array, got {value!r} ({exc})") from None
     if not np.all(np.isfinite(array)):
         raise ConfigError("Constant value must be finite")
     return array
