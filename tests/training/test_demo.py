@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from pathlib import Path
@@ -71,6 +72,17 @@ def test_demo_options_are_refused_by_argparse_saying_what_they_take(option: str,
         main(["demo", option, value])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.endswith(f"tn demo: error: argument {option}: {message}\n")
+
+
+@pytest.mark.parametrize(("keyword", "value", "message"), [
+    ("seed", -1, "demo: seed must be an int >= 0, got -1"), ("epochs", 0, "demo: epochs must be an int >= 1, got 0"),
+    ("samples", 2.5, "demo: samples must be an int >= 1, got 2.5"),
+])
+def test_run_refuses_bad_options_before_writing_anything(keyword: str, value: object, message: str,
+                                                        tmp_path: Path) -> None:
+    with pytest.raises(tn.ConfigError, match=re.escape(message)):
+        demo.run(**{keyword: value}, out=tmp_path, quiet=True)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_summary_command_reads_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

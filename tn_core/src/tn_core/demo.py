@@ -27,6 +27,7 @@ import tn_core as tn
 from tn_core import data
 from tn_core.callbacks import Callback
 from tn_core.errors import ConfigError
+from tn_core.fields import check_int
 from tn_core.summary import summary_table
 
 TARGET = 0.995  # held-out accuracy the demo aims for (the original library reports 100%)
@@ -189,8 +190,9 @@ def run(model: str = "mlp", epochs: int | None = None, samples: int | None = Non
     if model not in MODELS:
         raise ConfigError(f"unknown demo model {model!r}; choose one of {', '.join(MODELS)}")
     recipe = MODELS[model]
-    epochs = recipe.epochs if epochs is None else epochs
-    samples = recipe.samples if samples is None else samples
+    epochs = recipe.epochs if epochs is None else check_int(epochs, "demo: epochs")
+    samples = recipe.samples if samples is None else check_int(samples, "demo: samples")
+    seed = check_int(seed, "demo: seed", low=0)
     folder = output_folder(out)  # before training, not after it
 
     def say(text: str) -> None:
