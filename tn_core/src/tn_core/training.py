@@ -155,6 +155,9 @@ def _validation(system: System, validation: Any, losses: list[Any]) -> Arrays | 
     if isinstance(validation, Iterator):
         raise ConfigError("fit: validation is a one-shot iterator (a generator), which the first epoch would use up; "
                           "pass (x, y) arrays or a re-iterable loader of batches")
+    if isinstance(validation, (str, bytes)) or hasattr(validation, "__array__") or not hasattr(validation, "__iter__"):
+        raise ConfigError(f"fit: validation must be a pair (x, y) or a loader of (x, y) batches, got "
+                          f"{type(validation).__name__}")
     return Stream(system, validation, "fit validation", losses, None)
 
 
@@ -226,6 +229,8 @@ def fit(
     shuffled = isinstance(data, Arrays) and shuffle is not False
     checks = None if validation is None else _validation(system, validation, losses)
     seed = None if seed is None else check_int(seed, "fit: seed", low=0)
+    if not isinstance(callbacks, (list, tuple)):
+        raise ConfigError(f"fit: callbacks must be a list of callbacks, got {type(callbacks).__name__}")
     own = _checked_callbacks([*callbacks, *([ProgressBar()] if verbose else [])])
     with UndoneUnlessUpdated(system, [], settings=True, generator=True):  # refused or failed before any update
         return _train(system, data, epochs, batch_size, optimizer, lr, loss, shuffled, seed, fns, checks, own)
