@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import tn_core as tn
 from tn_core.errors import PluginError
 from tn_core.kit import parallel_of
 from tn_core.parallel import SINGLE
+from tn_core.plugins import get_plugins
 
 from .helpers import blobs, classifier, params
 from .parallel_emulation import attached_parallels, run_ranks
@@ -103,3 +105,48 @@ def test_a_hook_returning_something_else_is_named() -> None:
         table[id(s)] = "rank 0"
         with pytest.raises(PluginError, match=r"tn_parallel returned 'rank 0'; expected a tn_core.kit.Parallel"):
             s.fit(*blobs(8), verbose=0)
+
+
+class Broken(tn.kit.Parallel):
+    """A data-parallel plugin's Parallel with one method answering what ``mistake`` says."""
+
+    def __init__(self, mistake: str) -> None:
+        self.mistake = mistake
+
+    def share(self, batch: np.ndarray) -> Any:
+        return {"none": None, "outside": batch + 1000, "floats": batch.astype(float)}.get(self.mistake, batch)
+
+    def reduce_gradients(self, system: Any, grads: list, loss: float) -> Any:
+        return None if self.mistake == "no loss" else loss
+
+
+@pytest.mark.parametrize(("mistake", "message"), [
+    ("none", r"Broken.share returned NoneType; expected a 1-d integer array of indices from the batch \[\d+, "),
+    ("outside", r"Broken.share returned array \(8,\) of int64; expected a 1-d integer array of indices"),
+    ("floats", r"Broken.share returned array \(8,\) of float64"),
+    ("no loss", r"Broken.reduce_gradients returned None; expected the global batch's loss, a float"),
+])
+def test_a_parallel_answering_nonsense_is_a_plugin_error_and_changes_nothing(mistake: str, message: str) -> None:
+    s = classifier()
+    before = params(s)
+    with attached_parallels() as table:
+        table[id(s)] = Broken(mistake)
+        with pytest.raises(PluginError, match=message):
+            s.fit(*blobs(8), batch_size=8, verbose=0)
+    assert s.step == 0 and s.optimizer is None
+    for a, b in zip(before, params(s)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_tn_parallel_hook_that_raises_is_named() -> None:
+    def boom(system: Any) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    s = classifier()
+    get_plugins().register(SimpleNamespace(tn_parallel=tn.hookimpl(boom)), "boom")
+    try:
+        with pytest.raises(PluginError, match="tn_parallel of plugin 'boom' raised ZeroDivisionError: division by"):
+            s.fit(*blobs(8), verbose=0)
+    finally:
+        get_plugins().unregister("boom")
+    assert s.step == 0

@@ -344,3 +344,32 @@ def test_an_after_update_hook_that_raises_finds_the_update_counted() -> None:
         s.fit(X, Y, epochs=1, batch_size=16, verbose=0, callbacks=[Log()])
     assert seen == [(0, 1)]
     assert s.step == s.optimizer.steps == 1
+
+
+@pytest.mark.parametrize(("replace", "message"), [
+    (lambda g: np.ones((2, 2)), r"the gradient of dense_2\.biases is array \(2, 2\) of float64; expected a float "
+                                r"array of shape \(3,\) \(after any tn_before_update hooks\)"),
+    (lambda g: g.tolist(), r"the gradient of dense_2\.biases is list \[.*\]; expected a float array of shape \(3,\)"),
+    (lambda g: g.astype(int), r"the gradient of dense_2\.biases is array \(3,\) of int64; expected a float array"),
+])
+def test_a_gradient_a_hook_replaced_badly_is_refused_before_the_update(replace: Any, message: str) -> None:
+    class Replace(tn.Callback):
+        def before_update(self, grads: dict, optimizer: Any, step: int) -> None:
+            if step == 2:
+                layer = grads[self.system["dense_2"]]
+                layer["biases"] = replace(layer["biases"])
+
+    s = trained()
+    before = snapshot(s)
+    with pytest.raises(tn.ShapeError, match=r"^fit \(epoch 1, batch 1\): " + message):
+        s.fit(X, Y, epochs=1, batch_size=16, optimizer="momentum", verbose=0, callbacks=[Replace()])
+    assert same(before, snapshot(s))
+
+
+def test_apply_gradients_refuses_gradients_that_are_not_per_layer_dicts() -> None:
+    s = trained()
+    before = snapshot(s)
+    with pytest.raises(tn.ShapeError, match=r"the gradients are dict; expected \{layer instance: \{parameter name: "
+                                            r"array\}\}"):
+        s.apply_gradients({s["dense_2"]: [np.zeros(3)]}, s.optimizer, 0.5)
+    assert same(before, snapshot(s))

@@ -57,6 +57,20 @@ class Parallel:
 SINGLE = Parallel()
 
 
+def share_of(par: Parallel, batch: np.ndarray) -> np.ndarray:
+    """``par.share(batch)``, checked: PluginError unless a plugin's answer is a 1-d integer array of indices
+    from ``batch`` (each process takes its rows, so anything else fails deep inside the data's indexing)."""
+    if par is SINGLE:
+        return batch
+    mine = par.share(batch)
+    if not (isinstance(mine, np.ndarray) and mine.ndim == 1 and mine.dtype.kind in "iu"
+            and np.isin(mine, batch).all()):
+        shown = f"array {mine.shape} of {mine.dtype}" if isinstance(mine, np.ndarray) else type(mine).__name__
+        raise PluginError(f"{type(par).__name__}.share returned {shown}; expected a 1-d integer array of indices "
+                          f"from the batch {batch[:4].tolist()}{'...' if len(batch) > 4 else ''}")
+    return mine
+
+
 def parallel_of(system: Any) -> Parallel:
     """The Parallel a plugin's ``tn_parallel(system)`` hook returns for ``system``, else :data:`SINGLE`."""
     found = get_plugins().first("tn_parallel", system=system)

@@ -120,6 +120,11 @@ def _same_distribution(a: str, b: str) -> bool:
     return re.sub(r"[-_.]+", "-", a).lower() == re.sub(r"[-_.]+", "-", b).lower()
 
 
+def _raised(who: str, exc: Exception) -> PluginError:
+    """The PluginError for the plugin code ``who`` raising ``exc`` (an error that is not tensornet's own)."""
+    return PluginError(f"{who} raised {_exception_text(exc)}")
+
+
 def _exception_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
@@ -237,18 +242,29 @@ class Plugins:
             except TensornetError:
                 raise
             except Exception as exc:
-                raise PluginError(f"{hook_name} of {who} raised {_exception_text(exc)}") from exc
+                raise _raised(f"{hook_name} of {who}", exc) from exc
 
     def first(self, hook_name: str, **kwargs: Any) -> Any:
         """The answer of ``firstresult`` hook ``hook_name``: the first implementation's (last registered first)
-        that is not None, as pluggy gives it. The implementations are called here directly, without pluggy's
+        that is not None, as pluggy gives it; an implementation that raises anything but a tensornet error is
+        named, as in :meth:`call`. The implementations are called here directly, without pluggy's
         dispatch (a few microseconds, for a hook asked at every update), unless one of them wraps the others."""
         caller = getattr(self.pm.hook, hook_name)
         impls = caller.get_hookimpls()
         if any(impl.wrapper or impl.hookwrapper for impl in impls):
-            return caller(**kwargs)
+            try:
+                return caller(**kwargs)
+            except TensornetError:
+                raise
+            except Exception as exc:
+                raise _raised(f"{hook_name} (a plugin wrapping it)", exc) from exc
         for impl in reversed(impls):
-            answer = impl.function(*[kwargs[name] for name in impl.argnames])
+            try:
+                answer = impl.function(*[kwargs[name] for name in impl.argnames])
+            except TensornetError:
+                raise
+            except Exception as exc:
+                raise _raised(f"{hook_name} of plugin {self.pm.get_name(impl.plugin)!r}", exc) from exc
             if answer is not None:
                 return answer
         return None
@@ -324,7 +340,7 @@ class Plugins:
                 try:
                     objs = impl.function()
                 except (Exception, SystemExit) as exc:
-                    raise PluginError(f"{hook_name} raised {_exception_text(exc)}") from exc
+                    raise _raised(hook_name, exc) from exc
                 if objs is None:  # pluggy's "no result"
                     continue
                 if not isinstance(objs, (list, tuple)):

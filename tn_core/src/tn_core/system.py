@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import math
+import numbers
 import weakref
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -758,7 +759,7 @@ class System:
             raise NonFiniteError(f"{where}the loss is {loss} at step {self.step}; {unchanged}")
         plugins = get_plugins()
         plugins.call("tn_before_update", callbacks, system=self, grads=pgrads, optimizer=optimizer, step=self.step)
-        grads = self._gradient_list(pgrads)
+        grads = self._gradient_list(pgrads, where)
         self._last_gradients = None  # the buffer lives on only as long as the caller's pgrads
         try:
             optimizer.step(self._parameter_list(), grads)
@@ -785,13 +786,25 @@ class System:
             self._parameter_arrays = arrays if flat is None else Packed(flat, self._trainable_shapes)
         return self._parameter_arrays
 
-    def _gradient_list(self, pgrads: ParamGrads) -> list[np.ndarray | None]:
+    def _gradient_list(self, pgrads: ParamGrads, where: str = "") -> list[np.ndarray | None]:
         """The gradient of each trainable parameter in :meth:`parameters` order (None where it has none):
-        the last backward pass's Packed buffer where ``pgrads`` holds all of it."""
-        grads = [pgrads.get(owner, {}).get(key) for owner, key in self._trainable_keys]
+        the last backward pass's Packed buffer where ``pgrads`` holds all of it. Otherwise each is checked
+        (ShapeError): given by the caller, or put there by a ``tn_before_update`` hook, it must be a float
+        array of its parameter's shape."""
+        try:
+            grads = [pgrads.get(owner, {}).get(key) for owner, key in self._trainable_keys]
+        except AttributeError:
+            raise ShapeError(f"{where}the gradients are {_short(pgrads)}; expected {{layer instance: {{parameter "
+                             "name: array}}}} (after any tn_before_update hooks)") from None
         last = self._last_gradients
         if last is not None and same_objects(grads, last):
             return last
+        for (owner, key), g in zip(self._trainable_keys, grads):
+            shape = owner.params[key].shape
+            if g is not None and not (isinstance(g, np.ndarray) and g.shape == shape and g.dtype.kind == "f"):
+                got = f"array {g.shape} of {g.dtype}" if isinstance(g, np.ndarray) else _short(g)
+                raise ShapeError(f"{where}the gradient of {self.names[owner]}.{key} is {got}; expected a float array "
+                                 f"of shape {shape} (after any tn_before_update hooks)")
         return grads
 
     def _reduced(self, par: Parallel, pgrads: ParamGrads, loss: float) -> float:
@@ -800,7 +813,11 @@ class System:
         for owner, key in self._trainable_keys:
             if key not in pgrads.get(owner, {}):
                 pgrads.setdefault(owner, {})[key] = np.zeros_like(owner.params[key])
-        return par.reduce_gradients(self, self._gradient_list(pgrads), loss)
+        total = par.reduce_gradients(self, self._gradient_list(pgrads), loss)
+        if not isinstance(total, numbers.Real):
+            raise PluginError(f"{type(par).__name__}.reduce_gradients returned {_short(total)}; expected the global "
+                              "batch's loss, a float")
+        return total
 
     def learn(
         self,

@@ -16,7 +16,7 @@ import numpy as np
 from tn_core.errors import ConfigError
 from tn_core.fields import check_int
 from tn_core.metrics import Metric, resolve_metrics
-from tn_core.parallel import Parallel, parallel_of
+from tn_core.parallel import Parallel, parallel_of, share_of
 from tn_core.plugins import get_plugins
 from tn_core.sources import Arrays, Stream, source
 
@@ -136,7 +136,7 @@ def _scores(system: System, data: Arrays | Stream, loss: Any, batch_size: int, f
     par = parallel_of(system)
     means = _Means(["loss", *_metric_names(system, fns)])
     for part, idx in data.batches(batch_size):
-        mine = par.share(idx)
+        mine = share_of(par, idx)
         if len(mine):
             xs, targets = part.take(mine)
             state = system.forward(xs)
@@ -262,7 +262,7 @@ def _train(
     for epoch in range(epochs):
         means = _Means(trained[:-1])
         for batch, (part, idx) in enumerate(data.batches(batch_size, rng if shuffled else None)):
-            mine = par.share(idx)  # every process walks the same batches and computes its share of each
+            mine = share_of(par, idx)  # every process walks the same batches and computes its share of each
             value, pgrads, state = 0.0, {}, None
             if len(mine):
                 xs, targets = part.take(mine)
