@@ -104,3 +104,15 @@ def test_a_system_without_inputs_is_refused_at_construction() -> None:
     with pytest.raises(tn.ShapeError, match="System needs at least one input: the arrays fed to the inputs set the "
                                             "batch size"):
         tn.System([], [tn.Constant(np.ones(3))()])
+
+
+@pytest.mark.parametrize("wire", [
+    lambda x, y: tn.System([x], [tn.OutputRef(y, 3)]),
+    lambda x, y: Affine(2)(tn.OutputRef(y, 5)),
+    lambda x, y: Affine(2)(tn.OutputRef(y, "0")),
+])
+def test_an_output_ref_made_by_hand_with_a_slot_the_layer_lacks_is_a_shape_error(wire) -> None:  # type: ignore[no-untyped-def]
+    x = tn.Input((3,))()
+    y = Affine(2)(x)
+    with pytest.raises(tn.ShapeError, match=r"Affine has output slots 0\.\.0, asked for"):
+        wire(x, y)

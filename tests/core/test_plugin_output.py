@@ -3,6 +3,7 @@ the layer and what it returned, raised before any parameter changes (build's whe
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import attrs
@@ -31,6 +32,8 @@ class Faulty(kit.Structure):
             return [y]
         if self.fault == "float64 output":
             return [y.astype(np.float64)], x
+        if self.fault == "shaped but no array":
+            return [type("Shaped", (), {"shape": y.shape})()], x
         return [y], x
 
     def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
@@ -62,6 +65,8 @@ BATCH = [np.random.default_rng(3).normal(size=(4, 3))], [np.random.default_rng(4
 @pytest.mark.parametrize(("fault", "message"), [
     ("no cache", r"Faulty 'faulty_1'.forward returned list \[array \(4, 3\)\]; expected \(list of outputs, cache\)"),
     ("float64 output", r"Faulty 'faulty_1'.forward returned outputs of dtype \[\(0, 'float64'\)\] .* float32 System"),
+    ("shaped but no array", r"Faulty 'faulty_1'.forward returned outputs that are not arrays \(slot: type\): "
+                            r"0: Shaped"),
     ("broadcast input gradient", r"Faulty 'faulty_1'.backward returned input 0: shape \(1, 3\), expected \(4, 3\)"),
     ("unsummed parameter gradient", r"backward returned parameter 'w': shape \(4, 3\), expected \(3,\)"),
     ("missing parameter gradient", r"backward returned no gradient for the parameters \['b'\]"),
@@ -74,8 +79,8 @@ BATCH = [np.random.default_rng(3).normal(size=(4, 3))], [np.random.default_rng(4
 ])
 def test_bad_plugin_output_is_a_plugin_error_naming_the_layer_and_nothing_changes(fault: str, message: str) -> None:
     s, before = network(fault)
-    _, state = s.guess(BATCH[0], return_state=True, training=True) if fault not in ("no cache", "float64 output") \
-        else (None, None)
+    forward_faults = ("no cache", "float64 output", "shaped but no array")
+    _, state = s.guess(BATCH[0], return_state=True, training=True) if fault not in forward_faults else (None, None)
     with pytest.raises(tn.PluginError, match=message):
         if state is None:
             s.guess(BATCH[0])
@@ -130,3 +135,32 @@ def test_build_results_are_normalized() -> None:
     instance = built(([[np.int64(2)], ()], {"w": [1, 2]}))(tn.Input((3,))())
     assert instance.output_shapes == [(2,), ()] and all(type(d) is int for d in instance.shape)
     assert instance.params["w"].dtype == np.float64 and instance.params["w"].tolist() == [1.0, 2.0]
+
+
+@attrs.define
+class Raising(kit.Structure):
+    """y = x, whose forward or backward raises its own error."""
+
+    where: str = "forward"
+
+    def build(self, input_shapes, rng):  # type: ignore[no-untyped-def]
+        return [input_shapes[0]], {}
+
+    def forward(self, params, inputs, training):  # type: ignore[no-untyped-def]
+        if self.where == "forward":
+            raise KeyError("its own bug")
+        return [inputs[0]], None
+
+    def backward(self, params, cache, grads):  # type: ignore[no-untyped-def]
+        raise KeyError("its own bug")
+
+
+@pytest.mark.parametrize("where", ["forward", "backward"])
+def test_a_layers_own_error_keeps_its_type_and_names_the_layer(where: str) -> None:
+    x = tn.Input((3,))()
+    s = tn.System([x], [Affine(2)(Raising(where)(Affine(3)(x)), rng=np.random.default_rng(2))])
+    with pytest.raises(KeyError, match="its own bug") as caught:
+        s.fit(BATCH[0][0], BATCH[1][0], epochs=1, verbose=0)
+    if sys.version_info >= (3, 11):  # notes came with Python 3.11
+        assert caught.value.__notes__ == [f"raised in Raising 'raising_1'.{where}"]
+    assert s.step == 0

@@ -221,8 +221,11 @@ def as_refs(parents: Sequence[Any], layer: str) -> list[OutputRef]:
     for parent in parents:
         if isinstance(parent, Instance):
             refs.append(parent[0])
-        elif isinstance(parent, OutputRef):
-            refs.append(parent)
+        elif isinstance(parent, OutputRef) and isinstance(parent.instance, Instance):
+            try:  # an OutputRef made by hand: its slot checked as instance[slot] checks it
+                refs.append(parent.instance[parent.slot])
+            except IndexError as exc:
+                raise ShapeError(f"{layer}: {exc}") from None
         else:
             raise ShapeError(
                 f"{layer}: inputs must be Instances or instance[slot] references, "

@@ -29,6 +29,7 @@ from tn_core.errors import (
     NonFiniteError,
     PluginError,
     ShapeError,
+    TensornetError,
     UnknownNameError,
     suggest,
     warn_renamed,
@@ -440,6 +441,7 @@ class System:
             values[k] = x
         caches: dict[Instance, Any] = {}
         buffers = [(params, key, params[key], params[key].copy()) for params, key in self._buffer_slots if training]
+        inst = None
         try:
             with using_forward_rng(self.rng):
                 for call, (shapes, _) in zip(self._calls, self._batch_shapes(n)):
@@ -450,11 +452,19 @@ class System:
                     result = inst.structure.forward(inst.params, [values[k] for k in call.args], training)
                     outs, caches[inst] = self._checked_forward(inst, result, shapes)
                     values[call.first : call.stop] = outs
-        except BaseException:
+        except BaseException as exc:
             put_back(buffers)
+            if inst is not None:
+                self._note_layer(exc, inst, "forward")
             raise
         return State(dict(zip(self._refs, values)), caches, [values[k] for k in self._output_slots], batched, n,
                      buffers)
+
+    def _note_layer(self, exc: BaseException, inst: Instance, method: str) -> None:
+        """Name the layer in the traceback of an error its own code raised (Python 3.11's notes; tensornet's
+        errors name it already)."""
+        if not isinstance(exc, TensornetError) and hasattr(exc, "add_note"):
+            exc.add_note(f"raised in {_describe(inst, self.names[inst])}.{method}")
 
     def _checked_forward(self, inst: Instance, result: Any, shapes: list[Shape]) -> tuple[list[np.ndarray], Any]:
         """(outputs, cache) from what ``forward`` returned; PluginError naming the layer unless the outputs are
@@ -476,6 +486,10 @@ class System:
         if [getattr(o, "shape", None) for o in outs] != shapes:
             raise PluginError(f"{where} returned outputs of shapes {[getattr(o, 'shape', None) for o in outs]}, "
                               f"expected {shapes}")
+        not_arrays = [f"{k}: {type(o).__name__}" for k, o in enumerate(outs)
+                      if not isinstance(getattr(o, "dtype", None), np.dtype)]
+        if not_arrays:
+            raise PluginError(f"{where} returned outputs that are not arrays (slot: type): {', '.join(not_arrays)}")
         wrong = [(k, o.dtype.name) for k, o in enumerate(outs) if o.dtype != self.dtype and o.dtype.kind not in "iu"]
         if wrong:
             raise PluginError(f"{where} returned outputs of dtype {wrong} (slot, dtype) in a {self.dtype} System")
@@ -689,7 +703,11 @@ class System:
                 filled = [g if g is not None else np.zeros(shape, self.dtype)
                           for g, shape in zip(slot_grads, shapes[k][0])]
                 method, args = inst.structure.backward, (inst.params, caches[inst], filled)
-            result = call_backward(method, args, BackwardCall(wanted, targets))
+            try:
+                result = call_backward(method, args, BackwardCall(wanted, targets))
+            except Exception as exc:
+                self._note_layer(exc, inst, "backward")
+                raise
             in_grads, p_grads = self._checked_backward(call, result, shapes[k][1])
             for key, g in p_grads.items():
                 i = call.params[key]
