@@ -172,6 +172,9 @@ def mlp() -> tn.System:
         ([np.zeros((2, 4, 2)) + 5j], tn.ShapeError, r"inputs\[0\]: cannot be read as a float32 array: its values are "
                                                    "complex128"),
         ("not a list", tn.ShapeError, "expected a list of 1 arrays, got str"),
+        ([np.zeros((0, 4, 2))], tn.ShapeError, r"inputs\[0\]: a batch of 0 samples \(shape \(0, 4, 2\)\); feed at "
+                                               "least one"),
+        ([None], tn.ShapeError, r"inputs\[0\]: got None, expected an array"),
     ],
 )
 def test_bad_inputs_to_guess(mlp: tn.System, inputs, error, match) -> None:  # type: ignore[no-untyped-def]

@@ -300,6 +300,16 @@ def test_a_weights_file_is_not_a_model_file(tmp_path: Path) -> None:
         tn.load(tmp_path / "w.npz")
 
 
+def test_save_weights_into_a_model_file_is_refused_and_leaves_it_loadable(saved: Path) -> None:
+    """A checkpoint written into a model file would make tn.load refuse the file (it holds no such part)."""
+    original = saved.read_bytes()
+    with pytest.raises(tn.ConfigError, match=r"the file is a model file \(tn.save\); write the weights to a file of "
+                                             "their own"):
+        tn.load(saved).save_weights(saved, checkpoint="later")
+    assert saved.read_bytes() == original and sorted(p.name for p in saved.parent.iterdir()) == [saved.name]
+    tn.load(saved)
+
+
 def test_stored_parameters_are_checked(saved: Path) -> None:
     with np.load(saved) as archive:
         arrays = {key: archive[key] for key in archive.files}

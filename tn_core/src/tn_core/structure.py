@@ -144,6 +144,8 @@ def as_shape(value: Any, what: str = "shape") -> Shape:
 def as_typed(array: Any, dtype: np.dtype, what: str) -> np.ndarray:
     """``array`` as ``dtype``, checked: real numbers (not complex); floats must be finite; an integer
     dtype takes integers in its range, or floats holding whole numbers (ShapeError otherwise)."""
+    if array is None:
+        raise ShapeError(f"{what}: got None, expected an array")
     try:
         raw = np.asarray(array)
         if dtype.kind == "f" and raw.dtype.kind != "c":  # complex: refused below, not cut to its real part

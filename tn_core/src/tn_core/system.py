@@ -421,6 +421,8 @@ class System:
                 x, one = x[np.newaxis], False
             elif x.ndim and x.shape[1:] in allowed and x.shape[0] > 0 and batched is not False:
                 one = True
+            elif x.ndim and x.shape[1:] in allowed and batched is not False:
+                raise ShapeError(f"{what}[{k}]: a batch of 0 samples (shape {x.shape}); feed at least one")
             else:
                 expected = ", or ".join(f"({', '.join(['N', *map(str, s)])}) or {s}" for s in allowed)
                 raise ShapeError(f"{what}[{k}]: expected shape {expected}, got {x.shape}")

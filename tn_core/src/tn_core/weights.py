@@ -424,6 +424,9 @@ def save_weights(system: System, path: Any, checkpoint: str = "default") -> None
     def write(out: zipfile.ZipFile) -> None:
         if target.exists():
             with open_npz(target) as old:
+                if "model.json" in old.members:  # a checkpoint in it would make tn.load refuse the file
+                    raise ConfigError(f"save_weights({str(path)!r}): the file is a model file (tn.save); write the "
+                                      "weights to a file of their own, or save the model again with tn.save")
                 for key in old.members:
                     if not key.startswith(checkpoint + "/"):
                         old.copy(key, out)
