@@ -164,3 +164,9 @@ def test_a_layers_own_error_keeps_its_type_and_names_the_layer(where: str) -> No
     if sys.version_info >= (3, 11):  # notes came with Python 3.11
         assert caught.value.__notes__ == [f"raised in Raising 'raising_1'.{where}"]
     assert s.step == 0
+
+
+def test_parameters_too_large_for_memory_are_a_config_error_naming_the_layer() -> None:
+    x = tn.Input((3,))()
+    with pytest.raises(tn.ConfigError, match=r"^Affine :: \[\(3,\)\]: Unable to allocate"):
+        Affine(10**12)(x)

@@ -282,8 +282,8 @@ class Structure:
         if len(input_shapes) < low or (high is not None and len(input_shapes) > high):
             expected = f"{low}" if low == high else f"{low} to {high if high is not None else 'any number of'}"
             raise ShapeError(f"{label}: expected {expected} inputs, got {len(input_shapes)}")
-        with prefixed(label, (ValueError, ConfigError), ShapeError):  # ShapeError and ConfigError are ValueErrors
-            result = self.build(list(input_shapes), rng)
+        with prefixed(label, MemoryError, ConfigError), prefixed(label, (ValueError, ConfigError), ShapeError):
+            result = self.build(list(input_shapes), rng)  # (ShapeError and ConfigError are ValueErrors)
         output_shapes, params = _checked_build_result(result, label)
         missing = [name for name in self.buffers if name not in params]
         if missing:
