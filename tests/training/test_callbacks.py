@@ -210,8 +210,80 @@ def test_a_schedule_restarts_with_each_fit() -> None:
         (lambda: tn.StepLR(gamma=True), r"gamma must be a real number > 0, got True"),
         (lambda: tn.CosineLR(min_lr=-1e-3), r"CosineLR: min_lr must be a real number >= 0"),
         (lambda: tn.ProgressBar(width=0), r"ProgressBar: width must be an int >= 1"),
+        (lambda: tn.CosineLR(steps=0), r"CosineLR: steps must be an int >= 1, got 0"),
+        (lambda: tn.CosineLR(steps=2.5), r"CosineLR: steps must be an int >= 1, got 2.5"),
+        (lambda: tn.CosineLR(steps="10"), r"CosineLR: steps must be an int >= 1, got '10'"),
+        (lambda: tn.ModelCheckpoint(None), r"ModelCheckpoint: path must be a str or a path, got None"),
     ],
 )
 def test_callback_settings_are_validated(make, match) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(tn.ConfigError, match=match):
         make()
+
+
+def test_a_cosine_schedule_ending_at_zero_before_fit_ends_is_refused_before_any_update() -> None:
+    """After ``steps`` updates the rate stays at min_lr, and no optimizer takes a rate of 0."""
+    x, y = blobs(18)
+    s = classifier()
+    with pytest.raises(tn.ConfigError, match=r"CosineLR: after steps=2 of this fit's 9 updates the rate would stay at "
+                                             r"min_lr = 0"):
+        s.fit(x, y, epochs=3, batch_size=6, optimizer="sgd", lr=0.1, callbacks=[tn.CosineLR(steps=2)], verbose=0)
+    assert s.step == 0
+    s.fit(x, y, epochs=3, batch_size=6, optimizer="sgd", lr=0.1, callbacks=[tn.CosineLR(steps=2, min_lr=1e-3)],
+          verbose=0)
+    assert s.step == 9
+
+
+def test_a_failed_fit_leaves_its_starting_rate_not_the_schedules() -> None:
+    class FailAtSecondEpoch(tn.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict) -> None:
+            if epoch == 1:
+                raise RuntimeError("the callback's own error")
+
+    x, y = blobs(24)
+    s = classifier()
+    with pytest.raises(tn.PluginError, match="the callback's own error"):
+        s.fit(x, y, epochs=4, batch_size=12, optimizer="sgd", lr=0.1,
+              callbacks=[tn.StepLR(every=1, gamma=0.5), FailAtSecondEpoch()], verbose=0)
+    assert s.step == 4 and s.optimizer.lr == 0.1
+
+
+def test_gradient_clipping_measures_float32_gradients_without_overflow() -> None:
+    """The squares of gradients near 1e20 overflow float32: the norm is taken in float64, so they are clipped to
+    the bound, not to 0."""
+    x = tn.Input((4,))()
+    s = tn.System([x], [tn.Dense(2)(x, rng=np.random.default_rng(0))], dtype=np.float32)
+    clip = tn.GradientClip(1.0)
+    before = params(s)
+    s.fit(np.full((4, 4), 1e10, np.float32), np.zeros((4, 2), np.float32), epochs=1, batch_size=4, optimizer="sgd",
+          lr=0.1, callbacks=[clip], verbose=0)
+    assert math.isfinite(clip.norm) and clip.norm > 1e19
+    moved = np.sqrt(sum(np.sum((a.astype(np.float64) - b) ** 2) for a, b in zip(params(s), before)))
+    assert moved == pytest.approx(0.1, rel=1e-3)  # lr times the clipped norm 1
+
+
+@pytest.mark.parametrize("callback", ["early stopping", "checkpoint"])
+def test_a_nan_value_of_the_monitored_metric_is_never_the_best(callback: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    x, y = blobs(6)
+    metric = scripted([math.nan, 0.5, 0.6, 0.7, 0.8])
+    watcher = (tn.EarlyStopping(monitor="score", mode="max", patience=2, restore_best=False)
+               if callback == "early stopping" else
+               tn.ModelCheckpoint(tmp_path / "m-{epoch}.tn", monitor="score", mode="max"))
+    classifier().fit(x, y, epochs=5, batch_size=6, metrics=[metric], callbacks=[watcher], verbose=0)
+    assert watcher.best is not None and (watcher.best.value, watcher.best.epoch) == (pytest.approx(0.8), 4)
+    if callback == "checkpoint":
+        assert [epoch for epoch, _ in watcher.saved] == [1, 2, 3, 4]
+
+
+def test_a_checkpoint_into_a_missing_folder_is_refused_when_fit_starts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = classifier()
+    with pytest.raises(tn.ConfigError, match=r"ModelCheckpoint: path '.*m.tn': the folder '.*nope' does not exist"):
+        s.fit(*blobs(6), epochs=2, callbacks=[tn.ModelCheckpoint(tmp_path / "nope" / "m.tn", monitor="loss")],
+              verbose=0)
+    assert s.step == 0
+
+
+def test_a_callback_listed_twice_is_refused() -> None:
+    stop = tn.EarlyStopping(monitor="loss")
+    with pytest.raises(tn.ConfigError, match=r"fit: callbacks\[1\] .* is listed twice"):
+        classifier().fit(*blobs(6), callbacks=[stop, stop], verbose=0)

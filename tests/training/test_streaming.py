@@ -228,6 +228,19 @@ def test_evaluate_and_predict_on_streams() -> None:
     np.testing.assert_array_equal(s.predict((xb for xb, _ in batches_of(x, y)), steps=2)[0], outputs[:32])
 
 
+class Sized:
+    """A loader of ``batches`` whose len() says ``length``."""
+
+    def __init__(self, batches: list, length: int) -> None:
+        self.batches, self.length = batches, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.batches)
+
+
 @pytest.mark.parametrize(
     "call, error, match",
     [
@@ -259,6 +272,13 @@ def test_evaluate_and_predict_on_streams() -> None:
          r"fit: validation must be a pair .* got int"),
         (lambda s, x, y: s.fit(x, y, callbacks=tn.EarlyStopping(), verbose=0), tn.ConfigError,
          "fit: callbacks must be a list of callbacks, got EarlyStopping"),
+        (lambda s, x, y: s.fit(Sized(batches_of(x, y), 0), verbose=0), tn.ConfigError,
+         r"fit: the Sized has len\(\) 0: no batches to take"),
+        (lambda s, x, y: s.fit(x, y, validation=Sized(batches_of(x, y), 0), verbose=0), tn.ConfigError,
+         r"fit validation: the Sized has len\(\) 0"),
+        (lambda s, x, y: s.evaluate(Sized(batches_of(x, y), -1)), tn.ConfigError,
+         r"evaluate: len\(\) of the Sized raised ValueError"),
+        (lambda s, x, y: s.predict(Sized(batches_of(x, y), 0)), tn.ConfigError, "predict: the Sized has len"),
         (lambda s, x, y: s.fit(42, verbose=0), tn.ConfigError, "expected arrays or an iterable of"),
         (lambda s, x, y: s.fit(batches_of(x, y), steps_per_epoch=0, verbose=0), tn.ConfigError,
          "fit: steps_per_epoch must be an int >= 1, got 0"),

@@ -10,6 +10,7 @@ any other System. Subclasses override the plain methods ``on_train_begin``,
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ import attrs
 import numpy as np
 
 from tn_core.errors import ConfigError
-from tn_core.fields import choice_field, int_field, real_field
+from tn_core.fields import choice_field, int_field, labelled, real_field
 from tn_core.hookspecs import hookimpl
 from tn_core.parallel import writes_output
 from tn_core.serialize import save
@@ -156,9 +157,9 @@ class _Best:
                               "(validation metrics need fit(validation=...))")
         value = float(logs[self.monitor])
         maximize = self.mode == "max" or (self.mode == "auto" and "acc" in self.monitor)
-        better = self.value is None or (
+        better = not math.isnan(value) and (self.value is None or (
             value > self.value + self.min_delta if maximize else value < self.value - self.min_delta
-        )
+        ))
         if better:
             self.value, self.epoch = value, epoch
         return better
@@ -206,6 +207,13 @@ class EarlyStopping(Callback):
                 array[...] = best
 
 
+def _path_text(value: Any) -> str:
+    """A file path given as a str or a path object, as a str."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f"path must be a str or a path, got {value!r}")
+    return os.fspath(value)
+
+
 @attrs.define(eq=False)
 class ModelCheckpoint(Callback):
     """Save the model (``tn.save``) or its weights after epochs where ``monitor`` improved.
@@ -216,7 +224,7 @@ class ModelCheckpoint(Callback):
     run one process writes (the saves return without writing on the others).
     """
 
-    path: Any = attrs.field(converter=str)
+    path: Any = attrs.field(converter=labelled(_path_text))
     monitor: str = "val_loss"
     mode: str = choice_field("auto", MODES)
     min_delta: float = real_field(0.0, lambda v: v >= 0, ">= 0")
@@ -229,6 +237,9 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, config: dict) -> None:
         self.best = _Best(self.monitor, self.mode, self.min_delta)
         self.best.check(config, "ModelCheckpoint")
+        folder = Path(self.path).parent
+        if not folder.is_dir():
+            raise ConfigError(f"ModelCheckpoint: path {self.path!r}: the folder {str(folder)!r} does not exist")
         logs = config.get("logs")
         if logs is not None:
             try:
@@ -300,7 +311,14 @@ class CosineLR(_Schedule):
     (default: all of fit's), then min_lr."""
 
     min_lr: float = real_field(0.0, lambda v: v >= 0, ">= 0")
-    steps: int | None = None
+    steps: int | None = int_field(None, low=1, optional=True)
+
+    def on_train_begin(self, config: dict) -> None:
+        super().on_train_begin(config)
+        if self.steps is not None and self.steps < self._total and self.min_lr == 0:
+            raise ConfigError(f"CosineLR: after steps={self.steps} of this fit's {self._total} updates the rate would "
+                              "stay at min_lr = 0, which no optimizer takes; give min_lr > 0, or steps of at least "
+                              "the fit's updates (or None: all of them)")
 
     def lr_at(self, t: int, base: float) -> float:
         total = self.steps or self._total
@@ -320,7 +338,8 @@ class GradientClip(Callback):
 
     def before_update(self, grads: dict, optimizer: Any, step: int) -> None:
         arrays = [g for group in grads.values() for g in group.values()]
-        self.norm = math.sqrt(sum(float(np.vdot(g, g)) for g in arrays))
+        self.norm = math.sqrt(sum(float(np.vdot(w, w)) for w in (g.astype(np.float64, copy=False) for g in arrays)))
+        # (in float64: a float32 sum of squares overflows to inf for gradients near 1e19, and would clip to 0)
         if self.norm > self.max_norm:
             for g in arrays:
                 g *= self.max_norm / self.norm

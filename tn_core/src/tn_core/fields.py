@@ -86,11 +86,12 @@ def real_field(default: float, test: Callable[[float], bool], requirement: str) 
     return attrs.field(default=default, converter=_as_real, validator=check)
 
 
-def int_field(default: Any = attrs.NOTHING, low: int | None = 0) -> Any:
-    """An int (``check_int``: not a bool) of at least ``low`` (None: any), stored as int; required without default."""
+def int_field(default: Any = attrs.NOTHING, low: int | None = 0, optional: bool = False) -> Any:
+    """An int (``check_int``: not a bool) of at least ``low`` (None: any), stored as int, or with ``optional``
+    None; required without default."""
 
-    def convert(value: Any, instance: Any, field: attrs.Attribute) -> int:
-        return check_int(value, _field_name(instance, field), low)
+    def convert(value: Any, instance: Any, field: attrs.Attribute) -> int | None:
+        return None if optional and value is None else check_int(value, _field_name(instance, field), low)
 
     return attrs.field(default=default, converter=attrs.Converter(convert, takes_self=True, takes_field=True))
 

@@ -141,7 +141,9 @@ class Stream:
         self.one_shot = isinstance(data, Iterator)
         self.iterator = data if self.one_shot else None
         self.passes = 0
-        self.count = steps if steps is not None or self.one_shot or not hasattr(type(data), "__len__") else len(data)
+        self.count = steps
+        if steps is None and not self.one_shot and hasattr(type(data), "__len__"):
+            self.count = _length(data, what)
 
     def steps(self, batch_size: int) -> int | None:
         return self.count
@@ -201,3 +203,14 @@ def source(system: System, x: Any, y: Any | None, what: str, losses: list[Loss] 
             raise ConfigError(f"{what}: steps are for a stream of batches; arrays make ceil(N / batch_size) of them")
         return Arrays(system, x, y, what, losses)
     return Stream(system, x, what, losses, steps, targets, unit)
+
+
+def _length(data: Any, what: str) -> int:
+    """``len(data)``, the batches a pass over a loader gives: ConfigError unless it is at least 1."""
+    try:
+        count = len(data)
+    except Exception as exc:
+        raise ConfigError(f"{what}: len() of the {type(data).__name__} raised {type(exc).__name__}: {exc}") from None
+    if count < 1:
+        raise ConfigError(f"{what}: the {type(data).__name__} has len() {count}: no batches to take")
+    return count

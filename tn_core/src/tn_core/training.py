@@ -259,30 +259,35 @@ def _train(
     # a data-parallel callback attaches (and may set every process's system.rng alike) in tn_train_begin
     par = parallel_of(system)
     rng = system.rng if shuffle_rng is None else shuffle_rng
-    for epoch in range(epochs):
-        means = _Means(trained[:-1])
-        for batch, (part, idx) in enumerate(data.batches(batch_size, rng if shuffled else None)):
-            mine = share_of(par, idx)  # every process walks the same batches and computes its share of each
-            value, pgrads, state = 0.0, {}, None
-            if len(mine):
-                xs, targets = part.take(mine)
-                state = system.forward(xs, training=True)
-            with UndoneUnlessUpdated(system, state.buffers if state else []):
-                if state is not None:
-                    value, pgrads = system._update_gradients(state, targets, loss)
-                    means.add([value, *_metric_values(state.outputs, targets, fns)], len(mine))
-                system.apply_gradients(pgrads, opt, value, own,
-                                       where=f"fit (epoch {epoch + 1}, batch {batch + 1}): ")
-        logs = means.result(par)
-        if checks is not None:
-            scores = _scores(system, checks, loss, max(batch_size, 256), fns)
-            logs.update({f"val_{key}": value for key, value in scores.items()})
-        logs["lr"] = opt.lr
-        for key, value in logs.items():
-            history.setdefault(key, []).append(value)
-        plugins.call("tn_epoch_end", own, system=system, epoch=epoch, logs=logs)
-        if system.stop_training:
-            break
+    lr = opt.lr
+    try:
+        for epoch in range(epochs):
+            means = _Means(trained[:-1])
+            for batch, (part, idx) in enumerate(data.batches(batch_size, rng if shuffled else None)):
+                mine = share_of(par, idx)  # every process walks the same batches and computes its share of each
+                value, pgrads, state = 0.0, {}, None
+                if len(mine):
+                    xs, targets = part.take(mine)
+                    state = system.forward(xs, training=True)
+                with UndoneUnlessUpdated(system, state.buffers if state else []):
+                    if state is not None:
+                        value, pgrads = system._update_gradients(state, targets, loss)
+                        means.add([value, *_metric_values(state.outputs, targets, fns)], len(mine))
+                    system.apply_gradients(pgrads, opt, value, own,
+                                           where=f"fit (epoch {epoch + 1}, batch {batch + 1}): ")
+            logs = means.result(par)
+            if checks is not None:
+                scores = _scores(system, checks, loss, max(batch_size, 256), fns)
+                logs.update({f"val_{key}": value for key, value in scores.items()})
+            logs["lr"] = opt.lr
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            plugins.call("tn_epoch_end", own, system=system, epoch=epoch, logs=logs)
+            if system.stop_training:
+                break
+    except BaseException:  # a schedule puts its starting rate back in tn_train_end; a failed fit has none
+        opt.lr = lr
+        raise
     plugins.call("tn_train_end", own, system=system, history=history)
     return history
 
@@ -291,9 +296,13 @@ HOOKS = ("tn_train_begin", "tn_before_update", "tn_after_update", "tn_epoch_end"
 
 
 def _checked_callbacks(callbacks: Sequence[Any]) -> list[Any]:
-    """fit's callbacks: objects implementing at least one of the training hooks (ConfigError otherwise)."""
+    """fit's callbacks: objects implementing at least one of the training hooks, each once (ConfigError
+    otherwise: a callback keeps the state of one fit)."""
     for k, callback in enumerate(callbacks):
         if not any(callable(getattr(callback, hook, None)) for hook in HOOKS):
             raise ConfigError(f"fit: callbacks[{k}] ({callback!r}) implements none of the training hooks "
                               f"{', '.join(HOOKS)}; pass tn.Callback objects")
+        if any(other is callback for other in callbacks[:k]):
+            raise ConfigError(f"fit: callbacks[{k}] ({callback!r}) is listed twice; a callback keeps the state of "
+                              "one fit: pass another object")
     return list(callbacks)
