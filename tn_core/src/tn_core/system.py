@@ -851,7 +851,9 @@ class System:
         """One update from a forward ``state`` (the seed's learn); returns the loss.
 
         ``scale`` is the learning rate. A non-finite loss, gradient or update
-        raises NonFiniteError and leaves parameters and optimizer state unchanged.
+        raises NonFiniteError and leaves parameters and optimizer state unchanged;
+        a learn that fails also leaves the System's optimizer (and its learning
+        rate) as they were, and puts back the buffers the state's forward pass moved.
         ``seed_keywords``: the seed's ``b1=``, ``b2=``, ``epsilon=`` (Adam's beta1,
         beta2, eps) and ``batch=False``, deprecated (see :mod:`tn_core.seed`).
         """

@@ -209,7 +209,10 @@ def fit(
     the training hooks of this fit only, after the registered plugins; a
     callback ends training by setting ``system.stop_training``. A non-finite
     loss, gradient or update raises NonFiniteError naming the step, with the
-    parameters and optimizer state of the step before. Under a data-parallel
+    parameters and optimizer state of the step before; a failed step also puts
+    back the buffers (running statistics) its forward pass moved, a failed fit
+    its starting learning rate, and a fit refused or failed before its first
+    update leaves the System's optimizer, loss and generator as they were. Under a data-parallel
     plugin (:mod:`tn_core.parallel`) every process walks the same batches
     and computes its share of each.
     """
