@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -287,3 +288,63 @@ def test_a_callback_listed_twice_is_refused() -> None:
     stop = tn.EarlyStopping(monitor="loss")
     with pytest.raises(tn.ConfigError, match=r"fit: callbacks\[1\] .* is listed twice"):
         classifier().fit(*blobs(6), callbacks=[stop, stop], verbose=0)
+
+
+class Journal(tn.Callback):
+    """Writes the hooks it gets, as (its name, the hook), into ``log``."""
+
+    def __init__(self, name: str, log: list) -> None:
+        self.name, self.log = name, log
+
+    def on_train_begin(self, config: dict) -> None:
+        self.log.append((self.name, "begin"))
+
+    def on_train_end(self, history: dict) -> None:
+        self.log.append((self.name, "end"))
+
+    def on_train_failed(self, error: BaseException) -> None:
+        self.log.append((self.name, f"failed: {error}"))
+
+
+class ParallelJournal(Journal, tn.kit.Parallel):
+    """A fit callback that is also a Parallel, as a data-parallel plugin's is (one process here)."""
+
+
+def test_parallel_callbacks_begin_first_and_end_last() -> None:
+    """A data-parallel callback attaches before the others' on_train_begin and detaches after their
+    on_train_end, so that only its writing process writes in them."""
+    log: list = []
+    classifier().fit(*blobs(6), callbacks=[Journal("a", log), ParallelJournal("p", log), Journal("b", log)],
+                     verbose=0)
+    assert log == [("p", "begin"), ("a", "begin"), ("b", "begin"), ("a", "end"), ("b", "end"), ("p", "end")]
+
+
+@pytest.mark.parametrize("when", ["in an update", "when training begins"])
+def test_a_failed_fit_calls_on_train_failed_not_on_train_end(when: str) -> None:
+    class Fail(tn.Callback):
+        def on_train_begin(self, config: dict) -> None:
+            if when == "when training begins":
+                raise ValueError("no")
+
+        def before_update(self, grads: dict, optimizer: Any, step: int) -> None:
+            raise ValueError("no")
+
+    log: list = []
+    with pytest.raises(tn.PluginError, match="ValueError: no") as caught:
+        classifier().fit(*blobs(6), callbacks=[Journal("a", log), Fail(), ParallelJournal("p", log)], verbose=0)
+    message = f"failed: {caught.value}"
+    assert log == [("p", "begin"), ("a", "begin"), ("a", message), ("p", message)]
+
+
+def test_an_on_train_failed_that_raises_is_a_warning_and_the_fits_error_stays() -> None:
+    class Careless(tn.Callback):
+        def on_train_failed(self, error: BaseException) -> None:
+            raise KeyError("cleanup")
+
+    class Fail(tn.Callback):
+        def before_update(self, grads: dict, optimizer: Any, step: int) -> None:
+            raise ValueError("no")
+
+    with pytest.warns(RuntimeWarning, match=r"fit failed with PluginError: .*ValueError: no; then .*Careless raised "
+                                            r"KeyError"), pytest.raises(tn.PluginError, match="ValueError: no"):
+        classifier().fit(*blobs(6), callbacks=[Careless(), Fail()], verbose=0)

@@ -30,7 +30,7 @@ MODES = ("auto", "min", "max")
 
 
 class Callback:
-    """Base class: the five training hooks, forwarded to overridable methods for the bound System."""
+    """Base class: the six training hooks, forwarded to overridable methods for the bound System."""
 
     system: Any = None
 
@@ -63,8 +63,14 @@ class Callback:
             self.on_train_end(history)
             self.system = None
 
+    @hookimpl
+    def tn_train_failed(self, system: Any, error: BaseException) -> None:
+        if self._mine(system):
+            self.on_train_failed(error)
+            self.system = None
+
     def on_train_begin(self, config: dict) -> None:
-        """``config``: fit's epochs, batch_size, samples, steps_per_epoch, optimizer, loss, metrics."""
+        """``config``: fit's epochs, batch_size, samples, steps_per_epoch, shuffle, seed, optimizer, loss, metrics."""
 
     def before_update(self, grads: dict, optimizer: Any, step: int) -> None:
         """Before each optimizer step; may change ``grads`` in place or ``optimizer.lr``."""
@@ -77,6 +83,10 @@ class Callback:
 
     def on_train_end(self, history: dict) -> None:
         """When fit ends, normally or stopped."""
+
+    def on_train_failed(self, error: BaseException) -> None:
+        """When fit raises ``error`` after on_train_begin (on_train_end is not called then): undo what
+        on_train_begin set up."""
 
 
 @attrs.define(eq=False)
@@ -264,7 +274,7 @@ class ModelCheckpoint(Callback):
 class _Schedule(Callback):
     """Sets ``optimizer.lr = lr_at(t)`` before each update, t counting fit's updates from 0.
 
-    When fit ends the optimizer gets its starting rate back, so a later fit
+    When fit ends, or fails, the optimizer gets its starting rate back, so a later fit
     (or a saved model) does not silently continue at the schedule's last rate.
     """
 
@@ -289,6 +299,10 @@ class _Schedule(Callback):
     def on_train_end(self, history: dict) -> None:
         self._optimizer.lr = self._base
         self._optimizer = self._base = None
+
+    def on_train_failed(self, error: BaseException) -> None:
+        if self._optimizer is not None:  # its on_train_begin ran
+            self.on_train_end({})
 
     def lr_at(self, t: int, base: float) -> float:
         raise NotImplementedError

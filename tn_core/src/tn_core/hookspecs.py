@@ -167,6 +167,15 @@ def tn_train_end(system: Any, history: dict) -> None:
     """Called when ``System.fit`` ends, normally or by ``stop_training``."""
 
 
+@hookspec
+def tn_train_failed(system: Any, error: BaseException) -> None:
+    """Called when ``System.fit`` raises ``error`` in or after ``tn_train_begin`` (``tn_train_end`` is not
+    called then), before the error reaches the caller: undo what ``tn_train_begin`` set up (a schedule's
+    starting learning rate, a data-parallel attachment), if it ran. The failed step is undone already. An
+    implementation that raises does not replace ``error``: a RuntimeWarning names it.
+    """
+
+
 @hookspec(firstresult=True)
 def tn_parallel(system: Any) -> Parallel | None:
     """Return the :class:`tn_core.kit.Parallel` that runs ``system`` data-parallel, or None.

@@ -8,6 +8,7 @@ called by this fit alone, after the plugins registered for every System.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -252,18 +253,20 @@ def _train(
         shuffle_rng, system.rng = np.random.default_rng(shuffle_seed), np.random.default_rng(layer_seed)
     trained = ["loss", *_metric_names(system, fns), "lr"]
     config = {"epochs": epochs, "batch_size": batch_size, "samples": data.n if isinstance(data, Arrays) else None,
-              "steps_per_epoch": data.steps(batch_size), "optimizer": opt, "loss": loss,
-              "validation": checks is not None, "metrics": list(fns),
+              "steps_per_epoch": data.steps(batch_size), "shuffle": shuffled, "seed": seed, "optimizer": opt,
+              "loss": loss, "validation": checks is not None, "metrics": list(fns),
               "logs": trained + [f"val_{key}" for key in trained[:-1] if checks is not None]}
     plugins = get_plugins()
     history: dict[str, list[float]] = {}
     system.stop_training = False
-    plugins.call("tn_train_begin", own, system=system, config=config)
-    # a data-parallel callback attaches (and may set every process's system.rng alike) in tn_train_begin
-    par = parallel_of(system)
-    rng = system.rng if shuffle_rng is None else shuffle_rng
-    lr = opt.lr
+    # a data-parallel callback attaches (and may set every process's system.rng alike) in tn_train_begin, before
+    # the others, and detaches in tn_train_end or tn_train_failed, after them
+    parallels = [c for c in own if isinstance(c, Parallel)]
+    first, last = parallels + [c for c in own if c not in parallels], [c for c in own if c not in parallels] + parallels
     try:
+        plugins.call("tn_train_begin", first, system=system, config=config)
+        par = parallel_of(system)
+        rng = system.rng if shuffle_rng is None else shuffle_rng
         for epoch in range(epochs):
             means = _Means(trained[:-1])
             for batch, (part, idx) in enumerate(data.batches(batch_size, rng if shuffled else None)):
@@ -288,14 +291,23 @@ def _train(
             plugins.call("tn_epoch_end", own, system=system, epoch=epoch, logs=logs)
             if system.stop_training:
                 break
-    except BaseException:  # a schedule puts its starting rate back in tn_train_end; a failed fit has none
-        opt.lr = lr
+    except BaseException as error:
+        _failed(system, last, error)
         raise
-    plugins.call("tn_train_end", own, system=system, history=history)
+    plugins.call("tn_train_end", last, system=system, history=history)
     return history
 
 
-HOOKS = ("tn_train_begin", "tn_before_update", "tn_after_update", "tn_epoch_end", "tn_train_end")
+HOOKS = ("tn_train_begin", "tn_before_update", "tn_after_update", "tn_epoch_end", "tn_train_end", "tn_train_failed")
+
+
+def _failed(system: System, callbacks: list[Any], error: BaseException) -> None:
+    """The ``tn_train_failed`` hooks of a fit that raised ``error``; one that raises gives a RuntimeWarning, so
+    that ``error`` is what the caller gets."""
+    try:
+        get_plugins().call("tn_train_failed", callbacks, system=system, error=error)
+    except Exception as exc:
+        warnings.warn(f"fit failed with {type(error).__name__}: {error}; then {exc}", RuntimeWarning, stacklevel=3)
 
 
 def _checked_callbacks(callbacks: Sequence[Any]) -> list[Any]:
