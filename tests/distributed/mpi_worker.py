@@ -66,6 +66,9 @@ class SaveEachEpoch(tn.Callback):
         tn.save(self.system, self.out / f"callback-rank{self.rank}.tn")
         self.system.save_weights(self.out / f"weights-rank{self.rank}.npz")
 
+    def on_train_end(self, history: dict) -> None:  # listed after DataParallel: it detaches after this
+        tn.save(self.system, self.out / f"end-rank{self.rank}.tn")
+
 
 def train(out: Path) -> None:
     x, y, validation = data()
@@ -110,6 +113,26 @@ def train(out: Path) -> None:
         report["mismatch"] = None
     except tn.ConfigError as exc:
         report["mismatch"] = str(exc)
+
+    # the ranks differ in an activation, in the optimizer's learning rate, in fit's epochs
+    report["disagreements"] = []
+    for disagree in (lambda s: s.layers["dense_1"].structure.__setattr__("activation", "relu" if rank else "tanh"),
+                     lambda s: s.use_optimizer(tn.Adam(lr=0.01 * (rank + 1)))):
+        different = classifier(seed=0)
+        disagree(different)
+        try:
+            tn.DataParallel().attach(different)
+        except tn.ConfigError as exc:
+            report["disagreements"].append(str(exc))
+    uneven = classifier(seed=0)
+    try:
+        uneven.fit(x, y, callbacks=[tn.DataParallel()], verbose=0, **{**FIT, "epochs": 2 + rank})
+    except tn.ConfigError as exc:
+        report["disagreements"].append(str(exc))
+    # the failed fit detached: what one rank does now waits for no other
+    report["detached_after_failed_fit"] = kit.parallel_of(uneven) is kit.parallel_of(classifier())
+    if rank == 0:
+        report["evaluated_alone"] = uneven.evaluate(x, y, loss="ce")["loss"] > 0
 
     np.savez(out / f"rank{rank}.npz", **arrays)
     (out / f"rank{rank}.json").write_text(json.dumps(report))

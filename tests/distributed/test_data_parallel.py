@@ -97,7 +97,7 @@ def test_only_rank_0_prints_progress_and_writes_files(two_ranks: Run) -> None:
     epochs = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in epochs] == ["1/4", "2/4", "3/4", "4/4"], result.stdout
     written = sorted(p.name for p in out.iterdir() if not p.name.startswith("rank"))
-    assert written == ["callback-rank0.tn", *(f"checkpoint-rank0-{e}.tn" for e in range(1, 5)),
+    assert written == ["callback-rank0.tn", *(f"checkpoint-rank0-{e}.tn" for e in range(1, 5)), "end-rank0.tn",
                        "weights-rank0.npz"]
     saved = tn.load(out / "checkpoint-rank0-4.tn")
     _, arrays = reports(out, 1)[0]
@@ -109,13 +109,31 @@ def test_different_networks_on_the_ranks_fail_at_the_broadcast_on_every_rank(two
     _, out = two_ranks
     for report, _ in reports(out, 2):
         assert report["mismatch"] == (
-            "DataParallel: the 2 processes built different networks: rank 0 has parameter dense_1.weights (8, 6) "
-            "float64 where rank 1 has parameter dense_1.weights (8, 5) float64; every process must build the same "
-            "System"
+            "DataParallel: the 2 processes built different networks: rank 0 has layer input_1 Input(shape=(6,), "
+            "dtype=None) where rank 1 has layer input_1 Input(shape=(5,), dtype=None); every process must build the "
+            "same System"
         )
         assert report["attached_twice"] == (
             "DataParallel.attach: the System is already attached to DataParallel(rank={}, size=2)".format(
                 report["rank"]))
+
+
+def test_ranks_that_disagree_fail_alike_on_every_rank_and_a_failed_fit_detaches(two_ranks: Run) -> None:
+    """An activation or a learning rate that differs makes the ranks' parameters or outputs differ; fit's epochs
+    that differ leave one rank waiting in a reduction: each is a ConfigError on every rank, before any update.
+    Then the fit's System runs alone on each rank again: rank 0 evaluates it alone."""
+    _, out = two_ranks
+    for report, _ in reports(out, 2):
+        network, optimizer, fit = report["disagreements"]
+        assert network.startswith("DataParallel: the 2 processes built different networks: rank 0 has layer dense_1 "
+                                  "Dense(") and "activation=Tanh()" in network and "activation=ReLU(" in network
+        assert optimizer.startswith("DataParallel: the 2 processes built different networks: rank 0 has optimizer "
+                                    "Adam({'lr': 0.01, ")
+        assert "where rank 1 has optimizer Adam({'lr': 0.02, " in optimizer
+        assert fit == ("DataParallel: the 2 processes called fit differently: rank 0 has fit epochs= 2 where rank 1 "
+                       "has fit epochs= 3; every process must walk the same batches")
+        assert report["detached_after_failed_fit"]
+    assert reports(out, 2)[0][0]["evaluated_alone"]
 
 
 def test_an_exception_on_one_rank_ends_every_rank_within_seconds(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+import tn_core as tn
 from tn_core import Callback, ConfigError, ShapeError, kit
 
 #: the DataParallel attached to each System (what the ``tn_parallel`` hook answers)
@@ -54,24 +55,42 @@ def _abort_on_exception(exc_type: type[BaseException], exc: BaseException, tb: A
     world.Abort(1)
 
 
-def _fingerprint(system: Any) -> list[tuple[str, ...]]:
-    """What every process must agree on: dtype, each parameter's and buffer's name, shape and dtype, the optimizer."""
+def _fingerprint(system: Any) -> list[tuple[str, str]]:
+    """What every process must agree on: dtype, the optimizer and its settings, each layer and its settings, and
+    each parameter's and buffer's name, shape and dtype."""
     arrays = [("parameter", *row) for row in system.parameters()] + [("buffer", *row) for row in system.buffers()]
-    optimizer = type(system.optimizer).__name__ if system.optimizer is not None else "none"
-    return [("System dtype", system.dtype.name), ("optimizer", optimizer)] + [
-        (f"{kind} {layer}.{name}", f"{array.shape} {array.dtype.name}") for kind, layer, name, array in arrays
-    ]
+    return [("System dtype", system.dtype.name), ("optimizer", _settings(system.optimizer))] + [
+        (f"layer {name}", repr(inst.structure)) for inst, name in system.names.items()
+    ] + [(f"{kind} {layer}.{name}", f"{array.shape} {array.dtype.name}") for kind, layer, name, array in arrays]
 
 
-def _mismatch(prints: list[list[tuple[str, ...]]]) -> str | None:
-    """How the first process whose fingerprint differs from rank 0's differs, or None."""
+def _settings(optimizer: Any) -> str:
+    """An optimizer's class and hyperparameters (its configuration, as model files store it), as text; the class
+    alone for one no plugin registers."""
+    if optimizer is None:
+        return "none"
+    try:
+        return repr(tn.to_config(optimizer)["config"]).join((f"{type(optimizer).__name__}(", ")"))
+    except ConfigError:
+        return type(optimizer).__name__
+
+
+def _fit_settings(config: dict) -> list[tuple[str, str]]:
+    """What every process's fit must agree on, from its ``tn_train_begin`` config: how many steps it takes on
+    which batches, and what it computes on them."""
+    keys = ("epochs", "batch_size", "samples", "steps_per_epoch", "shuffle", "seed", "loss", "metrics", "validation")
+    return [(f"fit {key}=", repr(config.get(key))) for key in keys]
+
+
+def _mismatch(prints: list[list[tuple[str, str]]]) -> str | None:
+    """How the first process whose list of (what, value) differs from rank 0's differs, or None."""
     for rank, theirs in enumerate(prints[1:], start=1):
         if theirs == prints[0]:
             continue
         for (what0, value0), (what, value) in zip(prints[0], theirs):
             if (what0, value0) != (what, value):
                 return f"rank 0 has {what0} {value0} where rank {rank} has {what} {value}"
-        return f"rank 0 has {len(prints[0]) - 2} parameters and buffers, rank {rank} has {len(theirs) - 2}"
+        return f"rank 0 has {len(prints[0])} entries, rank {rank} has {len(theirs)}"
     return None
 
 
@@ -139,10 +158,10 @@ class DataParallel(Callback, kit.Parallel):
         other = attached_to(system)
         if other is not None and other is not self:
             raise ConfigError(f"DataParallel.attach: the System is already attached to {other!r}")
-        self.attached = system
         if self.size > 1:
             self._synchronize(system)
             _ATTACHED[system] = self
+        self.attached = system
 
     def detach(self) -> None:
         """Stop running the attached System data-parallel (its updates are this process's own again)."""
@@ -175,7 +194,8 @@ class DataParallel(Callback, kit.Parallel):
     # -- the fit callback ------------------------------------------------------------
 
     def on_train_begin(self, config: dict) -> None:
-        """Attach to fit's System (or, attached already, synchronize again: fit may bring a new optimizer)."""
+        """Attach to fit's System (or, attached already, synchronize again: fit may bring a new optimizer), after
+        checking that every process's fit takes the same steps (ConfigError on every process otherwise)."""
         if self.attached is None:
             self.attach(self.system)
             self._by_fit = True
@@ -184,6 +204,10 @@ class DataParallel(Callback, kit.Parallel):
                 self._synchronize(self.system)
         else:
             raise ConfigError("DataParallel: fit's System is not the one this DataParallel was attached to")
+        problem = _mismatch(self.comm.allgather(_fit_settings(config))) if self.size > 1 else None
+        if problem is not None:
+            raise ConfigError(f"DataParallel: the {self.size} processes called fit differently: {problem}; every "
+                              "process must walk the same batches")
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         """Give every process rank 0's generator state again: stochastic layers may have drawn unequal
@@ -194,6 +218,11 @@ class DataParallel(Callback, kit.Parallel):
     def on_train_end(self, history: dict) -> None:
         if self._by_fit:
             self.detach()
+
+    def on_train_failed(self, error: BaseException) -> None:
+        """Detach what fit attached, as its end does: the System is this process's own again, so that what
+        follows on one process (an evaluate on rank 0 after catching the error) waits for no other."""
+        self.on_train_end({})
 
     # -- kit.Parallel -----------------------------------------------------------------
 
