@@ -146,11 +146,11 @@ def as_typed(array: Any, dtype: np.dtype, what: str) -> np.ndarray:
     dtype takes integers in its range, or floats holding whole numbers (ShapeError otherwise)."""
     if array is None:
         raise ShapeError(f"{what}: got None, expected an array")
+    if getattr(getattr(array, "dtype", None), "kind", None) == "c":  # refused, not cut to its real part
+        raise ShapeError(f"{what}: cannot be read as a {dtype} array: its values are {array.dtype}")
     try:
-        raw = np.asarray(array)
-        if dtype.kind == "f" and raw.dtype.kind != "c":  # complex: refused below, not cut to its real part
-            raw = raw.astype(dtype, copy=False)
-    except (TypeError, ValueError) as exc:
+        raw = np.asarray(array, dtype=dtype if dtype.kind == "f" else None)
+    except (TypeError, ValueError) as exc:  # (Python's complex numbers among them)
         raise ShapeError(f"{what}: cannot be read as a {dtype} array: {exc}") from None
     if raw.dtype.kind == "c":
         raise ShapeError(f"{what}: cannot be read as a {dtype} array: its values are {raw.dtype}")
