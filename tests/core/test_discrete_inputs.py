@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -124,3 +125,15 @@ def test_the_kit_takes_example_ids(registered: None) -> None:
 
     with pytest.raises(AssertionError, match=r"(?s)\[gradients\] gradient check failed.*param 'table'"):
         check_structure(PickWrongTable(), [(3,)], inputs=[ids])
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes came with Python 3.11")
+def test_a_float_layer_fed_ids_says_so_in_its_error() -> None:
+    """Wiring an integer Input into a layer that computes with floats fails at the first forward pass; the
+    error (the layer's result check here) notes that its input holds ids."""
+    x = tn.Input((3,), dtype="int64")()
+    s = tn.System([x], [Affine(2)(x)])
+    with pytest.raises(tn.PluginError, match="returned outputs of dtype") as caught:
+        s.guess([np.ones((2, 3), "int64")])
+    assert caught.value.__notes__ == ["its inputs [0] hold integers (ids from an integer Input): layers other than "
+                                      "those that take ids, such as Embedding, compute with the System's floats"]

@@ -457,16 +457,23 @@ class System:
         except BaseException as exc:
             put_back(buffers)
             if inst is not None:
-                self._note_layer(exc, inst, "forward")
+                self._note_layer(exc, inst, "forward", [values[k] for k in call.args])
             raise
         return State(dict(zip(self._refs, values)), caches, [values[k] for k in self._output_slots], batched, n,
                      buffers)
 
-    def _note_layer(self, exc: BaseException, inst: Instance, method: str) -> None:
-        """Name the layer in the traceback of an error its own code raised (Python 3.11's notes; tensornet's
-        errors name it already)."""
-        if not isinstance(exc, TensornetError) and hasattr(exc, "add_note"):
+    def _note_layer(self, exc: BaseException, inst: Instance, method: str, inputs: Sequence[Any] = ()) -> None:
+        """Name the layer in the traceback of an error its own code raised (tensornet's errors name it already),
+        and say which of its ``inputs`` hold integers: ids, which only layers that take ids (an Embedding) read.
+        Python 3.11's notes; nothing before."""
+        if not hasattr(exc, "add_note"):
+            return
+        if not isinstance(exc, TensornetError):
             exc.add_note(f"raised in {_describe(inst, self.names[inst])}.{method}")
+        ids = [k for k, x in enumerate(inputs) if getattr(getattr(x, "dtype", None), "kind", "") in ("i", "u")]
+        if ids:
+            exc.add_note(f"its inputs {ids} hold integers (ids from an integer Input): layers other than those that "
+                         "take ids, such as Embedding, compute with the System's floats")
 
     def _checked_forward(self, inst: Instance, result: Any, shapes: list[Shape]) -> tuple[list[np.ndarray], Any]:
         """(outputs, cache) from what ``forward`` returned; PluginError naming the layer unless the outputs are
