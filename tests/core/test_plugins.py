@@ -563,3 +563,68 @@ def test_first_leaves_hooks_with_a_wrapper_to_pluggy() -> None:
     wrapper.tn_parallel = tn_parallel  # type: ignore[attr-defined]
     plugins.register(wrapper, "wrapper")
     assert plugins.first("tn_parallel", system=object()) == "wrapped inner's"
+
+
+def test_a_misspelled_hook_fails_the_plugin_naming_the_hook() -> None:
+    plugins = core_only()
+    misspelled = plugin_module("typo")
+    misspelled.tn_register_structure = tn.hookimpl(lambda: [Scale])  # the hook is tn_register_structures
+    with pytest.warns(RuntimeWarning, match=r"plugin 'typo' failed to load and was skipped: it implements "
+                                            r"\['tn_register_structure'\], which tensornet has no hook for \(did "
+                                            r"you mean 'tn_register_structures'\?\)"):
+        plugins.register(misspelled, "typo")
+    assert not plugins.pm.has_plugin("typo")
+
+
+@pytest.mark.parametrize("missing_name", [False, True])
+def test_one_distribution_whose_entry_points_cannot_be_read_is_skipped(
+    missing_name: bool, tmp_path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    """A malformed entry_points.txt (a line without '=') made importlib.metadata.entry_points() raise, and every
+    tensornet name with it; metadata without a Name gave a distribution of None."""
+    for name, metadata, points in [
+        ("junk", "Name: junk\nVersion: 1.0\n", "[console_scripts]\njunk\n"),
+        ("fine", ("" if missing_name else "Name: tn-fine\n") + "Version: 2.0\n",
+         "[tensornet]\nfine = tn_fine_plugin_module\n"),
+    ]:
+        info = tmp_path / f"{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\n{metadata}")
+        (info / "entry_points.txt").write_text(points)
+    (tmp_path / "tn_fine_plugin_module.py").write_text(
+        "import tn_core as tn\n\n@tn.hookimpl\ndef tn_register_losses():\n    return []\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises((TypeError, ValueError)):  # what importlib.metadata itself does with the junk
+        importlib.metadata.entry_points(group="tensornet")
+    plugins = core_only()
+    with pytest.warns(RuntimeWarning, match="tensornet skipped the entry points of the distribution junk: they cannot "
+                                            "be read"):
+        plugins.load_entry_points()
+    assert plugins.pm.has_plugin("fine")
+    assert plugins.distributions["fine"] == ("" if missing_name else "tn-fine") and plugins.versions["fine"] == "2.0"
+    assert plugins.lookup("structure", "Flatten") is tn.Flatten
+
+
+def test_a_model_of_a_plugin_registered_in_process_says_to_register_it_again() -> None:
+    error = missing_plugin_error("m.tn (types Local)", "", "", "mine")
+    assert str(error) == ("m.tn (types Local) needs plugin 'mine', which the process that saved it registered itself "
+                          "(from no installed distribution): register it again before loading")
+
+
+def test_a_model_file_whose_type_two_plugins_register_says_so(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Loading names both plugins, as a lookup does; it used to say the recorded plugin does not provide it."""
+    x = tn.Input((3,))()
+    tn.save(tn.System([x], [layers.Affine(2)(x)]), tmp_path / "m.tn")
+    rival = plugin_module("rival", tn_register_structures=[RivalAffine])
+    get_plugins().register(rival, "rival", "2.0", "tn-rival")
+    try:
+        with pytest.raises(tn.PluginError, match=r"m\.tn: structure name 'Affine' is ambiguous: it is registered by "
+                                                 r".* and plugin 'rival' from tn-rival 2\.0"):
+            tn.load(tmp_path / "m.tn")
+    finally:
+        get_plugins().unregister("rival")
+    tn.load(tmp_path / "m.tn")
+
+
+#: another plugin's layer, registered under the test plugin's name Affine
+RivalAffine = attrs.define(type("Affine", (layers.Affine,), {}))

@@ -120,6 +120,15 @@ def _same_distribution(a: str, b: str) -> bool:
     return re.sub(r"[-_.]+", "-", a).lower() == re.sub(r"[-_.]+", "-", b).lower()
 
 
+def _refuse_unknown_hooks(callers: list[Any]) -> None:
+    """PluginError for a plugin's implementation of a hook tensornet does not have (a misspelled name would
+    otherwise register nothing, silently)."""
+    unknown = sorted(caller.name for caller in callers if caller.spec is None)
+    if unknown:
+        known = [name for name in vars(hookspecs) if name.startswith("tn_")]
+        raise PluginError(f"it implements {unknown}, which tensornet has no hook for{suggest(unknown[0], known)}")
+
+
 def _raised(who: str, exc: Exception) -> PluginError:
     """The PluginError for the plugin code ``who`` raising ``exc`` (an error that is not tensornet's own)."""
     return PluginError(f"{who} raised {_exception_text(exc)}")
@@ -212,6 +221,7 @@ class Plugins:
         """
         self.pm.register(plugin, name=name)
         try:
+            _refuse_unknown_hooks(self.pm.get_hookcallers(plugin) or [])
             offered = self._registrations(plugin)
         except PluginError as exc:
             self.pm.unregister(plugin)
@@ -285,8 +295,8 @@ class Plugins:
         """
         only = _env_names("TN_PLUGINS")
         skip = _env_names("TN_DISABLE_PLUGINS") or set()
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            distribution, version = (ep.dist.name, ep.dist.version) if ep.dist is not None else ("", "")
+        for ep in _entry_points():
+            distribution, version = (ep.dist.name or "", ep.dist.version or "") if ep.dist is not None else ("", "")
             info = PluginInfo(ep.name, version, distribution)
             if self._entry_points.get(ep.name) == (distribution, ep.value) or self.not_loaded(ep.name, distribution):
                 continue
@@ -422,7 +432,7 @@ class Plugins:
         if found is not None:
             return found
         for candidate in dict.fromkeys((name, name.lower())):
-            self._refuse_ambiguous(kind, candidate)
+            self.refuse_ambiguous(kind, candidate)
             if candidate in table:
                 found = self._found[kind, name] = table[candidate].obj
                 return found
@@ -435,14 +445,15 @@ class Plugins:
         """Look ``name`` up in every kind (``tn.<Name>`` attribute access)."""
         table = self.registry()
         for kind in KINDS:
-            self._refuse_ambiguous(kind, name)
+            self.refuse_ambiguous(kind, name)
             if name in table[kind]:
                 return table[kind][name].obj
         all_names = [n for kind in KINDS for n in table[kind]]
         raise self._unknown_name_error(f"tn has no attribute {name!r}", name, all_names, UnknownAttributeError)
 
-    def _refuse_ambiguous(self, kind: str, name: str) -> None:
-        entries = self.ambiguous()[kind].get(name)
+    def refuse_ambiguous(self, kind: str, name: str) -> None:
+        """PluginError naming the plugins when more than one registers a different object as ``name``."""
+        entries = self.ambiguous().get(kind, {}).get(name)
         if entries:
             registrants = " and ".join(plugin_label(e.plugin, e.distribution, e.version) for e in entries)
             raise PluginError(f"{kind} name {name!r} is ambiguous: it is registered by {registrants}; "
@@ -528,6 +539,28 @@ KERNEL_HOOKS = {"tn_optimizer_kernels": ("optimizer kernels", _checked_kernels),
                 "tn_array_kernels": ("array kernels", _checked_array_kernels)}
 
 
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    """The ``tensornet`` entry points of the installed distributions. Where one distribution's entry points cannot
+    be read (a malformed entry_points.txt), the others are read one distribution at a time and it is skipped with a
+    warning naming it."""
+    try:
+        return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    except Exception:
+        pass
+    found, seen = [], set()
+    for dist in importlib.metadata.distributions():
+        name = re.sub(r"[-_.]+", "-", dist.metadata.get("Name") or "").lower()
+        if name in seen:  # as importlib.metadata does: the first on the path of a name counts
+            continue
+        seen.add(name)
+        try:
+            found += [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+        except Exception as exc:
+            warnings.warn(f"tensornet skipped the entry points of the distribution {name or '(no name)'}: they "
+                          f"cannot be read ({_exception_text(exc)})", RuntimeWarning, stacklevel=4)
+    return found
+
+
 _plugins: Plugins | None = None
 
 
@@ -547,8 +580,12 @@ def get_plugins() -> Plugins:
     return _plugins
 
 
-def missing_plugin_error(subject: str, distribution: str, version: str) -> MissingPluginError:
-    """``<subject> needs <distribution> (<version>)``, and why it is not there: not installed, disabled or failed."""
+def missing_plugin_error(subject: str, distribution: str, version: str, plugin: str = "") -> MissingPluginError:
+    """``<subject> needs <distribution> (<version>)``, and why it is not there: not installed, disabled or failed;
+    or, for a ``plugin`` registered in the saving process rather than installed, that it must be registered again."""
+    if not distribution:
+        return MissingPluginError(f"{subject} needs plugin {plugin!r}, which the process that saved it registered "
+                                  "itself (from no installed distribution): register it again before loading")
     needs = f"{subject} needs {distribution} ({version})" if version else f"{subject} needs {distribution}"
     try:
         installed = importlib.metadata.distribution(distribution)

@@ -34,7 +34,7 @@ import attrs
 import numpy as np
 
 from tn_core.activation import Activation
-from tn_core.errors import ConfigError, UnknownNameError, WeightsFileError
+from tn_core.errors import ConfigError, UnknownNameError, WeightsFileError, prefixed
 from tn_core.fields import is_int
 from tn_core.losses import Loss
 from tn_core.optimizers import Optimizer
@@ -301,14 +301,17 @@ def _provenance(model: dict[str, Any]) -> list[dict[str, str]]:
 
 def _check_plugins_present(model: dict[str, Any], path: Any) -> None:
     """MissingPluginError naming what to install when a type the file names is registered by no plugin."""
-    registry = get_plugins().registry()
-    missing: dict[tuple[str, str], list[str]] = {}
+    plugins = get_plugins()
+    registry = plugins.registry()
+    missing: dict[tuple[str, str, str], list[str]] = {}
     for row in model["types"] if model["version"] >= 2 else []:  # version 1 had no types table
+        with prefixed(str(path)):
+            plugins.refuse_ambiguous(row["kind"], row["type"])
         if row["type"] not in registry.get(row["kind"], {}):
-            missing.setdefault((row["distribution"], row["version"]), []).append(row["type"])
+            missing.setdefault((row["plugin"], row["distribution"], row["version"]), []).append(row["type"])
     if missing:
-        (distribution, version), names = next(iter(missing.items()))
-        raise missing_plugin_error(f"{path} (types {', '.join(names)})", distribution, version)
+        (plugin, distribution, version), names = next(iter(missing.items()))
+        raise missing_plugin_error(f"{path} (types {', '.join(names)})", distribution, version, plugin)
 
 
 def load(path: Any) -> Any:
