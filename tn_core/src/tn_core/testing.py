@@ -5,8 +5,9 @@ with finite differences of L = sum_k <R_k, y_k> for random R_k, w.r.t. every
 float input and trainable parameter (integer inputs and buffers are not
 differentiated); ``check_system_gradients`` does the same for a whole System
 and a loss. ``check_structure(structure, input_shapes)`` runs every check a
-registered layer must pass (gradients, batch independence, shapes, dtypes,
-buffers, model-file round trip, wrong-shape errors). A NaN or infinity in an
+registered layer must pass (gradients, outside and inside a System, batch
+independence, shapes, dtypes, buffers, model-file round trip, wrong-shape
+errors). A NaN or infinity in an
 output or gradient on the example inputs fails. All raise AssertionError
 with a readable report. The pytest plugin :mod:`tn_core.pytest_plugin` offers
 them as fixtures.
@@ -26,6 +27,7 @@ import numpy as np
 
 from tn_core import serialize
 from tn_core.errors import ShapeError
+from tn_core.packed import Packed
 from tn_core.plugins import get_plugins
 from tn_core.structure import Instance, Shape, Structure, using_forward_rng, wanting_input_grads
 from tn_core.system import System
@@ -42,14 +44,31 @@ def _coordinates(array: np.ndarray, limit: int, rng: np.random.Generator) -> lis
     return [tuple(int(i) for i in np.unravel_index(k, array.shape)) for k in flat]
 
 
-def _numeric(loss: Callable[[], float], array: np.ndarray, index: tuple[int, ...], eps: float) -> float:
-    old = array[index]
-    array[index] = old + eps
+def _numeric(
+    loss: Callable[[], float], array: np.ndarray, index: Any, eps: float, direction: Any = 1.0
+) -> float:
+    """Central difference of ``loss`` along ``direction`` in ``array[index]`` (one entry, or ``...``: all)."""
+    old = np.copy(array[index])
+    array[index] = old + eps * direction
     up = loss()
-    array[index] = old - eps
+    array[index] = old - eps * direction
     down = loss()
     array[index] = old
     return (up - down) / (2 * eps)
+
+
+def _differ(got: float, numeric: float, rtol: float, atol: float) -> bool:
+    """Whether a derivative from backward and one from finite differences disagree."""
+    return not abs(got - numeric) <= atol + rtol * max(abs(got), abs(numeric))  # NaN differs too
+
+
+def _gap(array: Any, ref: Any, tol: float) -> float | None:
+    """The largest difference between ``array`` and ``ref`` if it exceeds ``tol`` * (1 + the largest entry of
+    ``ref``) or is NaN, else None."""
+    array, ref = np.asarray(array, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        gap = float(np.max(np.abs(array - ref), initial=0.0))
+    return None if gap <= tol * (1.0 + float(np.max(np.abs(ref), initial=0.0))) else gap
 
 
 def non_finite(label: str, array: Any) -> list[str]:
@@ -67,7 +86,11 @@ def _compare(
     label: str, array: np.ndarray, analytic: np.ndarray | None, loss: Callable[[], float],
     rng: np.random.Generator, rtol: float, atol: float, max_coords: int,
 ) -> list[str]:
-    """[] if the analytic gradient of ``array`` matches finite differences, else one summary (up to 3 examples)."""
+    """[] if the analytic gradient of ``array`` matches finite differences, else what differs.
+
+    ``max_coords`` entries are checked one by one (up to 3 examples reported); in a larger array, the
+    derivative along one random direction checks every entry at once as well.
+    """
     grad = np.zeros_like(array) if analytic is None else np.asarray(analytic, dtype=np.float64)
     if grad.shape != array.shape:
         return [f"{label}: gradient has shape {grad.shape}, expected {array.shape}"]
@@ -78,17 +101,39 @@ def _compare(
     for index in coords:
         numeric = _numeric(loss, array, index, EPS)
         got = float(grad[index])
-        if not abs(got - numeric) <= atol + rtol * max(abs(got), abs(numeric)):  # NaN fails too
+        if _differ(got, numeric, rtol, atol):
             wrong.append(f"{list(index)}: backward {got:.8g}, finite difference {numeric:.8g}")
-    if not wrong:
-        return []
-    examples = "".join(f"\n    {w}" for w in wrong[:3])
-    return [f"{label}: {len(wrong)} of {len(coords)} checked entries differ, e.g.{examples}"]
+    failures = []
+    if wrong:
+        examples = "".join(f"\n    {w}" for w in wrong[:3])
+        of_all = f" (of {array.size})" if array.size > len(coords) else ""
+        failures.append(f"{label}: {len(wrong)} of {len(coords)} checked entries{of_all} differ, e.g.{examples}")
+    if array.size > len(coords):
+        direction = rng.normal(size=array.shape)
+        direction /= np.linalg.norm(direction)
+        numeric = _numeric(loss, array, ..., EPS, direction)
+        got = float(np.sum(grad * direction))
+        if _differ(got, numeric, rtol, atol):
+            failures.append(f"{label}: the derivative along a random direction (all {array.size} entries at once) "
+                            f"differs: backward {got:.8g}, finite difference {numeric:.8g}")
+    return failures
 
 
 def _report(what: str, failures: list[str]) -> None:
     if failures:
         raise AssertionError(f"gradient check failed for {what}:\n  " + "\n  ".join(failures))
+
+
+@attrs.define
+class _Verified:
+    """What a gradient check verified: the parameters and inputs it ran on, the weights R_k of its
+    loss, and backward's gradients (computed outside a System)."""
+
+    params: dict[str, np.ndarray]
+    xs: list[np.ndarray]
+    weights: list[np.ndarray]
+    in_grads: list[np.ndarray | None]
+    p_grads: dict[str, np.ndarray]
 
 
 def check_gradients(
@@ -112,7 +157,19 @@ def check_gradients(
     values, in every evaluation. Integer ``inputs`` (ids) are
     fed as they are and not differentiated: the layer is told their gradient
     is not wanted. NaN or infinity in outputs or gradients fails the check.
+    First, forward must leave its inputs unchanged and give the same outputs
+    twice (random numbers drawn from ``kit.forward_rng()``), and backward must
+    leave the parameters and buffers unchanged.
     """
+    _verified_gradients(structure, input_shapes, batch_size, seed, inputs, training, rtol, atol, max_coords, perturb)
+
+
+def _verified_gradients(
+    structure: Structure, input_shapes: Sequence[tuple[int, ...]], batch_size: int, seed: int,
+    inputs: Sequence[np.ndarray] | None, training: bool, rtol: float, atol: float, max_coords: int,
+    perturb: float = 0.5,
+) -> _Verified:
+    """:func:`check_gradients`, returning what it verified."""
     rng = np.random.default_rng(seed)
     output_shapes, params = structure.build_checked([tuple(s) for s in input_shapes], rng)
     params = {
@@ -125,6 +182,7 @@ def check_gradients(
     discrete = [_is_discrete(x) for x in xs]
     n = xs[0].shape[0] if xs else batch_size
     weights = [rng.normal(size=(n, *shape)) for shape in output_shapes]
+    given = [x.copy() for x in xs]
     for _ in range(2 if structure.buffers else 0):  # buffers off their initial values too, as training moves them
         with using_forward_rng(np.random.default_rng(seed)):
             structure.forward(params, xs, True)
@@ -140,15 +198,26 @@ def check_gradients(
         outs, _ = run()
         return float(sum(np.sum(w * o) for w, o in zip(weights, outs)))
 
+    what = f"{structure!r} on inputs {list(input_shapes)}"
+    first = [np.array(o, copy=True) for o in run()[0]]
+    _report(what, [f"forward changed its input {k} (by up to {_gap(x, g, 0.0):.3g}): forward must leave its "
+                   "inputs unchanged" for k, (x, g) in enumerate(zip(xs, given)) if not np.array_equal(x, g)])
     outs, cache = run()
     shapes = [o.shape for o in outs]
     if shapes != [(n, *s) for s in output_shapes]:
         raise AssertionError(f"{structure!r}: outputs have shapes {shapes}, build promised {output_shapes}")
-    failures = [line for k, o in enumerate(outs) for line in non_finite(f"output {k}", o)]
-    if failures:
-        _report(f"{structure!r} on inputs {list(input_shapes)}", failures)
+    _report(what, [line for k, o in enumerate(outs) for line in non_finite(f"output {k}", o)])
+    mode = "training" if training else "inference"
+    _report(what, [f"two {mode} forwards with kit.forward_rng() seeded alike gave output {k} up to {gap:.3g} "
+                   "apart: draw random numbers from kit.forward_rng()"
+                   for k, (a, b) in enumerate(zip(outs, first)) if (gap := _gap(a, b, 1e-12)) is not None])
+    before = {key: value.copy() for key, value in params.items()}
     with wanting_input_grads(tuple(not d for d in discrete)):
         in_grads, p_grads = structure.backward(params, cache, [w.copy() for w in weights])
+    _report(what, [f"backward changed the {'buffer' if key in structure.buffers else 'parameter'} {key!r}: "
+                   "backward must leave parameters and buffers unchanged"
+                   for key, value in params.items() if not np.array_equal(value, before[key])])
+    failures = []
     buffer_grads = sorted(set(p_grads) & set(structure.buffers))
     if buffer_grads:
         failures.append(f"backward returned gradients for the buffers {buffer_grads}; buffers get none")
@@ -158,7 +227,8 @@ def check_gradients(
     for key, p in params.items():
         if key not in structure.buffers:
             failures += _compare(f"param {key!r}", p, p_grads.get(key), loss, rng, rtol, atol, max_coords)
-    _report(f"{structure!r} on inputs {list(input_shapes)}", failures)
+    _report(what, failures)
+    return _Verified(params, xs, weights, list(in_grads), p_grads)
 
 
 def _is_discrete(x: np.ndarray) -> bool:
@@ -173,31 +243,40 @@ def _example_array(x: Any) -> np.ndarray:
 
 def check_system_gradients(
     system: Any, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], loss: Any = "quad",
-    seed: int = 0, rtol: float = 1e-4, atol: float = 1e-6, max_coords: int = 40,
+    seed: int = 0, rtol: float = 1e-4, atol: float = 1e-6, max_coords: int = 40, perturb: float = 0.5,
 ) -> None:
     """Check ``system.gradients`` (parameters and inputs) against finite differences.
 
-    The System must use float64.
+    The System must use float64. As in :func:`check_gradients`, the trainable
+    parameters are moved off their values by N(0, perturb^2) noise first; the
+    System is left as it was.
     """
     if system.dtype != np.float64:
         raise ValueError("check_system_gradients needs a float64 System")
     rng = np.random.default_rng(seed)
     xs = [np.array(x, dtype=dtype) for x, dtype in zip(inputs, system.input_dtypes)]
-    pgrads, xgrads = system.gradients(xs, targets, loss=loss, training=False)
+    saved = [(params, key, params[key].copy()) for owner, params in system.groups for key in system.trainable[owner]]
 
     def value() -> float:
         state = system.forward(xs)
         return system.loss_gradients(state, targets, loss)[0]
 
     failures: list[str] = []
-    for k, x in enumerate(xs):
-        if xgrads[k] is not None:  # None: an integer input
-            failures += _compare(f"input {k}", x, xgrads[k], value, rng, rtol, atol, max_coords)
-    for owner, params in system.groups:
-        for key in system.trainable[owner]:
-            p = params[key]
-            label = f"{system.names[owner]}.{key}"
-            failures += _compare(label, p, pgrads.get(owner, {}).get(key), value, rng, rtol, atol, max_coords)
+    try:
+        for params, key, initial in saved:
+            params[key][...] = initial + rng.normal(scale=perturb, size=initial.shape)
+        pgrads, xgrads = system.gradients(xs, targets, loss=loss, training=False)
+        for k, x in enumerate(xs):
+            if xgrads[k] is not None:  # None: an integer input
+                failures += _compare(f"input {k}", x, xgrads[k], value, rng, rtol, atol, max_coords)
+        for owner, params in system.groups:
+            for key in system.trainable[owner]:
+                label = f"{system.names[owner]}.{key}"
+                failures += _compare(label, params[key], pgrads.get(owner, {}).get(key), value, rng, rtol, atol,
+                                     max_coords)
+    finally:
+        for params, key, initial in saved:
+            params[key][...] = initial
     _report("the System", failures)
 
 
@@ -250,6 +329,15 @@ def _feed(system: System, batch_size: int, seed: int) -> list[np.ndarray]:
     return [rng.normal(size=(batch_size, *inst.shape)) for inst in system.inputs]
 
 
+def _backward_into_nan(
+    system: System, state: Any, output_grads: dict[Any, np.ndarray], input_grads: bool
+) -> tuple[dict[Any, dict[str, np.ndarray]], list[np.ndarray | None]]:
+    """``system.backward``, summing the parameter gradients into a buffer filled with NaN (a training step's
+    buffer holds the last step's gradients): a layer that adds to its ``kit.gradient_target`` gets NaN."""
+    totals = Packed(np.full(system._gradient_size, np.nan, system.dtype), system._trainable_shapes)
+    return system._backward(state, output_grads, None, input_grads, totals)
+
+
 def _mutations(shape: Shape) -> list[Shape]:
     """Shapes a layer built for ``shape`` may refuse: an extra axis, one axis fewer, a longer first axis."""
     if not shape:
@@ -276,6 +364,7 @@ class _Conformance:
     METHODS: ClassVar[dict[str, str]] = {
         "gradients": "gradients",
         "gradients (training)": "gradients_training",
+        "gradients in a System": "system_gradients",
         "shapes": "shapes_agree",
         "batch independence": "batch_independence",
         "float32": "float32",
@@ -299,6 +388,8 @@ class _Conformance:
         self.xs = examples or _feed(self.system, batch_size, seed)
         #: whether the System's inputs are the layer's own (not the batch-size anchor of a Constant)
         self.fed = not _is_source(structure) or isinstance(structure, Input)
+        #: what the gradients check verified (None until it passes)
+        self.verified: _Verified | None = None
 
     def _system(self, dtype: Any, structure: Structure | None = None) -> System:
         """The one-layer System of ``structure`` (default: the one checked) on the example input shapes and dtypes."""
@@ -310,11 +401,43 @@ class _Conformance:
     def gradients(self, training: bool = False) -> None:
         if _is_source(self.structure):
             raise _Skip("a source (arity 0) has no forward or backward; the System feeds it")
-        check_gradients(self.structure, self.shapes, self.batch_size, self.seed, self.inputs, training,
-                        **self.grad_options)
+        verified = _verified_gradients(self.structure, self.shapes, self.batch_size, self.seed, self.inputs,
+                                       training, **self.grad_options)
+        if not training:
+            self.verified = verified
 
     def gradients_training(self) -> None:
         self.gradients(training=True)
+
+    def system_gradients(self) -> None:
+        """Backward through the one-layer System, float64 and float32, without input gradients (as in training)
+        and with them, into a gradient buffer filled with NaN, gives the gradients the gradients check verified."""
+        if _is_source(self.structure):
+            raise _Skip("a source (arity 0) has no forward or backward; the System feeds it")
+        if self.verified is None:
+            raise _Skip("the gradients check failed, so there are no verified gradients to compare with")
+        verified, failures = self.verified, []
+        for dtype, tol in ((np.dtype(np.float64), 1e-8), (np.dtype(np.float32), 1e-3)):
+            system = self._system(dtype)
+            for _, params in system.groups:
+                for key, value in verified.params.items():
+                    params[key][...] = value
+            output_grads = {ref: w.astype(dtype) for ref, w in zip(system.outputs, verified.weights)}
+            for input_grads in (False, True):
+                pgrads, xgrads = _backward_into_nan(system, system.forward(verified.xs), output_grads, input_grads)
+                pairs = [(f"param {key!r}", g, verified.p_grads.get(key))
+                         for grads in pgrads.values() for key, g in grads.items()]
+                pairs += [(f"input {k}", g, verified.in_grads[k]) for k, g in enumerate(xgrads) if g is not None]
+                where = f"in a {dtype} System, backward with{'' if input_grads else 'out'} input gradients"
+                for label, g, ref in pairs:
+                    gap = _gap(g, np.zeros_like(g) if ref is None else ref, tol)
+                    if gap is None:
+                        continue
+                    failures.append(f"{where}: {label} holds NaN (the System's gradient buffer starts as NaN: "
+                                    "backward must write kit.gradient_target(...), not add to it)" if np.isnan(gap)
+                                    else f"{where}: {label} differs from the verified gradient by up to {gap:.3g}")
+        if failures:
+            raise AssertionError("\n".join(failures))
 
     def shapes_agree(self) -> None:
         outs = self.system.forward(self.xs).outputs
@@ -330,8 +453,8 @@ class _Conformance:
         for i in range(self.xs[0].shape[0]):
             alone = self.system.guess([x[i] for x in self.xs])
             for k, (b, a) in enumerate(zip(batch, alone)):
-                gap = float(np.max(np.abs(b[i] - a), initial=0.0))
-                if gap > 1e-9 * (1.0 + float(np.max(np.abs(a), initial=0.0))):
+                gap = _gap(b[i], a, 1e-9)
+                if gap is not None:
                     failures.append(f"output {k} of sample {i} run alone differs from its output in the batch "
                                     f"by up to {gap:.3g}")
         assert not failures, "\n".join(failures)
@@ -341,11 +464,12 @@ class _Conformance:
         system = self.system if dtype == np.float64 else self._system(dtype)
         xs = [x if self._discrete(k) else x.astype(dtype) for k, x in enumerate(self.xs)]
         outs = system.guess(xs)
-        failures = [f"output {k} is {o.dtype}" for k, o in enumerate(outs) if o.dtype != dtype]
+        failures = [f"output {k} is {o.dtype}" for k, o in enumerate(outs)
+                    if o.dtype != dtype and o.dtype.kind not in "iu"]  # integers: ids passed along
         if dtype == np.float32:
             for k, (o, ref) in enumerate(zip(outs, self.system.guess(self.xs))):
-                gap = float(np.max(np.abs(o - ref), initial=0.0))
-                if gap > 1e-3 * (1.0 + float(np.max(np.abs(ref), initial=0.0))):
+                gap = _gap(o, ref, 1e-3)
+                if gap is not None:
                     failures.append(f"output {k} differs from the float64 output by up to {gap:.3g}")
         pgrads, xgrads = system.gradients(xs, [np.zeros_like(o) for o in outs], loss="quad", training=False)
         failures += [f"gradient w.r.t. input {k} is {g.dtype}" for k, g in enumerate(xgrads)
@@ -354,7 +478,8 @@ class _Conformance:
             f"gradient of parameter {key!r} is {g.dtype}"
             for grads in pgrads.values() for key, g in grads.items() if g.dtype != dtype
         ]
-        assert not failures, f"in a {dtype} System (inputs {dtype}): " + "; ".join(failures)
+        inputs = ", ".join(x.dtype.name for x in xs)
+        assert not failures, f"in a {dtype} System (inputs {inputs}): " + "; ".join(failures)
 
     def float32(self) -> None:
         self.dtype(np.float32)
@@ -434,8 +559,9 @@ class _Conformance:
         if problem is None or not problem.endswith("was accepted (expected tn.ShapeError)"):
             return problem
         try:
-            system = _one_layer_system(self.structure, shapes, self.seed, np.float64)
-            system.forward(_feed(system, 2, self.seed))
+            system = _one_layer_system(self.structure, shapes, self.seed, np.float64, self.input_dtypes)
+            floats = _feed(system, len(self.xs[0]), self.seed)
+            system.forward([x if self._discrete(k) else f for k, (x, f) in enumerate(zip(self.xs, floats))])
         except Exception as exc:
             return f"inputs {shapes} were accepted at wiring, then forward raised {type(exc).__name__}: {exc}"
         return None
@@ -462,11 +588,18 @@ def check_structure(
 
     - gradients, gradients (training): backward agrees with float64 central
       differences w.r.t. every input and parameter, in inference and in
-      training mode (stochastic layers see the same random numbers each time);
+      training mode (stochastic layers see the same random numbers each time),
+      after checking that forward leaves its inputs alone and repeats its
+      outputs, and that backward leaves parameters and buffers alone;
+    - gradients in a System: backward through a one-layer System of float64
+      and of float32, with input gradients and without (training's), into a
+      gradient buffer filled with NaN, gives the verified gradients (skipped
+      when the gradients check failed);
     - shapes: the outputs have the shapes inferred at wiring;
     - batch independence: each sample's outputs are the same alone as in a batch;
     - float32, float64: a one-layer System of that dtype keeps it in outputs
-      and gradients (float32 outputs close to float64 ones);
+      (but integer ones: ids passed along) and gradients (float32 outputs
+      close to float64 ones);
     - round trip: ``tn_core.serialize`` restores the configuration from JSON
       and the restored layer computes the same outputs (skipped, with a
       warning, for a Structure no installed plugin registers);
