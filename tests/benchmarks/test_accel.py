@@ -46,12 +46,13 @@ def test_the_forms_print_a_line_per_batch_and_restore_the_kernels(capsys: pytest
 
 
 def test_the_shares_print_a_line_per_batch(capsys: pytest.CaptureFixture[str]) -> None:
-    """Step and optimizer times of the kernel and the NumPy path: positive times, shares between 0 and 100%."""
+    """Step and optimizer times of the kernel and the NumPy path: positive times and shares (the optimizer's time
+    is measured apart from the step's, so on a loaded machine its share may pass 100%)."""
     shares([1, 3], seconds=0.05, rounds=1)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["batch", "step", "us"] and len(lines) == 3
     for line, batch in zip(lines[1:], ("1", "3")):
         cells = line.split()
         assert cells[0] == batch and len(cells) == 8, line
-        assert all(float(c) > 0 for c in cells[1:5]) and all(0 < float(c.rstrip("%")) <= 100 for c in cells[5:7])
+        assert all(float(c) > 0 for c in cells[1:5]) and all(float(c.rstrip("%")) > 0 for c in cells[5:7])
         assert cells[7].endswith("x") and float(cells[7][:-1]) > 0

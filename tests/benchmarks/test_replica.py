@@ -56,12 +56,13 @@ def test_prints_each_system_and_the_ratios() -> None:
     assert row is not None, out
     tn, replica, floor, overwriting, jax, tn_ratio, floor_ratio, jax_ratio, jax_bound = row.groups()
     assert min(float(tn), float(replica), float(floor), float(overwriting)) > 0
-    assert float(tn_ratio) == pytest.approx(float(tn) / float(replica), abs=0.01)
-    assert float(floor_ratio) == pytest.approx(float(replica) / float(floor), abs=0.01)
+    # the ratios come from unrounded times, the us figures printed are rounded: 1% apart at ~100 us
+    assert float(tn_ratio) == pytest.approx(float(tn) / float(replica), rel=0.01, abs=0.01)
+    assert float(floor_ratio) == pytest.approx(float(replica) / float(floor), rel=0.01, abs=0.01)
     assert (jax == "-") == (jax_ratio == "-") == (jax_bound == "-")  # JAX is optional
     if jax != "-":
-        assert float(jax_ratio) == pytest.approx(float(jax) / float(replica), abs=0.01)
-        assert float(jax_bound) == pytest.approx(float(jax) / float(overwriting), abs=0.01)
+        assert float(jax_ratio) == pytest.approx(float(jax) / float(replica), rel=0.01, abs=0.01)
+        assert float(jax_bound) == pytest.approx(float(jax) / float(overwriting), rel=0.01, abs=0.01)
 
 
 def test_says_what_it_needs_where_tn_accel_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
