@@ -83,6 +83,7 @@ def train(out: Path) -> None:
     report["history"] = system.fit(x, y, validation=validation, callbacks=[dp, checkpoint, SaveEachEpoch(out, rank)],
                                    **FIT)
     report["detached_after_fit"] = kit.parallel_of(system) is not dp and dp.attached is None
+    report["checkpoints_listed"] = len(checkpoint.saved)
     arrays.update({f"fit/{k}": a for k, a in enumerate(params(system))})
 
     # BatchNorm (buffers from each rank's share) and Dropout (masks from each rank's generator)

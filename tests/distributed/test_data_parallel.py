@@ -99,6 +99,7 @@ def test_only_rank_0_prints_progress_and_writes_files(two_ranks: Run) -> None:
     written = sorted(p.name for p in out.iterdir() if not p.name.startswith("rank"))
     assert written == ["callback-rank0.tn", *(f"checkpoint-rank0-{e}.tn" for e in range(1, 5)), "end-rank0.tn",
                        "weights-rank0.npz"]
+    assert [report["checkpoints_listed"] for report, _ in reports(out, 2)] == [4, 0]  # what each rank wrote
     saved = tn.load(out / "checkpoint-rank0-4.tn")
     _, arrays = reports(out, 1)[0]
     for k, (_, _, array) in enumerate(saved.parameters()):

@@ -348,3 +348,13 @@ def test_an_on_train_failed_that_raises_is_a_warning_and_the_fits_error_stays() 
     with pytest.warns(RuntimeWarning, match=r"fit failed with PluginError: .*ValueError: no; then .*Careless raised "
                                             r"KeyError"), pytest.raises(tn.PluginError, match="ValueError: no"):
         classifier().fit(*blobs(6), callbacks=[Careless(), Fail()], verbose=0)
+
+
+@pytest.mark.parametrize(("gamma", "lr", "rate"), [(1e-300, 0.1, "0.0"), (1e200, 1e-300, "inf")])
+def test_a_step_schedule_whose_rate_vanishes_or_overflows_is_a_config_error(gamma: float, lr: float, rate: str) -> None:
+    s = classifier()
+    with pytest.raises(tn.ConfigError, match=f"StepLR: the learning rate at update 4 of this fit would be {rate}, "
+                                             "which no optimizer takes"):
+        s.fit(*blobs(12), epochs=3, batch_size=6, optimizer="sgd", lr=lr,
+              callbacks=[tn.StepLR(every=1, gamma=gamma)], verbose=0)
+    assert s.step == 4 and s.optimizer.lr == lr  # the third epoch's first update refused, the rate put back

@@ -267,7 +267,8 @@ class ModelCheckpoint(Callback):
             self.system.save_weights(path, checkpoint=self.checkpoint)
         else:
             save(self.system, path)
-        self.saved.append((epoch, str(path)))
+        if writes_output(self.system):  # the other processes of a data-parallel run write nothing
+            self.saved.append((epoch, str(path)))
 
 
 @attrs.define(eq=False)
@@ -294,7 +295,15 @@ class _Schedule(Callback):
     def before_update(self, grads: dict, optimizer: Any, step: int) -> None:
         if self._base is None:
             raise ConfigError(f"{type(self).__name__} is a fit callback: pass it as fit(..., callbacks=[...])")
-        optimizer.lr = self.lr_at(step - self._start, self._base)
+        t = step - self._start
+        try:
+            lr = self.lr_at(t, self._base)
+        except OverflowError:
+            lr = math.inf
+        if not (math.isfinite(lr) and lr > 0):
+            raise ConfigError(f"{type(self).__name__}: the learning rate at update {t} of this fit would be {lr}, "
+                              "which no optimizer takes")
+        optimizer.lr = lr
 
     def on_train_end(self, history: dict) -> None:
         self._optimizer.lr = self._base
