@@ -211,11 +211,12 @@ def fit(
     callback ends training by setting ``system.stop_training``. A non-finite
     loss, gradient or update raises NonFiniteError naming the step, with the
     parameters and optimizer state of the step before; a failed step also puts
-    back the buffers (running statistics) its forward pass moved, a failed fit
-    its starting learning rate, and a fit refused or failed before its first
-    update leaves the System's optimizer, loss and generator as they were. Under a data-parallel
-    plugin (:mod:`tn_core.parallel`) every process walks the same batches
-    and computes its share of each.
+    back the buffers (running statistics) its forward pass moved, the
+    callbacks' ``tn_train_failed`` undo what they set up (a schedule's rate),
+    and a fit refused or failed before its first update leaves the System's
+    optimizer, loss and generator as they were. Under a data-parallel plugin
+    (:mod:`tn_core.parallel`) every process walks the same batches and
+    computes its share of each.
     """
     from tn_core.callbacks import ProgressBar  # callbacks save models, which build Systems, which fit: a cycle
 
