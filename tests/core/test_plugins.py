@@ -628,3 +628,22 @@ def test_a_model_file_whose_type_two_plugins_register_says_so(tmp_path) -> None:
 
 #: another plugin's layer, registered under the test plugin's name Affine
 RivalAffine = attrs.define(type("Affine", (layers.Affine,), {}))
+
+
+def test_an_entry_point_that_is_none_is_reported_not_silently_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_entry_points(monkeypatch, [FakeEntryPoint("none", None, FakeDist("tn-none", "1.0"))], {})
+    plugins = core_only()
+    with pytest.warns(RuntimeWarning, match=r"plugin 'none' from tn-none 1\.0 failed to load and was skipped: its "
+                                            r"entry point 'fake_none\.plugin' is None"):
+        plugins.load_entry_points()
+    assert [info.name for info in plugins.failed] == ["none"]
+
+
+def test_two_classes_of_one_name_from_one_plugin_fail_it() -> None:
+    """Before, the plugin's name was ambiguous with itself, and tn plugins listed it as such four times."""
+    twin = attrs.define(type("Scale", (Scale,), {}))
+    plugins = core_only()
+    with pytest.warns(RuntimeWarning, match=r"plugin 'twins' failed to load and was skipped: tn_register_structures "
+                                            r"returned two structures named 'Scale'"):
+        plugins.register(plugin_module("twins", tn_register_structures=[Scale, twin]), "twins")
+    assert not plugins.pm.has_plugin("twins")

@@ -314,6 +314,10 @@ class Plugins:
                 info.error = _exception_text(exc)
                 self._fail(info)
                 continue
+            if module is None:  # pluggy would take it as blocking the name: the plugin would vanish unreported
+                info.error = f"its entry point {ep.value!r} is None"
+                self._fail(info)
+                continue
             try:
                 self.register(module, ep.name, version, distribution)
             except (ValueError, pluggy.PluginValidationError) as exc:  # malformed hooks, module of another plugin
@@ -355,10 +359,15 @@ class Plugins:
                     continue
                 if not isinstance(objs, (list, tuple)):
                     raise PluginError(f"{hook_name} returned {objs!r}, not a list")
+                names: dict[str, Any] = {}
                 for obj in objs:
                     if not _registrable(kind, obj, expected):
                         what = _a(f"{expected[kind].__name__} subclass") if kind in expected else "a named callable"
                         raise PluginError(f"{hook_name} returned {obj!r}, which is not {what}")
+                    for name in registered_names(obj):
+                        if names.setdefault(name, obj) is not obj:
+                            raise PluginError(f"{hook_name} returned two {kind}s named {name!r}: {names[name]!r} and "
+                                              f"{obj!r}")
                 if objs:
                     offered[kind] = list(objs)
         return offered
