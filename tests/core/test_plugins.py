@@ -9,6 +9,7 @@ import subprocess
 import sys
 import types
 import warnings
+from collections.abc import Callable
 
 import attrs
 import numpy as np
@@ -647,3 +648,39 @@ def test_two_classes_of_one_name_from_one_plugin_fail_it() -> None:
                                             r"returned two structures named 'Scale'"):
         plugins.register(plugin_module("twins", tn_register_structures=[Scale, twin]), "twins")
     assert not plugins.pm.has_plugin("twins")
+
+
+class ImportingEntryPoint(FakeEntryPoint):
+    """An entry point whose import runs ``code`` (as a plugin module's top level does)."""
+
+    def __init__(self, name: str, code: Callable[[], object], dist: FakeDist | None = None) -> None:
+        super().__init__(name, None, dist)
+        self.code = code
+
+    def load(self) -> object:
+        return self.code()
+
+
+def test_a_plugin_using_another_plugins_name_at_import_loads_once_in_any_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``class Bigger(tn.Scale)`` in a plugin loaded before the plugin registering Scale: the manager being
+    loaded loads that one first. Before, a second manager loaded every plugin again, warnings and all."""
+    registrations: list[str] = []
+
+    def subclassing() -> types.ModuleType:
+        bigger = attrs.define(type("Bigger", (tn.Scale,), {}))  # tn.Scale: asks the manager being loaded
+        return plugin_module("first", tn_register_structures=lambda: registrations.append("first") or [bigger])
+
+    points = [ImportingEntryPoint("first", subclassing, FakeDist("tn-first", "1.0")),
+              FakeEntryPoint("broken", ImportError("nope"), FakeDist("tn-broken", "1.0")),
+              FakeEntryPoint("scale", plugin_module("scale", tn_register_structures=lambda: registrations.append(
+                  "scale") or [Scale]), FakeDist("tn-scale", "1.0"))]
+    with_entry_points(monkeypatch, points, {})
+    monkeypatch.setattr(tn_core.plugins, "_plugins", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plugins = get_plugins()
+    assert [str(w.message) for w in caught if "failed to load" in str(w.message)] == [
+        "tensornet plugin 'broken' from tn-broken 1.0 failed to load and was skipped: ImportError: nope"]
+    assert sorted(registrations) == ["first", "scale"]
+    assert plugins.lookup("structure", "Bigger").__mro__[1] is Scale
+    assert plugins.lookup("structure", "Scale") is Scale

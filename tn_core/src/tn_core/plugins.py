@@ -201,6 +201,7 @@ class Plugins:
         self.disabled: list[PluginInfo] = []
         self._offered: dict[str, dict[str, list[Any]]] = {}  # plugin -> kind -> objects, in registration order
         self._entry_points: dict[str, tuple[str, str]] = {}  # plugin -> (distribution, entry-point value)
+        self._importing: set[str] = set()  # entry points being imported now (a plugin's import may ask for names)
         self._registry: dict[str, dict[str, Entry]] | None = None
         self._ambiguous: dict[str, dict[str, list[Entry]]] = {}
         self._found: dict[tuple[str, str], Any] = {}  # (kind, name) -> what lookup found in this registry
@@ -298,7 +299,8 @@ class Plugins:
         for ep in _entry_points():
             distribution, version = (ep.dist.name or "", ep.dist.version or "") if ep.dist is not None else ("", "")
             info = PluginInfo(ep.name, version, distribution)
-            if self._entry_points.get(ep.name) == (distribution, ep.value) or self.not_loaded(ep.name, distribution):
+            if (self._entry_points.get(ep.name) == (distribution, ep.value) or ep.name in self._importing
+                    or self.not_loaded(ep.name, distribution)):
                 continue
             if (only is not None and ep.name not in only) or ep.name in skip:
                 info.disabled_by = "TN_DISABLE_PLUGINS" if ep.name in skip else "TN_PLUGINS"
@@ -308,12 +310,15 @@ class Plugins:
                 info.error = f"entry point name {ep.name!r} is already taken by {self.label(ep.name)}"
                 self._fail(info)
                 continue
+            self._importing.add(ep.name)
             try:
                 module = ep.load()
             except (Exception, SystemExit) as exc:  # any import failure must not take the core down
                 info.error = _exception_text(exc)
                 self._fail(info)
                 continue
+            finally:
+                self._importing.discard(ep.name)
             if module is None:  # pluggy would take it as blocking the name: the plugin would vanish unreported
                 info.error = f"its entry point {ep.value!r} is None"
                 self._fail(info)
@@ -451,7 +456,11 @@ class Plugins:
         raise self._unknown_name_error(f"unknown {kind} {name!r}", name, table, UnknownNameError)
 
     def find(self, name: str) -> Any:
-        """Look ``name`` up in every kind (``tn.<Name>`` attribute access)."""
+        """Look ``name`` up in every kind (``tn.<Name>`` attribute access). Asked while a plugin is imported
+        (``class MyDense(tn.Dense)`` in it), the entry points not loaded yet are loaded first where no loaded
+        plugin registers ``name``: what a plugin's import may use does not depend on the order of loading."""
+        if self._importing and not any(name in entries for entries in self.registry().values()):
+            self.load_entry_points()
         table = self.registry()
         for kind in KINDS:
             self.refuse_ambiguous(kind, name)
@@ -571,20 +580,27 @@ def _entry_points() -> list[importlib.metadata.EntryPoint]:
 
 
 _plugins: Plugins | None = None
+_loading: Plugins | None = None  # the process-wide manager while it loads the entry points
 
 
 def get_plugins() -> Plugins:
-    """The process-wide plugin manager, created on first use."""
-    global _plugins
+    """The process-wide plugin manager, created on first use; while it loads the plugins, a plugin's import that
+    asks for it gets it (not a second manager loading every plugin again)."""
+    global _plugins, _loading
     if _plugins is None:
+        if _loading is not None:
+            return _loading
         builtins = importlib.import_module("tn_core.builtins")
         try:
             version = importlib.metadata.version(CORE_DISTRIBUTION)
         except importlib.metadata.PackageNotFoundError:  # running from a source tree
             version = ""
-        plugins = Plugins()
-        plugins.register(builtins, "core", version, CORE_DISTRIBUTION)
-        plugins.load_entry_points()
+        plugins = _loading = Plugins()
+        try:
+            plugins.register(builtins, "core", version, CORE_DISTRIBUTION)
+            plugins.load_entry_points()
+        finally:
+            _loading = None
         _plugins = plugins
     return _plugins
 
