@@ -568,7 +568,7 @@ def _entry_points() -> list[importlib.metadata.EntryPoint]:
     found, seen = [], set()
     for dist in importlib.metadata.distributions():
         name = re.sub(r"[-_.]+", "-", dist.metadata.get("Name") or "").lower()
-        if name in seen:  # as importlib.metadata does: the first on the path of a name counts
+        if name and name in seen:  # as importlib.metadata does: the first on the path of a name counts
             continue
         seen.add(name)
         try:
