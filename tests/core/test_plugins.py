@@ -684,3 +684,19 @@ def test_a_plugin_using_another_plugins_name_at_import_loads_once_in_any_order(m
     assert sorted(registrations) == ["first", "scale"]
     assert plugins.lookup("structure", "Bigger").__mro__[1] is Scale
     assert plugins.lookup("structure", "Scale") is Scale
+
+
+def test_under_warnings_as_errors_a_broken_plugin_raises_once_and_the_rest_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``python -W error`` (or pytest's filterwarnings = error): the broken plugin's warning is raised at the
+    first use, once the other plugins are loaded; before, loading never finished and every use raised."""
+    points = [FakeEntryPoint("broken", ImportError("nope"), FakeDist("tn-broken", "1.0")),
+              FakeEntryPoint("scale", plugin_module("scale", tn_register_structures=[Scale]), FakeDist("tn-s", "1"))]
+    with_entry_points(monkeypatch, points, {})
+    monkeypatch.setattr(tn_core.plugins, "_plugins", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeWarning, match="plugin 'broken' from tn-broken 1.0 failed to load"):
+            get_plugins()
+        assert get_plugins().lookup("structure", "Scale") is Scale

@@ -597,11 +597,16 @@ def get_plugins() -> Plugins:
             version = ""
         plugins = _loading = Plugins()
         try:
-            plugins.register(builtins, "core", version, CORE_DISTRIBUTION)
-            plugins.load_entry_points()
+            with warnings.catch_warnings(record=True) as raised:  # given once loading is done: see below
+                warnings.simplefilter("always")
+                plugins.register(builtins, "core", version, CORE_DISTRIBUTION)
+                plugins.load_entry_points()
         finally:
             _loading = None
         _plugins = plugins
+        given = {(str(w.message), w.category, w.filename, w.lineno): w for w in raised}  # each once
+        for warning in given.values():  # after the manager is in place: under -W error, one raises, once
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return _plugins
 
 
