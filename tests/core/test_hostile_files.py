@@ -265,6 +265,18 @@ def overlapping(path: Path) -> None:
     write_zip(path, [*raws, stored("params/0/extra.npy", b"")], overlap=True)
 
 
+def types_row(**changes: str) -> Callable[[Path], None]:
+    """A small model whose types table gains a copy of its last row with ``changes``."""
+
+    def make(path: Path) -> None:
+        small_model(path)
+        model = model_of(path)
+        model["types"].append({**model["types"][-1], **changes})
+        with_model(path, model)
+
+    return make
+
+
 BAD_FILES: list[tuple[str, Callable[[Path], None], str]] = [
     ("a .npy file", lambda p: p.write_bytes(npy(np.zeros(3))), r"not an .npz archive \(a single .npy array\)"),
     ("garbage", lambda p: p.write_bytes(b"PK\x03\x04" + bytes(200)), r"not an .npz archive \(BadZipFile"),
@@ -326,6 +338,7 @@ BAD_FILES: list[tuple[str, Callable[[Path], None], str]] = [
      r"optimizer: Adam.lr: no float64 array has the shape \[1, 1, .*found 70"),
     ("an array dimension beyond NumPy's", configuration("optimizer", config={"lr": array_of([0, 10**19 - 1], [])}),
      r"optimizer: Adam.lr: no float64 array has the shape \[0, 9999999999999999999\]"),
+    ("a types table row of an unknown kind", types_row(kind="bogus"), "model.json has a malformed types table"),
     ("an empty array of 8e36 bytes", configuration("optimizer", config={"lr": array_of([0, 10**18, 10**18], [])}),
      r"optimizer: Adam.lr: no float64 array has the shape \[0, 1000000000000000000, 1000000000000000000\]"),
 ]

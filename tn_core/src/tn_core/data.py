@@ -10,14 +10,10 @@ operations (10,000 images in a fraction of a second).
 
 from __future__ import annotations
 
-import math
-import numbers
-from typing import Any
-
 import numpy as np
 
 from tn_core.errors import ConfigError, ShapeError
-from tn_core.fields import check_int
+from tn_core.fields import check_int, is_real
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -56,21 +52,16 @@ GLYPHS = _glyphs()
 SIZE = 32
 
 
-def _is_real(value: Any) -> bool:
-    """A finite real number, and not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
-
-
 def _check(size: int, noise: float, scale: tuple[float, float], shift: float) -> None:
     """The drawing options of :func:`render`."""
     check_int(size, "block letters: size", low=16)
-    if not (_is_real(noise) and 0 <= noise <= 1):
+    if not (is_real(noise) and 0 <= noise <= 1):
         raise ConfigError(f"block letters: noise must be a real number in [0, 1], got {noise!r}")
-    if not (isinstance(scale, (tuple, list)) and len(scale) == 2 and all(map(_is_real, scale))
+    if not (isinstance(scale, (tuple, list)) and len(scale) == 2 and all(map(is_real, scale))
             and 1 <= scale[0] <= scale[1] and 7 * scale[1] <= size):
         raise ConfigError(f"block letters: scale must be (low, high) with 1 <= low <= high and 7 * high <= size "
                           f"(the font is 7 cells tall), got {scale!r} for size {size}")
-    if not (_is_real(shift) and 0 <= shift <= size):
+    if not (is_real(shift) and 0 <= shift <= size):
         raise ConfigError(f"block letters: shift must be a real number in [0, size], got {shift!r} for size {size}")
 
 
@@ -170,7 +161,7 @@ def block_line(
 
 def split(x: np.ndarray, y: np.ndarray, fraction: float = 0.2) -> tuple[tuple, tuple]:
     """((x_train, y_train), (x_held_out, y_held_out)) with the last ``fraction`` held out."""
-    if not (_is_real(fraction) and 0 < fraction < 1):
+    if not (is_real(fraction) and 0 < fraction < 1):
         raise ConfigError(f"split: fraction must be a real number in (0, 1), got {fraction!r}")
     if len(x) != len(y):
         raise ShapeError(f"split: x and y must hold as many samples, got {len(x)} and {len(y)}")

@@ -69,6 +69,11 @@ def _field_name(instance: Any, field: attrs.Attribute) -> str:
     return f"{type(instance).__name__}: {field.name}"
 
 
+def is_real(value: Any) -> bool:
+    """A finite real number, and not a bool (True is a number to Python, never a rate or a size here)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+
+
 def _as_real(value: Any) -> Any:
     """Real numbers (not bools) as float; anything else is left for the validator to reject."""
     return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else value
@@ -78,7 +83,7 @@ def real_field(default: float, test: Callable[[float], bool], requirement: str) 
     """A finite float for which ``test`` holds; ``requirement`` words it for the error."""
 
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if not (isinstance(value, float) and math.isfinite(value) and test(value)):
+        if not (isinstance(value, float) and is_real(value) and test(value)):
             raise ConfigError(
                 f"{type(instance).__name__}: {attribute.name} must be a real number {requirement}, got {value!r}"
             )

@@ -471,7 +471,7 @@ class Plugins:
 
     def refuse_ambiguous(self, kind: str, name: str) -> None:
         """PluginError naming the plugins when more than one registers a different object as ``name``."""
-        entries = self.ambiguous().get(kind, {}).get(name)
+        entries = self.ambiguous()[kind].get(name)
         if entries:
             registrants = " and ".join(plugin_label(e.plugin, e.distribution, e.version) for e in entries)
             raise PluginError(f"{kind} name {name!r} is ambiguous: it is registered by {registrants}; "

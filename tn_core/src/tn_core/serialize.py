@@ -39,7 +39,7 @@ from tn_core.fields import is_int
 from tn_core.losses import Loss
 from tn_core.optimizers import Optimizer
 from tn_core.parallel import writes_output
-from tn_core.plugins import get_plugins, missing_plugin_error
+from tn_core.plugins import KINDS, get_plugins, missing_plugin_error
 from tn_core.structure import Clone, Instance, Structure
 from tn_core.system import System
 from tn_core.weights import Archive, Member, convert_problem, open_npz, stored_problem, write_npz_atomic
@@ -444,7 +444,7 @@ def _check_types(model: dict[str, Any], path: Any) -> None:
     fields = {"kind", "type", "plugin", "distribution", "version"}
     rows = model["types"]
     if not all(isinstance(row, dict) and set(row) == fields and all(isinstance(row[f], str) for f in fields)
-               for row in rows):
+               and row["kind"] in KINDS for row in rows):
         raise WeightsFileError(f"{path}: model.json has a malformed types table")
     undeclared = _named_types({k: v for k, v in model.items() if k != "types"}) - {(r["kind"], r["type"]) for r in rows}
     if undeclared:
