@@ -16,6 +16,7 @@ import pytest
 import tn_core as tn
 from tn_core.errors import PluginError
 from tn_core.kit import parallel_of
+from tn_core.packed import span
 from tn_core.parallel import SINGLE
 from tn_core.plugins import get_plugins
 
@@ -54,6 +55,26 @@ def test_ranks_train_like_one_process(size: int) -> None:
         for a, b in zip(final, results[0][1]):
             np.testing.assert_array_equal(a, b)
     assert not np.array_equal(params(single)[0], params(classifier(seed=0))[0])  # it trained
+
+
+def test_every_rank_hands_the_hooks_its_gradients_in_one_buffer_layout() -> None:
+    """Also a rank whose share of the last batch is empty: its zeros fill the same packed layout, not arrays of
+    their own. (A BLAS reduction's bits may depend on where an array starts: with OpenBLAS's SSE2 kernels,
+    GradientClip's norm then differed by an ulp on such a rank, and the ranks' parameters drifted apart.)"""
+    x, y = blobs(9)  # batches of 4: the last one's sample goes to rank 0, and ranks 1 and 2 get none
+
+    def work(system: tn.System, rank: int) -> list[bool]:
+        packed = []
+
+        class Layout(tn.Callback):
+            def before_update(self, grads: dict, optimizer: Any, step: int) -> None:
+                arrays = [grads[system[name]][key] for name, key, _ in system.parameters()]
+                packed.append(span(arrays) is not None)
+
+        system.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[Layout()])
+        return packed
+
+    assert run_ranks(3, work) == [[True] * 3] * 3
 
 
 def test_only_the_writing_rank_prints_and_saves(tmp_path: Path) -> None:

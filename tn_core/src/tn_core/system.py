@@ -836,10 +836,18 @@ class System:
 
     def _reduced(self, par: Parallel, pgrads: ParamGrads, loss: float) -> float:
         """Make ``pgrads`` (in place) and ``loss`` the global batch's under ``par``, a parallel run, where every
-        process packs every parameter's gradient (zeros where it has none)."""
-        for owner, key in self._trainable_keys:
+        process packs every parameter's gradient: zeros where it has none (an empty share of a last batch),
+        written into the System's update buffer. So every process hands the hooks and the optimizer its
+        gradients in the same buffer layout, and they compute the same bits: a BLAS reduction's (GradientClip's
+        norm) may depend on where an array starts."""
+        if self._update_buffer is None:
+            self._update_buffer = self._new_gradient_buffer()
+        if self._last_gradients is None:  # no backward pass since the last update: the buffer is all it can be
+            self._last_gradients = self._update_buffer
+        for (owner, key), slot in zip(self._trainable_keys, self._update_buffer):
             if key not in pgrads.get(owner, {}):
-                pgrads.setdefault(owner, {})[key] = np.zeros_like(owner.params[key])
+                slot.fill(0)
+                pgrads.setdefault(owner, {})[key] = slot
         total = par.reduce_gradients(self, self._gradient_list(pgrads), loss)
         if not isinstance(total, numbers.Real):
             raise PluginError(f"{type(par).__name__}.reduce_gradients returned {_short(total)}; expected the global "
