@@ -125,7 +125,8 @@ def test_h5py_datasets_train_like_arrays(tmp_path: Path) -> None:
         assert_same(fitted(f["x"], f["y"], validation=(f["x"], f["y"])),
                     fitted(x.astype(np.float64), y, validation=(x.astype(np.float64), y)))
         s = network()
-        np.testing.assert_array_equal(s.predict(f["x"], batch_size=50)[0], s.predict(x.astype(np.float64))[0])
+        np.testing.assert_array_equal(s.predict(f["x"], batch_size=50)[0],
+                                      s.predict(x.astype(np.float64), batch_size=50)[0])
 
 
 def test_evaluate_and_predict_on_memmaps(tmp_path: Path) -> None:
@@ -134,7 +135,7 @@ def test_evaluate_and_predict_on_memmaps(tmp_path: Path) -> None:
     s.fit(x, y, **FIT)
     mx, my = memmap(tmp_path / "x", x), memmap(tmp_path / "y", y)
     assert s.evaluate(mx, my, batch_size=64) == s.evaluate(x.astype(np.float64), y, batch_size=64)
-    np.testing.assert_array_equal(s.predict(mx, batch_size=64)[0], s.predict(x.astype(np.float64))[0])
+    np.testing.assert_array_equal(s.predict(mx, batch_size=64)[0], s.predict(x.astype(np.float64), batch_size=64)[0])
 
 
 def test_bad_array_likes_fail_before_reading_or_name_the_samples(tmp_path: Path) -> None:
