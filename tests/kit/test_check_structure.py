@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -379,6 +380,31 @@ def test_gradients_in_a_system_are_compared_with_the_verified_ones(structure: tn
                                  "write kit.gradient_target(...), not add to it)"), line
         else:
             assert "input gradients: param 'w' differs from the verified gradient by up to " in line, line
+
+
+@pytest.mark.parametrize(("structure", "wrong"), [
+    (KitAddsToTarget(), re.escape("holds NaN (the System's gradient buffer starts as NaN: backward must write "
+                                  "kit.gradient_target(...), not add to it)")),
+    (KitWrongWithoutInputGradient(), r"differs from System.gradients' by up to \d[\d.e+-]*"),
+], ids=["adds-to-target", "wrong-without-input-gradient"])
+def test_check_system_gradients_compares_a_training_steps_gradients(structure: tn.Structure, wrong: str,
+                                                                       rng: np.random.Generator) -> None:
+    """A first layer gets no input gradient in training: the path System.gradients does not take."""
+    x = tn.Input((3,))()
+    system = tn.System([x], [tn.Dense(2)(structure(x))], dtype=np.float64, seed=0)
+    with pytest.raises(AssertionError) as info:
+        check_system_gradients(system, [rng.normal(size=(4, 3))], [rng.normal(size=(4, 2))])
+    name = f"{type(structure).__name__.lower()}_1.w"
+    # (adding to an uninitialized buffer may also break System.gradients' own values: those lines vary)
+    lines = [line for line in str(info.value).splitlines() if "a training step" in line]
+    assert len(lines) == 1 and re.fullmatch(rf"  a training step \(backward without input gradients\): {name} {wrong}",
+                                            lines[0]), lines
+
+
+def test_check_system_gradients_passes_a_layer_right_on_both_paths(rng: np.random.Generator) -> None:
+    x = tn.Input((3,))()
+    system = tn.System([x], [tn.Dense(2)(KitScaleIntoTarget()(x))], dtype=np.float64, seed=0)
+    check_system_gradients(system, [rng.normal(size=(4, 3))], [rng.normal(size=(4, 2))])
 
 
 # -- integer ids passed along, and ids in the wrong-shape probes ---------------------------------------------

@@ -245,7 +245,8 @@ def check_system_gradients(
     system: Any, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], loss: Any = "quad",
     seed: int = 0, rtol: float = 1e-4, atol: float = 1e-6, max_coords: int = 40, perturb: float = 0.5,
 ) -> None:
-    """Check ``system.gradients`` (parameters and inputs) against finite differences.
+    """Check ``system.gradients`` (parameters and inputs) against finite differences, and the parameter
+    gradients a training step takes (no input gradients) against ``system.gradients``.
 
     The System must use float64. As in :func:`check_gradients`, the trainable
     parameters are moved off their values by N(0, perturb^2) noise first; the
@@ -266,6 +267,7 @@ def check_system_gradients(
         for params, key, initial in saved:
             params[key][...] = initial + rng.normal(scale=perturb, size=initial.shape)
         pgrads, xgrads = system.gradients(xs, targets, loss=loss, training=False)
+        failures += _training_path_gaps(system, xs, targets, loss, pgrads)
         for k, x in enumerate(xs):
             if xgrads[k] is not None:  # None: an integer input
                 failures += _compare(f"input {k}", x, xgrads[k], value, rng, rtol, atol, max_coords)
@@ -330,12 +332,38 @@ def _feed(system: System, batch_size: int, seed: int) -> list[np.ndarray]:
 
 
 def _backward_into_nan(
-    system: System, state: Any, output_grads: dict[Any, np.ndarray], input_grads: bool
+    system: System, state: Any, output_grads: dict[Any, np.ndarray], input_grads: bool, fused: Any = None
 ) -> tuple[dict[Any, dict[str, np.ndarray]], list[np.ndarray | None]]:
     """``system.backward``, summing the parameter gradients into a buffer filled with NaN (a training step's
     buffer holds the last step's gradients): a layer that adds to its ``kit.gradient_target`` gets NaN."""
     totals = Packed(np.full(system._gradient_size, np.nan, system.dtype), system._trainable_shapes)
-    return system._backward(state, output_grads, None, input_grads, totals)
+    return system._backward(state, output_grads, fused, input_grads, totals)
+
+
+def _training_path_gaps(system: System, xs: list[np.ndarray], targets: Any, loss: Any, checked: Any) -> list[str]:
+    """Where the parameter gradients of a training step (backward without input gradients, into a buffer that
+    holds the last step's: NaN here) differ from ``checked``, the gradients :meth:`System.gradients` gave."""
+    state = system.forward(xs)
+    _, output_grads, fused = system.loss_gradients(state, targets, loss)
+    trained, _ = _backward_into_nan(system, state, output_grads, False, fused)
+    failures = []
+    for owner, params in system.groups:
+        for key in system.trainable[owner]:
+            got, ref = (grads.get(owner, {}).get(key, np.zeros_like(params[key])) for grads in (trained, checked))
+            gap = _gap(got, ref, 1e-9)
+            if gap is not None:
+                failures.append(_gap_line("a training step (backward without input gradients)",
+                                          f"{system.names[owner]}.{key}", gap, "System.gradients'"))
+    return failures
+
+
+def _gap_line(where: str, label: str, gap: float, reference: str) -> str:
+    """The failure line for gradient ``label`` computed ``where``, off ``reference`` by ``gap`` (NaN: by a buffer
+    starting as NaN that the layer added to)."""
+    if np.isnan(gap):
+        return (f"{where}: {label} holds NaN (the System's gradient buffer starts as NaN: backward must write "
+                "kit.gradient_target(...), not add to it)")
+    return f"{where}: {label} differs from {reference} by up to {gap:.3g}"
 
 
 def _mutations(shape: Shape) -> list[Shape]:
@@ -433,9 +461,7 @@ class _Conformance:
                     gap = _gap(g, np.zeros_like(g) if ref is None else ref, tol)
                     if gap is None:
                         continue
-                    failures.append(f"{where}: {label} holds NaN (the System's gradient buffer starts as NaN: "
-                                    "backward must write kit.gradient_target(...), not add to it)" if np.isnan(gap)
-                                    else f"{where}: {label} differs from the verified gradient by up to {gap:.3g}")
+                    failures.append(_gap_line(where, label, gap, "the verified gradient"))
         if failures:
             raise AssertionError("\n".join(failures))
 
