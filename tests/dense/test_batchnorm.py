@@ -154,6 +154,27 @@ def test_a_training_batch_with_one_value_per_channel_is_refused_like_pytorch() -
     assert y.shape == (1, 4)
 
 
+def test_a_training_pass_whose_statistics_overflow_fails_and_leaves_every_buffer() -> None:
+    """One value of 2e19 in float32: the variance (4e38) overflows. Before, the step succeeded and left
+    running_var at inf, so every later inference ignored its input."""
+    x = tn.Input((2,))()
+    system = tn.System([x], [tn.Dense(1)(tn.BatchNorm()(x))], seed=0)
+    batch = np.ones((8, 2), np.float32)
+    batch[0, 1] = 2e19
+    before = [(array, array.copy()) for _, _, array in system.buffers() + system.parameters()]
+    message = r"BatchNorm 'batchnorm_1': this training pass would make its buffers \['running_var'\] non-finite"
+    with np.errstate(over="ignore"), pytest.raises(tn.NonFiniteError, match=message):
+        system.fit(batch, np.zeros((8, 1)), batch_size=8, verbose=0)
+    assert system.step == 0
+    assert all(np.array_equal(array, saved) for array, saved in before)
+    with np.errstate(over="ignore"), pytest.raises(tn.NonFiniteError, match=message):
+        system.gradients(batch, np.zeros((8, 1)), training=True)
+    assert all(np.array_equal(array, saved) for array, saved in before)
+    batch[0, 1] = 2.0
+    system.fit(batch, np.zeros((8, 1)), batch_size=8, verbose=0)  # a batch it can take trains on
+    assert system.step == 1 and 0.9 < system["batchnorm_1"].params["running_var"][1] < 1.0
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [({"momentum": -0.1}, "momentum must be a real number in \\[0, 1\\]"), ({"momentum": 1.5}, "momentum"),

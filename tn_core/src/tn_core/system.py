@@ -454,6 +454,8 @@ class System:
                     result = inst.structure.forward(inst.params, [values[k] for k in call.args], training)
                     outs, caches[inst] = self._checked_forward(inst, result, shapes)
                     values[call.first : call.stop] = outs
+                    if training and inst.structure.buffers:
+                        self._check_buffers_finite(inst)
         except BaseException as exc:
             put_back(buffers)
             if inst is not None:
@@ -503,6 +505,16 @@ class System:
         if wrong:
             raise PluginError(f"{where} returned outputs of dtype {wrong} (slot, dtype) in a {self.dtype} System")
         return list(outs), result[1]  # arrays of another type with the right shape and dtype
+
+    def _check_buffers_finite(self, inst: Instance) -> None:
+        """NonFiniteError naming the layer where its training pass left a buffer non-finite (statistics of
+        inputs too large for the dtype): the pass fails and puts every buffer back, rather than a later
+        inference reading inf for good."""
+        bad = [key for key in sorted(inst.structure.buffers) if not np.isfinite(inst.params[key]).all()]
+        if bad:
+            raise NonFiniteError(f"{_describe(inst, self.names[inst])}: this training pass would make its buffers "
+                                 f"{bad} non-finite (its inputs' statistics overflow {self.dtype.name}); every "
+                                 "buffer is as before the pass")
 
     def _checked_backward(
         self, call: Call, result: Any, shapes: list[Shape]
