@@ -44,7 +44,9 @@ EXTREMES = [-1e4, -1e3, -800, -745, -710, -120, -104, -88, -50, -20, -1, -1e-30,
 @pytest.mark.parametrize("activation", ALL, ids=IDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_stable_for_huge_pre_activations(activation: tn.Activation, dtype: type) -> None:
-    z = np.array([EXTREMES, EXTREMES[::-1]], dtype=dtype)
+    top = float(np.finfo(dtype).max)  # also where z^2 overflows, up to a spread of the largest number
+    edges = [-top / 2, -2 * math.sqrt(top), 2 * math.sqrt(top), top / 2]
+    z = np.array([EXTREMES + edges, EXTREMES[::-1] + edges[::-1]], dtype=dtype)
     with warnings.catch_warnings(), np.errstate(all="raise", under="ignore"):
         warnings.simplefilter("error")
         a = activation.forward(z)

@@ -114,7 +114,8 @@ class GELU(kit.Activation):
         return z * (0.5 * erfc(-z * _RSQRT2))
 
     def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return 0.5 * erfc(-z * _RSQRT2) + z * (_RSQRT2PI * np.exp(-0.5 * (z * z)))
+        with np.errstate(over="ignore"):  # z^2 = inf past sqrt(max float) gives phi = 0, its limit
+            return 0.5 * erfc(-z * _RSQRT2) + z * (_RSQRT2PI * np.exp(-0.5 * (z * z)))
 
 
 @attrs.define
