@@ -97,13 +97,28 @@ def summary_of_lying(path: Path) -> tuple[str, Path]:
 
 
 @pytest.mark.slow  # a fresh interpreter each
+def test_a_trusted_model_of_larger_inputs_loads_when_told_to(tmp_path: Path) -> None:
+    """A 40M-number input (a 4K RGB image is 25M) is past the bound a lying Input shape is held to; the error
+    says how to load the file, and doing so loads it."""
+    x = tn.Input((5000, 8000))()
+    tn.save(tn.System([x], [tn.Flatten()(x)]), tmp_path / "big.tn")
+    with pytest.raises(tn.WeightsFileError, match=r"tn.load\(path, max_input_numbers=40000000\) loads it"):
+        tn.load(tmp_path / "big.tn")
+    loaded = tn.load(tmp_path / "big.tn", max_input_numbers=40_000_000)
+    assert loaded.outputs[0].shape == (40_000_000,)
+    for bad in (-1, 2.5, "many", True):
+        with pytest.raises(tn.ConfigError, match=r"tn.load: max_input_numbers must be an int >= 0, got "):
+            tn.load(tmp_path / "big.tn", max_input_numbers=bad)
+
+
 @pytest.mark.parametrize(
     "make, error",
     [
         (lying, r"layer 1 \('Affine'\): its build draws 121,000,000 random numbers, more than the parameters the "
                 r"file stores"),
         (shift_of_a_lying_input, r"layer 1 \('Shift'\): its inputs hold 90,000,000 numbers per sample, more than a "
-                                r"loaded model's layers may \(8,388,608 beyond the file's 3 parameters\)"),
+                                r"loaded model's layers may \(33,554,432 beyond the file's 3 parameters\); for a "
+                                r"file you trust, tn.load\(path, max_input_numbers=89999997\) loads it"),
         (bomb_in_another_checkpoint, None),
         (member_beyond_its_header, r"other/affine_1/weights: its header declares float64 \(10,\) \(80 bytes\) but "
                                    r"the member holds 268,435,456 bytes"),

@@ -35,7 +35,7 @@ import numpy as np
 
 from tn_core.activation import Activation
 from tn_core.errors import ConfigError, UnknownNameError, WeightsFileError, prefixed
-from tn_core.fields import is_int
+from tn_core.fields import check_int, is_int
 from tn_core.losses import Loss
 from tn_core.optimizers import Optimizer
 from tn_core.parallel import writes_output
@@ -59,7 +59,7 @@ MODEL_JSON_DEPTH = 100
 DRAW_SLACK = 1 << 20
 #: numbers a loaded layer's inputs may hold per sample beyond the count of the file's stored parameters (a build
 #: may fill arrays as large as its inputs: Gain, LayerNorm; this bounds what a lying Input shape makes it cost)
-INPUT_SLACK = 1 << 23  # a full-HD RGB image (6.2M numbers) with a small conv net loads
+INPUT_SLACK = 1 << 25  # a 4K RGB image (24.9M numbers) with a small conv net loads (tn.load can raise it)
 PARAM_KEY = re.compile(r"params/(0|[1-9][0-9]{0,8})/(.+)")
 #: an optimizer state array's key under optimizer/: "<state name>/<parameter index>" ("m/0")
 STATE_KEY = re.compile(r"\w+/([0-9]{1,9})", re.ASCII)
@@ -314,19 +314,23 @@ def _check_plugins_present(model: dict[str, Any], path: Any) -> None:
         raise missing_plugin_error(f"{path} (types {', '.join(names)})", distribution, version, plugin)
 
 
-def load(path: Any) -> Any:
+def load(path: Any, *, max_input_numbers: int = INPUT_SLACK) -> Any:
     """The System stored in a :func:`save` file, with its parameters (and optimizer state).
 
     Raises WeightsFileError, naming the file and the part, for anything
     unreadable, inconsistent, oversized or holding pickled objects;
     MissingPluginError naming the distribution to install when a layer's
-    plugin is missing.
+    plugin is missing. ``max_input_numbers`` bounds the numbers per sample a
+    layer's inputs may hold beyond the parameters the file stores (a build
+    may fill arrays that large, so a lying Input shape would cost that much
+    memory); raise it for a file you trust whose model takes larger inputs.
     """
+    max_input_numbers = check_int(max_input_numbers, "tn.load: max_input_numbers", low=0)
     with open_npz(path) as archive:
         model = _read_model(archive, path)
         _check_plugins_present(model, path)
         groups = _stored_groups(archive, model, path)
-        instances = _rebuild(model, groups, archive, path)
+        instances = _rebuild(model, groups, archive, path, max_input_numbers)
         try:
             inputs = [instances[k] for k in model["inputs"]]
             outputs = [instances[k][slot] for k, slot in model["outputs"]]
@@ -514,11 +518,11 @@ class _BoundedGenerator(np.random.Generator):
 
 
 def _rebuild(model: dict[str, Any], groups: dict[int, dict[str, Member]], archive: Archive,
-             path: Any) -> list[Instance]:
+             path: Any, max_input_numbers: int) -> list[Instance]:
     """Instances in stored order; parents come first, shared groups reuse one Clone.
 
     A layer is built only if its inputs hold no more numbers per sample
-    than the file stores parameters (plus INPUT_SLACK); its build may draw
+    than the file stores parameters (plus ``max_input_numbers``); its build may draw
     as many random numbers as the file stores for its parameters (plus
     DRAW_SLACK); its parameters are checked against the stored headers and
     replaced by the stored values before the next layer is built.
@@ -549,10 +553,11 @@ def _rebuild(model: dict[str, Any], groups: dict[int, dict[str, Member]], archiv
         try:
             parents = [instances[index][slot] for index, slot in entry["parents"]]
             numbers = sum(math.prod(ref.shape) for ref in parents)
-            if numbers > stored_numbers + INPUT_SLACK:
+            if numbers > stored_numbers + max_input_numbers:
                 raise WeightsFileError(f"{path}: {label}: its inputs hold {numbers:,} numbers per sample, more than "
-                                       f"a loaded model's layers may ({INPUT_SLACK:,} beyond the file's "
-                                       f"{stored_numbers:,} parameters)")
+                                       f"a loaded model's layers may ({max_input_numbers:,} beyond the file's "
+                                       f"{stored_numbers:,} parameters); for a file you trust, "
+                                       f"tn.load(path, max_input_numbers={numbers - stored_numbers}) loads it")
             instance = builder(*parents, name=entry["name"], rng=rng)
         except WeightsFileError:
             raise
