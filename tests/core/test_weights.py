@@ -140,6 +140,41 @@ def test_not_a_file_and_bad_checkpoint_names(tmp_path: Path) -> None:
         mlp().save_weights(tmp_path / "w.npz", checkpoint="a/b")
 
 
+def test_a_system_without_parameters_loads_the_checkpoint_it_saved(tmp_path: Path) -> None:
+    x = tn.Input((3,))()
+    system = tn.System([x], [tn.Flatten()(x)])
+    system.save_weights(tmp_path / "none.npz")
+    system.load_weights(tmp_path / "none.npz")  # the empty checkpoint leaves no trace in the zip archive
+    mlp().save_weights(tmp_path / "mlp.npz")
+    with pytest.raises(tn.WeightsFileError, match="unexpected "):  # what it does not expect is still refused
+        system.load_weights(tmp_path / "mlp.npz")
+
+
+def test_saving_names_a_missing_folder_a_folder_and_an_overlong_member(tmp_path: Path) -> None:
+    for save in (mlp().save_weights, lambda path: tn.save(mlp(), path)):
+        with pytest.raises(tn.ConfigError, match=r"cannot save to '.*missing/w.npz': the folder '.*missing' does "
+                                                 r"not exist"):
+            save(tmp_path / "missing" / "w.npz")
+        with pytest.raises(tn.ConfigError, match=r"cannot save to '.*': it is a folder; name a file in it"):
+            save(tmp_path)
+    x = tn.Input((2,))()
+    long = tn.System([x], [tn.Dense(1)(x, name="層" * 22_000)])  # 66,000 bytes in UTF-8
+    with pytest.raises(tn.ConfigError, match=r"is 66,0\d\d bytes in UTF-8, more than a zip archive keeps \(65,535\)"):
+        long.save_weights(tmp_path / "long.npz")
+    assert list(tmp_path.iterdir()) == []  # nothing written, no lock or temporary file left
+
+
+def test_save_weights_replaces_an_empty_file(tmp_path: Path) -> None:
+    (tmp_path / "w.npz").touch()  # as tempfile.NamedTemporaryFile(suffix=".npz") leaves it
+    model = mlp()
+    model.save_weights(tmp_path / "w.npz")
+    model.load_weights(tmp_path / "w.npz")
+    (tmp_path / "notes.npz").write_text("my notes")  # a file with something in it is not thrown away
+    with pytest.raises(tn.WeightsFileError, match="notes.npz"):
+        model.save_weights(tmp_path / "notes.npz")
+    assert (tmp_path / "notes.npz").read_text() == "my notes"
+
+
 @pytest.mark.parametrize("name", ["ok\x00", "a\\b", "\udc80"])
 def test_checkpoint_names_a_zip_member_name_cannot_keep_are_refused_before_writing(tmp_path: Path, name: str) -> None:
     """zipfile cuts a member name at NUL (the cut name is no .npy member: the whole file became unreadable), reads

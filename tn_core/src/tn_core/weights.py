@@ -276,8 +276,14 @@ def write_npz_atomic(path: Any, arrays: dict[str, np.ndarray]) -> None:
 
 
 def save_target(path: Any) -> Path:
-    """The file a save to ``path`` replaces: through symlinks, to their target."""
-    return Path(os.path.realpath(path))
+    """The file a save to ``path`` replaces: through symlinks, to their target. ConfigError where that is a
+    folder or in a folder that does not exist."""
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise ConfigError(f"cannot save to {str(path)!r}: it is a folder; name a file in it")
+    if not target.parent.is_dir():
+        raise ConfigError(f"cannot save to {str(path)!r}: the folder {str(target.parent)!r} does not exist")
+    return target
 
 
 @contextlib.contextmanager
@@ -371,6 +377,10 @@ def check_checkpoint_name(checkpoint: str) -> None:
         raise ConfigError(f"checkpoint must be a non-empty name without '/', '\\' or NUL, got {checkpoint!r}")
 
 
+#: the longest member name a zip archive holds (a 16-bit field), in UTF-8 bytes
+ZIP_NAME_BYTES = 0xFFFF
+
+
 def _member_name_problem(name: str) -> str | None:
     """Why ``name`` would not come back from a zip member name as written, or None."""
     if "\x00" in name:
@@ -419,10 +429,15 @@ def save_weights(system: System, path: Any, checkpoint: str = "default") -> None
     if not writes_output(system):
         return
     arrays = {f"{checkpoint}/{key}": array for key, array in _keyed_arrays(system).items()}
+    for key in arrays:
+        size = len(f"{key}.npy".encode())
+        if size > ZIP_NAME_BYTES:
+            raise ConfigError(f"save_weights: the member name of {key[:60]!r}... is {size:,} bytes in UTF-8, more "
+                              f"than a zip archive keeps ({ZIP_NAME_BYTES:,}); shorten the layer name or checkpoint")
     target = save_target(path)
 
     def write(out: zipfile.ZipFile) -> None:
-        if target.exists():
+        if target.exists() and target.stat().st_size:  # an empty file (a fresh temporary one) holds nothing to keep
             with open_npz(target) as old:
                 if "model.json" in old.members:  # a checkpoint in it would make tn.load refuse the file
                     raise ConfigError(f"save_weights({str(path)!r}): the file is a model file (tn.save); write the "
@@ -452,13 +467,15 @@ def load_weights(system: System, path: Any, checkpoint: str = "default") -> None
 
     Names, shapes and dtypes are checked from the headers before any data is
     read; values (finite, in range of the System's dtype) before any is copied.
+    A System without parameters or buffers takes the empty checkpoint it saves
+    (a zip archive keeps no trace of it).
     """
     check_checkpoint_name(checkpoint)
     expected = _keyed_arrays(system)
     prefix = checkpoint + "/"
     with open_npz(path) as archive:
         stored = {key[len(prefix):]: m for key, m in archive.members.items() if key.startswith(prefix)}
-        if not stored:
+        if not stored and expected:
             hint = "; it is a model file: load it with tn.load" if "model.json" in archive.members else ""
             raise WeightsFileError(f"{path} has no checkpoint {checkpoint!r} (it has {archive.checkpoints()}){hint}")
         problems = [f"missing {key} {array.shape}" for key, array in expected.items() if key not in stored]
