@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -282,6 +283,19 @@ def test_a_checkpoint_into_a_missing_folder_is_refused_when_fit_starts(tmp_path)
         s.fit(*blobs(6), epochs=2, callbacks=[tn.ModelCheckpoint(tmp_path / "nope" / "m.tn", monitor="loss")],
               verbose=0)
     assert s.step == 0
+
+
+@pytest.mark.parametrize(("name", "checkpoint", "message"), [
+    ("w.npz", "a/b", r"ModelCheckpoint: checkpoint must be a non-empty name without '/'"),
+    ("w.h5", "best", r"ModelCheckpoint: save_weights\('.*w.h5'\): tensornet writes weights as an .npz archive"),
+])
+def test_a_weights_checkpoint_save_weights_would_refuse_is_refused_when_fit_starts(
+        tmp_path: Path, name: str, checkpoint: str, message: str) -> None:
+    s = classifier()
+    watcher = tn.ModelCheckpoint(tmp_path / name, monitor="loss", weights_only=True, checkpoint=checkpoint)
+    with pytest.raises(tn.ConfigError, match=message):
+        s.fit(*blobs(6), epochs=2, callbacks=[watcher], verbose=0)
+    assert s.step == 0 and list(tmp_path.iterdir()) == []
 
 
 def test_a_callback_listed_twice_is_refused() -> None:

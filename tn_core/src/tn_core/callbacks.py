@@ -19,11 +19,12 @@ from typing import Any, TextIO
 import attrs
 import numpy as np
 
-from tn_core.errors import ConfigError
+from tn_core.errors import ConfigError, prefixed
 from tn_core.fields import choice_field, int_field, labelled, real_field
 from tn_core.hookspecs import hookimpl
 from tn_core.parallel import writes_output
 from tn_core.serialize import save
+from tn_core.weights import check_weights_target
 
 #: what a monitored value should do: 'auto' maximizes metrics named like accuracy, minimizes the rest
 MODES = ("auto", "min", "max")
@@ -250,6 +251,9 @@ class ModelCheckpoint(Callback):
         folder = Path(self.path).parent
         if not folder.is_dir():
             raise ConfigError(f"ModelCheckpoint: path {self.path!r}: the folder {str(folder)!r} does not exist")
+        if self.weights_only:  # refused now, not after the first epoch's updates
+            with prefixed("ModelCheckpoint"):
+                check_weights_target(self.path, self.checkpoint)
         logs = config.get("logs")
         if logs is not None:
             try:

@@ -424,8 +424,7 @@ def save_weights(system: System, path: Any, checkpoint: str = "default") -> None
     file into place, so concurrent saves to one file lose none. Writes nothing on the processes of
     a data-parallel run that do not write output.
     """
-    check_checkpoint_name(checkpoint)
-    _refuse_hdf5_name(path)
+    check_weights_target(path, checkpoint)
     if not writes_output(system):
         return
     arrays = {f"{checkpoint}/{key}": array for key, array in _keyed_arrays(system).items()}
@@ -451,8 +450,10 @@ def save_weights(system: System, path: Any, checkpoint: str = "default") -> None
         replace_file(target, write)
 
 
-def _refuse_hdf5_name(path: Any) -> None:
-    """ConfigError for an HDF5 name (the original library's .h5): what save_weights writes is an .npz archive."""
+def check_weights_target(path: Any, checkpoint: str) -> None:
+    """ConfigError unless save_weights can write ``checkpoint`` to ``path``: a checkpoint name a zip member
+    keeps, and no HDF5 name (the original library's .h5), since what it writes is an .npz archive."""
+    check_checkpoint_name(checkpoint)
     name = Path(path)
     if name.suffix.lower() in HDF5_SUFFIXES:
         raise ConfigError(
