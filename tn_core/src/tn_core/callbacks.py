@@ -232,7 +232,9 @@ class ModelCheckpoint(Callback):
     ``path`` may hold ``{epoch}`` and log keys (``"ocr-{epoch}.tn"``). Files
     are written atomically. ``save_best_only=False`` saves after every
     epoch; ``weights_only`` writes a weights file (checkpoint ``checkpoint``). In a data-parallel
-    run one process writes (the saves return without writing on the others).
+    run one process writes (the saves return without writing on the others). A model file written
+    during fit holds the optimizer as it is then: under a schedule, the epoch's rate, where ``tn.save``
+    after fit holds the starting rate the schedule puts back.
     """
 
     path: Any = attrs.field(converter=labelled(_path_text))
