@@ -158,7 +158,7 @@ def test_saving_names_a_missing_folder_a_folder_and_an_overlong_member(tmp_path:
         with pytest.raises(tn.ConfigError, match=r"cannot save to '.*': it is a folder; name a file in it"):
             save(tmp_path)
     x = tn.Input((2,))()
-    long = tn.System([x], [tn.Dense(1)(x, name="層" * 22_000)])  # 66,000 bytes in UTF-8
+    long = tn.System([x], [Affine(1)(x, name="層" * 22_000)])  # 66,000 bytes in UTF-8
     with pytest.raises(tn.ConfigError, match=r"is 66,0\d\d bytes in UTF-8, more than a zip archive keeps \(65,535\)"):
         long.save_weights(tmp_path / "long.npz")
     assert list(tmp_path.iterdir()) == []  # nothing written, no lock or temporary file left
