@@ -19,7 +19,7 @@ import tn_core as tn
 import tn_core.plugins
 from tests.core import layers
 from tn_core import cli
-from tn_core.plugins import KINDS, Plugins, get_plugins, missing_plugin_error
+from tn_core.plugins import Plugins, get_plugins, missing_plugin_error
 
 #: how the plugins built here see tests/core's test plugin: as if installed from this distribution
 LAYERS = "plugin 'layers' from tn-test-layers 1.0"
@@ -311,39 +311,10 @@ def test_an_unknown_name_says_where_names_come_from() -> None:
     assert not isinstance(info.value, (tn.MissingPluginError, AttributeError))
     with pytest.raises(tn.UnknownNameError, match=r"^unknown structure 'Flaten' \(did you mean 'Flatten'\?\): no lo"):
         plugins.lookup("structure", "Flaten")
-    with pytest.raises(AttributeError, match=f"^tn has no attribute 'Tanhh': {generic}$"):
-        plugins.find("Tanhh")
+    with pytest.raises(AttributeError, match=f"^tn has no attribute 'Tanh': {generic}$"):
+        plugins.find("Tanh")
     with pytest.raises(AttributeError, match="tn has no attribute 'Concatenat'.*did you mean 'Concatenate'"):
         tn.Concatenat  # noqa: B018
-
-
-def test_a_first_party_name_names_its_distribution(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As DESIGN promises: tn.Conv without tn-layers-conv says what to install (and a loaded one that lacks it,
-    that its plugin is not loaded); still an AttributeError, so hasattr answers False."""
-    plugins = core_only()
-    try:
-        importlib.metadata.distribution("tn-layers-dense")
-        why = "is installed but its plugin 'dense' is not loaded"
-    except importlib.metadata.PackageNotFoundError:  # tests/core also run with tn-core alone
-        why = "is not installed: pip install tn-layers-dense"
-    with pytest.raises(tn.MissingPluginError, match=f"^tn.Tanh needs tn-layers-dense, which {why}$"):
-        plugins.find("Tanh")
-    monkeypatch.setitem(tn_core.plugins.FIRST_PARTY_NAMES, "tn-layers-nowhere", ("Nowhere",))
-    with pytest.raises(AttributeError, match=r"^tn.Nowhere needs tn-layers-nowhere, which is not installed: pip "
-                                             r"install tn-layers-nowhere$"):
-        plugins.find("Nowhere")
-
-
-def test_the_first_party_names_are_what_the_installed_first_party_plugins_register() -> None:
-    registry = get_plugins().registry()
-    for distribution, names in tn_core.plugins.FIRST_PARTY_NAMES.items():
-        try:
-            importlib.metadata.distribution(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            continue  # tests/core also run with tn-core alone
-        registered = {name for kind in KINDS for name, entry in registry[kind].items()
-                      if entry.distribution == distribution and name[0].isupper()}
-        assert registered == set(names), distribution
 
 
 def test_hasattr_is_false_for_a_name_no_plugin_registers(monkeypatch: pytest.MonkeyPatch) -> None:

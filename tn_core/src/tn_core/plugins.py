@@ -56,21 +56,6 @@ _HOOK_OF_KIND = {
     "initializer": "tn_register_initializers",
     "callback": "tn_register_callbacks",
 }
-#: the ``tn.<Name>`` of each first-party plugin distribution, so that asking for one whose distribution is not
-#: installed (or did not load) names the distribution to install; tests/core keeps it equal to what they register
-FIRST_PARTY_NAMES = {
-    "tn-layers-dense": (
-        "Dense", "Pointwise", "Add", "Sub", "Mul", "Activate", "Gain", "Bias", "ResWrap", "Residual", "Dropout",
-        "LayerNorm", "Embedding", "BatchNorm", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softplus",
-        "SiLU", "Swish", "Softsign", "HardTanh", "Softmax",
-    ),
-    "tn-layers-conv": (
-        "Conv", "Conv1D", "Conv2D", "Conv3D", "MaxPool", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool",
-        "AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalAvgPool",
-    ),
-    "tn-layers-recurrent": ("RNN", "LSTM", "GRU", "Bidirectional"),
-    "tn-distributed": ("DataParallel",),
-}
 _WHERE_NAMES_COME_FROM = (
     "layers and activations come from plugin distributions "
     "(tn-layers-dense, tn-layers-conv, tn-layers-recurrent, or a third-party plugin), "
@@ -481,9 +466,6 @@ class Plugins:
             self.refuse_ambiguous(kind, name)
             if name in table[kind]:
                 return table[kind][name].obj
-        for distribution, names in FIRST_PARTY_NAMES.items():
-            if name in names:
-                raise missing_plugin_error(f"tn.{name}", distribution, "", plugins=self)
         all_names = [n for kind in KINDS for n in table[kind]]
         raise self._unknown_name_error(f"tn has no attribute {name!r}", name, all_names, UnknownAttributeError)
 
@@ -628,12 +610,9 @@ def get_plugins() -> Plugins:
     return _plugins
 
 
-def missing_plugin_error(
-    subject: str, distribution: str, version: str, plugin: str = "", plugins: Plugins | None = None
-) -> MissingPluginError:
-    """``<subject> needs <distribution> (<version>)``, and why it is not there (in ``plugins``, by default the
-    process's manager): not installed, disabled or failed; or, for a ``plugin`` registered in the saving process
-    rather than installed, that it must be registered again."""
+def missing_plugin_error(subject: str, distribution: str, version: str, plugin: str = "") -> MissingPluginError:
+    """``<subject> needs <distribution> (<version>)``, and why it is not there: not installed, disabled or failed;
+    or, for a ``plugin`` registered in the saving process rather than installed, that it must be registered again."""
     if not distribution:
         return MissingPluginError(f"{subject} needs plugin {plugin!r}, which the process that saved it registered "
                                   "itself (from no installed distribution): register it again before loading")
@@ -642,7 +621,7 @@ def missing_plugin_error(
         installed = importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError:
         return MissingPluginError(f"{needs}, which is not installed: pip install {distribution}")
-    plugins = plugins or get_plugins()
+    plugins = get_plugins()
     ours = [ep for ep in installed.entry_points if ep.group == ENTRY_POINT_GROUP]
     if not ours:
         return MissingPluginError(f"{needs}, but the installed {distribution} declares no tensornet plugin")
