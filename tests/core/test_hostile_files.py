@@ -97,7 +97,8 @@ def summary_of_lying(path: Path) -> tuple[str, Path]:
 
 
 @pytest.mark.slow  # a fresh interpreter each
-def test_a_trusted_model_of_larger_inputs_loads_when_told_to(tmp_path: Path) -> None:
+def test_a_trusted_model_of_larger_inputs_loads_when_told_to(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     """A 40M-number input (a 4K RGB image is 25M) is past the bound a lying Input shape is held to; the error
     says how to load the file, and doing so loads it."""
     x = tn.Input((5000, 8000))()
@@ -106,6 +107,10 @@ def test_a_trusted_model_of_larger_inputs_loads_when_told_to(tmp_path: Path) -> 
         tn.load(tmp_path / "big.tn")
     loaded = tn.load(tmp_path / "big.tn", max_input_numbers=40_000_000)
     assert loaded.outputs[0].shape == (40_000_000,)
+    assert main(["summary", str(tmp_path / "big.tn")]) == 1
+    assert "tn summary --max-input-numbers 40000000)" in capsys.readouterr().err
+    assert main(["summary", str(tmp_path / "big.tn"), "--max-input-numbers", "40000000"]) == 0
+    assert "(40000000,)" in capsys.readouterr().out.replace(", ", ",")
     for bad in (-1, 2.5, "many", True):
         with pytest.raises(tn.ConfigError, match=r"tn.load: max_input_numbers must be an int >= 0, got "):
             tn.load(tmp_path / "big.tn", max_input_numbers=bad)
@@ -118,7 +123,8 @@ def test_a_trusted_model_of_larger_inputs_loads_when_told_to(tmp_path: Path) -> 
                 r"file stores"),
         (shift_of_a_lying_input, r"layer 1 \('Shift'\): its inputs hold 90,000,000 numbers per sample, more than a "
                                 r"loaded model's layers may \(33,554,432 beyond the file's 3 parameters\); for a "
-                                r"file you trust, tn.load\(path, max_input_numbers=89999997\) loads it"),
+                                r"file you trust, tn.load\(path, max_input_numbers=89999997\) loads it \(tn summary "
+                                r"--max-input-numbers 89999997\)"),
         (bomb_in_another_checkpoint, None),
         (member_beyond_its_header, r"other/affine_1/weights: its header declares float64 \(10,\) \(80 bytes\) but "
                                    r"the member holds 268,435,456 bytes"),

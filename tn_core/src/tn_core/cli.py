@@ -10,7 +10,7 @@ from tn_core import demo
 from tn_core.errors import ConfigError, TensornetError
 from tn_core.fields import check_int
 from tn_core.plugins import get_plugins
-from tn_core.serialize import load
+from tn_core.serialize import INPUT_SLACK, load
 from tn_core.summary import summary_table
 
 PLURALS = {"structure": "structures", "activation": "activations", "optimizer": "optimizers",
@@ -45,7 +45,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the layers, output shapes and parameter counts of a model file."""
-    system = load(args.path)
+    system = load(args.path, max_input_numbers=args.max_input_numbers)
     print(f"{args.path}:")
     print(summary_table(system))
     if system.optimizer is not None:
@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo_command.set_defaults(func=cmd_demo)
     summary = commands.add_parser("summary", help=cmd_summary.__doc__, description=cmd_summary.__doc__)
     summary.add_argument("path", help="a model file written by tn.save or tn demo")
+    summary.add_argument("--max-input-numbers", type=_int_option("a count", 0), default=INPUT_SLACK,
+                         help="numbers per sample a layer's inputs may hold beyond the file's parameters "
+                              f"(default {INPUT_SLACK:,}: a bound on what a hostile file costs)")
     summary.set_defaults(func=cmd_summary)
     return parser
 

@@ -557,7 +557,8 @@ def _rebuild(model: dict[str, Any], groups: dict[int, dict[str, Member]], archiv
                 raise WeightsFileError(f"{path}: {label}: its inputs hold {numbers:,} numbers per sample, more than "
                                        f"a loaded model's layers may ({max_input_numbers:,} beyond the file's "
                                        f"{stored_numbers:,} parameters); for a file you trust, "
-                                       f"tn.load(path, max_input_numbers={numbers - stored_numbers}) loads it")
+                                       f"tn.load(path, max_input_numbers={numbers - stored_numbers}) loads it "
+                                       f"(tn summary --max-input-numbers {numbers - stored_numbers})")
             instance = builder(*parents, name=entry["name"], rng=rng)
         except WeightsFileError:
             raise
